@@ -1,0 +1,167 @@
+//! Opening a disk image file of either format, detected by content.
+
+use std::fs::File;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use ddgz_qcow2::Qcow2;
+
+use crate::{Disk, Error, Extent, ExtentKind, RawDisk, Result};
+
+/// The qcow2 magic, `QFI\xfb` (qcow2 spec, "Header").
+const QCOW2_MAGIC: [u8; 4] = *b"QFI\xfb";
+
+/// On-disk container format of an image file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// The guest bytes as they are.
+    Raw,
+    /// QEMU copy-on-write v2/v3.
+    Qcow2,
+}
+
+impl Format {
+    /// Lower-case name, as on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Raw => "raw",
+            Format::Qcow2 => "qcow2",
+        }
+    }
+}
+
+/// How to open an image.
+#[derive(Debug, Clone, Default)]
+pub struct OpenOptions {
+    /// Force a format instead of detecting it from the content.
+    pub format: Option<Format>,
+    /// Open qcow2 images whose corrupt bit is set.
+    pub force_corrupt: bool,
+}
+
+/// Detects the format of `path` from its first bytes: the qcow2 magic, else raw.
+pub fn detect_format(path: &Path) -> Result<Format> {
+    let io = |what: &str, source| Error::Io {
+        path: path.into(),
+        what: what.into(),
+        source,
+    };
+    let mut f = File::open(path).map_err(|e| io("open", e))?;
+    let mut magic = [0u8; 4];
+    let mut got = 0;
+    while got < magic.len() {
+        match f.read(&mut magic[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(io("read the first bytes", e)),
+        }
+    }
+    Ok(if got == 4 && magic == QCOW2_MAGIC {
+        Format::Qcow2
+    } else {
+        Format::Raw
+    })
+}
+
+/// An opened image file: raw or qcow2.
+#[derive(Debug)]
+pub struct Image {
+    path: PathBuf,
+    inner: Inner,
+}
+
+#[derive(Debug)]
+enum Inner {
+    Raw(RawDisk),
+    Qcow2(Qcow2),
+}
+
+impl Image {
+    /// Opens `path` read-only, detecting its format unless `opts.format` forces one.
+    pub fn open(path: &Path, opts: &OpenOptions) -> Result<Self> {
+        let format = match opts.format {
+            Some(f) => f,
+            None => detect_format(path)?,
+        };
+        let inner = match format {
+            Format::Raw => Inner::Raw(RawDisk::open(path)?),
+            Format::Qcow2 => {
+                let q = ddgz_qcow2::OpenOptions {
+                    force_corrupt: opts.force_corrupt,
+                    ..Default::default()
+                };
+                Inner::Qcow2(Qcow2::open(path, &q)?)
+            }
+        };
+        Ok(Self {
+            path: path.into(),
+            inner,
+        })
+    }
+
+    /// The file this image was opened from.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The container format.
+    pub fn format(&self) -> Format {
+        match self.inner {
+            Inner::Raw(_) => Format::Raw,
+            Inner::Qcow2(_) => Format::Qcow2,
+        }
+    }
+
+    /// The qcow2 reader, for container details (version, cluster size, backing chain).
+    pub fn qcow2(&self) -> Option<&Qcow2> {
+        match &self.inner {
+            Inner::Qcow2(q) => Some(q),
+            Inner::Raw(_) => None,
+        }
+    }
+}
+
+impl Disk for Image {
+    fn size(&self) -> u64 {
+        match &self.inner {
+            Inner::Raw(r) => r.size(),
+            Inner::Qcow2(q) => q.virtual_size(),
+        }
+    }
+
+    fn extents(&self, offset: u64, len: u64) -> Result<Vec<Extent>> {
+        match &self.inner {
+            Inner::Raw(r) => r.extents(offset, len),
+            Inner::Qcow2(q) => {
+                crate::check_range(q.virtual_size(), offset, len)?;
+                let mut out = Vec::new();
+                for m in q.mappings(offset, len)? {
+                    let kind = match m.kind {
+                        ddgz_qcow2::MappingKind::Zero => ExtentKind::Zero,
+                        _ => ExtentKind::Data,
+                    };
+                    crate::extent::push_merged(
+                        &mut out,
+                        Extent {
+                            offset: m.offset,
+                            len: m.len,
+                            kind,
+                        },
+                    );
+                }
+                Ok(out)
+            }
+        }
+    }
+
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
+        match &self.inner {
+            Inner::Raw(r) => r.read_at(offset, buf),
+            Inner::Qcow2(q) => {
+                crate::check_range(q.virtual_size(), offset, buf.len() as u64)?;
+                Ok(q.read_at(offset, buf)?)
+            }
+        }
+    }
+}

@@ -1,0 +1,87 @@
+//! The one place that decides exit codes and how errors are printed.
+
+use std::fmt;
+
+/// Shown at the end of `ddgz --help`.
+pub const HELP: &str = "\
+Exit codes:
+  0  success
+  1  validation or verification failed (the image is not fit for MAAS, or differs)
+  2  usage error (bad arguments)
+  3  input unreadable or unsupported (missing file, corrupt or encrypted image, ...)
+  4  output could not be written (exists, disk full, not writable, interrupted)";
+
+/// Exit codes, documented in [`HELP`] and the README.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Code {
+    /// Validation or verification found errors.
+    Failed = 1,
+    /// Bad arguments (clap uses 2 for its own errors too).
+    Usage = 2,
+    /// The input could not be read or is not supported.
+    Input = 3,
+    /// The output could not be written.
+    Output = 4,
+}
+
+/// An error carrying its exit code. Its message is the wrapped error's.
+#[derive(Debug)]
+pub struct Failure {
+    pub code: Code,
+    pub error: anyhow::Error,
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.error, f)
+    }
+}
+
+impl std::error::Error for Failure {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.error.source()
+    }
+}
+
+/// Wraps `e` so that the process exits with `code`.
+pub fn with_code(code: Code, e: impl Into<anyhow::Error>) -> anyhow::Error {
+    anyhow::Error::new(Failure {
+        code,
+        error: e.into(),
+    })
+}
+
+/// `Result` helpers that attach an exit code to an error.
+pub trait ResultExt<T> {
+    /// Failure to read or understand the input: exit 3.
+    fn input(self) -> anyhow::Result<T>;
+    /// Failure to write the output: exit 4.
+    fn output(self) -> anyhow::Result<T>;
+}
+
+impl<T, E: Into<anyhow::Error>> ResultExt<T> for Result<T, E> {
+    fn input(self) -> anyhow::Result<T> {
+        self.map_err(|e| with_code(Code::Input, e))
+    }
+    fn output(self) -> anyhow::Result<T> {
+        self.map_err(|e| with_code(Code::Output, e))
+    }
+}
+
+/// Prints `e` on stderr (one line, with its causes) and returns the exit code.
+pub fn report(e: &anyhow::Error) -> i32 {
+    let code = e
+        .chain()
+        .find_map(|c| c.downcast_ref::<Failure>())
+        .map(|f| f.code);
+    let broken_pipe = e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    });
+    if code.is_none() && broken_pipe {
+        // The reader went away (`ddgz cat … | head`): not our failure.
+        return 0;
+    }
+    eprintln!("ddgz: error: {e:#}");
+    code.map_or(1, |c| c as i32)
+}

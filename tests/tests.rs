@@ -1,0 +1,5 @@
+//! End-to-end tests of the `ddgz` binary against real tools. One test binary, one module
+//! per command.
+
+#[macro_use]
+mod util;

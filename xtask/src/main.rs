@@ -1,0 +1,109 @@
+//! Project tasks: `cargo xtask test` (install what the tests need, run them all).
+//!
+//! Run through the `.cargo/config.toml` alias, so `$CARGO` names the cargo that runs us.
+
+use std::process::Command;
+
+use anyhow::{bail, Context, Result};
+
+/// Tools the test suite runs as oracles, and the Debian package that ships each.
+const TEST_TOOLS: &[(&str, &str)] = &[
+    ("qemu-img", "qemu-utils"),
+    ("qemu-io", "qemu-utils"),
+    ("gzip", "gzip"),
+    ("pigz", "pigz"),
+    ("python3", "python3"),
+    ("xz", "xz-utils"),
+    ("fsck.fat", "dosfstools"),
+    ("mkfs.fat", "dosfstools"),
+    ("mdir", "mtools"),
+    ("sgdisk", "gdisk"),
+    ("sfdisk", "fdisk"),
+    ("setpriv", "util-linux"),
+    ("debugvmfs", "vmfs-tools"),
+    ("debugvmfs6", "vmfs6-tools"),
+];
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("test") => test(&args[1..]),
+        Some("install-test-tools") => install_test_tools(),
+        _ => {
+            eprintln!(
+                "usage: cargo xtask <task>\n\n\
+                 tasks:\n  \
+                 test [ARGS]           install the test tools if missing, then cargo test --workspace [ARGS]\n  \
+                 install-test-tools    apt-get install what the tests run (qemu-utils, pigz, dosfstools, mtools, gdisk, vmfs-tools, ...)"
+            );
+            std::process::exit(2);
+        }
+    }
+}
+
+fn cargo() -> Command {
+    Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+}
+
+fn have(tool: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {tool} >/dev/null 2>&1")])
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+/// Installs (with apt-get, once) the Debian packages of every missing test tool.
+fn install_test_tools() -> Result<()> {
+    let mut missing: Vec<&str> = TEST_TOOLS
+        .iter()
+        .filter(|(t, _)| !have(t))
+        .map(|(_, p)| *p)
+        .collect();
+    missing.sort();
+    missing.dedup();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    eprintln!("xtask: installing test tools: {}", missing.join(" "));
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout == b"0\n")
+        .unwrap_or(false);
+    let apt = |args: &[&str]| -> Result<()> {
+        let mut c = if root {
+            Command::new("apt-get")
+        } else {
+            Command::new("sudo")
+        };
+        if !root {
+            c.arg("apt-get");
+        }
+        c.env("DEBIAN_FRONTEND", "noninteractive").args(args);
+        let st = c
+            .status()
+            .with_context(|| format!("running apt-get {}", args.join(" ")))?;
+        if !st.success() {
+            bail!("apt-get {} failed ({st})", args.join(" "));
+        }
+        Ok(())
+    };
+    apt(&["update", "-qq"])?;
+    let mut install = vec!["install", "-y", "-qq", "--no-install-recommends"];
+    install.extend(&missing);
+    apt(&install)
+}
+
+fn test(extra: &[String]) -> Result<()> {
+    install_test_tools()?;
+    let st = cargo()
+        .args(["test", "--workspace"])
+        .args(extra)
+        .status()
+        .context("running cargo test")?;
+    if !st.success() {
+        bail!("cargo test failed ({st})");
+    }
+    Ok(())
+}
