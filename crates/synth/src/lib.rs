@@ -1,2 +1,7 @@
-//! Deterministic synthetic disk images for tests, demos and benchmarks: GPT, ESXi layouts, realistic content
+//! Deterministic synthetic disk images for tests, demos and benchmarks: GPT, ESXi layouts,
+//! realistic (compressible like real OS files) content. Same seed, same bytes.
 #![deny(missing_docs)]
+
+pub mod content;
+pub mod esxi;
+pub mod gpt;

@@ -1,0 +1,1 @@
+//! Verification of gzip streams (being written).
