@@ -19,6 +19,7 @@
 mod error;
 mod extent;
 mod image;
+mod memory;
 mod overlay;
 mod raw;
 mod window;
@@ -26,6 +27,7 @@ mod window;
 pub use error::{Error, Result};
 pub use extent::{Extent, ExtentKind};
 pub use image::{detect_format, Format, Image, OpenOptions};
+pub use memory::MemoryDisk;
 pub use overlay::{Overlay, Patch};
 pub use raw::RawDisk;
 pub use window::Window;
