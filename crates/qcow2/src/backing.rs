@@ -1,0 +1,168 @@
+//! Backing files and external data files: how a name stored in the image becomes a
+//! path, and which format the named file has (qcow2 spec, "Header" fields
+//! `backing_file_offset`/`backing_file_size`, extensions "Backing file format name" and
+//! "External data file name").
+//!
+//! Rules, as QEMU applies them to files:
+//! - a relative name is relative to the directory of the image that stores it;
+//! - a name with a protocol prefix (a `:` before the first `/`: `json:{…}`, `nbd:…`,
+//!   `http://…`) is not a file and is refused;
+//! - the backing format comes from the backing format extension and is never guessed from
+//!   the content of the named file (a raw file that looks like qcow2 stays raw);
+//! - the chain is at most [`OpenOptions::max_chain_depth`](crate::OpenOptions) deep and
+//!   may not name a file already in it.
+
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use crate::error::Problem;
+
+/// Default limit on the backing chain depth.
+pub const DEFAULT_MAX_CHAIN_DEPTH: usize = 16;
+
+/// Format of a backing file, from the backing format extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackingFormat {
+    /// Another qcow2 image (which may have its own backing file).
+    Qcow2,
+    /// A raw file: the guest bytes as they are.
+    Raw,
+}
+
+impl BackingFormat {
+    /// The name QEMU uses.
+    pub fn name(self) -> &'static str {
+        match self {
+            BackingFormat::Qcow2 => "qcow2",
+            BackingFormat::Raw => "raw",
+        }
+    }
+}
+
+/// Quotes a stored name for a message (lossy, escaped, shortened).
+pub(crate) fn show(name: &[u8]) -> String {
+    let s = String::from_utf8_lossy(name);
+    let mut q = format!("{:?}", s);
+    if q.len() > 200 {
+        let mut cut = 200;
+        while !q.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        q.truncate(cut);
+        q.push('…');
+    }
+    q
+}
+
+/// Resolves a stored file name (`what` is "backing file" or "data file") to a path,
+/// relative to `image`'s directory.
+pub(crate) fn resolve(image: &Path, name: &[u8], what: &str) -> Result<PathBuf, Problem> {
+    if name.is_empty() {
+        return Err(Problem::invalid(format!("the {what} name is empty")));
+    }
+    if name.contains(&0) {
+        return Err(Problem::invalid(format!(
+            "the {what} name {} contains a NUL byte",
+            show(name)
+        )));
+    }
+    let first = name.iter().position(|&c| c == b':' || c == b'/');
+    if let Some(i) = first.filter(|&i| name[i] == b':') {
+        return Err(Problem::unsupported(format!(
+            "the {what} {} is not a plain file path (protocol prefix {}); only local files \
+             are supported (write ./NAME for a file whose name contains ':')",
+            show(name),
+            show(&name[..=i])
+        )));
+    }
+    let p = Path::new(OsStr::from_bytes(name));
+    if p.is_absolute() {
+        return Ok(p.to_path_buf());
+    }
+    Ok(match image.parent() {
+        Some(dir) => dir.join(p),
+        None => p.to_path_buf(),
+    })
+}
+
+/// The backing format named by the extension.
+pub(crate) fn format(ext: Option<&[u8]>, name: &[u8]) -> Result<BackingFormat, Problem> {
+    match ext {
+        None => Err(Problem::unsupported(format!(
+            "the backing file {} has no recorded format (no backing format extension) and \
+             the format is never guessed; record it with `qemu-img rebase -u -b NAME -F \
+             qcow2|raw`",
+            show(name)
+        ))),
+        Some(b"qcow2") => Ok(BackingFormat::Qcow2),
+        Some(b"raw") => Ok(BackingFormat::Raw),
+        Some(f) => Err(Problem::unsupported(format!(
+            "the backing file {} has format {}; only qcow2 and raw are supported",
+            show(name),
+            show(f)
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolves_relative_to_the_image() {
+        let r = |img: &str, n: &str| resolve(Path::new(img), n.as_bytes(), "backing file");
+        assert_eq!(
+            r("/a/b/o.qcow2", "base.qcow2").unwrap(),
+            Path::new("/a/b/base.qcow2")
+        );
+        assert_eq!(
+            r("/a/b/o.qcow2", "../c/x").unwrap(),
+            Path::new("/a/b/../c/x")
+        );
+        assert_eq!(r("/a/b/o.qcow2", "/abs/x").unwrap(), Path::new("/abs/x"));
+        assert_eq!(r("o.qcow2", "x.raw").unwrap(), Path::new("x.raw"));
+        assert_eq!(r("/a/o", "./we:ird").unwrap(), Path::new("/a/./we:ird"));
+    }
+
+    #[test]
+    fn refuses_protocols() {
+        for n in [
+            "json:{\"file\":{}}",
+            "nbd:localhost:10809",
+            "http://x/y",
+            "nbd+unix:///e",
+            ":x",
+        ] {
+            let m = resolve(Path::new("/o"), n.as_bytes(), "backing file")
+                .unwrap_err()
+                .message;
+            assert!(
+                m.contains("is not a plain file path (protocol prefix"),
+                "{m}"
+            );
+        }
+        let m = resolve(Path::new("/o"), b"", "data file")
+            .unwrap_err()
+            .message;
+        assert_eq!(m, "the data file name is empty");
+        let m = resolve(Path::new("/o"), b"a\0b", "data file")
+            .unwrap_err()
+            .message;
+        assert!(m.contains("NUL"), "{m}");
+    }
+
+    #[test]
+    fn formats() {
+        assert_eq!(format(Some(b"qcow2"), b"b"), Ok(BackingFormat::Qcow2));
+        assert_eq!(format(Some(b"raw"), b"b"), Ok(BackingFormat::Raw));
+        assert!(format(None, b"b")
+            .unwrap_err()
+            .message
+            .contains("never guessed"));
+        assert!(format(Some(b"vmdk"), b"b")
+            .unwrap_err()
+            .message
+            .contains("format \"vmdk\""));
+    }
+}
