@@ -1,12 +1,472 @@
-//! `ddgz convert` (being written).
+//! `ddgz convert`: image in, ddgz out.
+//!
+//! Open the input read-only → apply `--add` edits as an in-memory overlay → validate →
+//! compress in parallel to `OUT.partial` while hashing → fsync → rename to `OUT` → report.
+//! On any error or signal the partial file is removed; the input is never written.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context;
+use ddgz_image::{Disk, Format, Image, OpenOptions};
+use sha2::{Digest, Sha256};
+
+use crate::exit::{with_code, Code, ResultExt};
 
 /// Convert a qcow2 or raw disk image into a MAAS ddgz file (raw disk, one gzip member).
+///
+/// The input is opened read-only and never changes. The output is written to OUT.partial
+/// beside OUT and renamed when complete; on any error or Ctrl-C nothing is left behind.
 #[derive(Debug, clap::Args)]
+#[command(after_help = "\
+Examples:
+  ddgz convert output-esxi/packer-esxi                 # writes output-esxi/packer-esxi.dd.gz
+  ddgz convert disk.qcow2 -o vmware-esxi.dd.gz --level 6 --threads 2
+  ddgz convert disk.qcow2 -o - | ssh host 'cat > image.dd.gz'
+  ddgz convert disk.qcow2 --json > report.json")]
 pub struct Args {
-    /// The image (qcow2 or raw, detected by content).
-    pub input: std::path::PathBuf,
+    /// The image: qcow2 or raw, detected by content.
+    pub input: PathBuf,
+
+    /// Output file, or `-` for stdout [default: INPUT without .qcow2/.raw/.img, plus .dd.gz].
+    #[arg(short, long, value_name = "OUT")]
+    pub output: Option<PathBuf>,
+
+    /// Read the input as this format instead of detecting it.
+    #[arg(long, value_enum)]
+    pub format: Option<FormatArg>,
+
+    /// Deflate level: 1 fastest, 9 smallest; 6 is gzip's and pigz's default.
+    #[arg(short, long, default_value_t = 6, value_parser = clap::value_parser!(u32).range(0..=9))]
+    pub level: u32,
+
+    /// Compression threads [default: one per core].
+    #[arg(short = 'j', long, value_name = "N")]
+    pub threads: Option<usize>,
+
+    /// Overwrite an existing output; also read a qcow2 whose corrupt bit is set.
+    #[arg(short, long)]
+    pub force: bool,
+
+    /// Skip checking each compressed chunk by decoding it again (about 10 % faster).
+    #[arg(long)]
+    pub no_verify: bool,
+
+    /// Skip validating the partition table and layout before converting.
+    #[arg(long)]
+    pub no_validate: bool,
+
+    /// Print the report as one JSON object.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Print nothing but errors.
+    #[arg(short, long)]
+    pub quiet: bool,
+
+    /// Guest bytes per compressed chunk.
+    #[arg(long, default_value_t = ddgz_deflate::DEFAULT_CHUNK_SIZE, hide = true)]
+    pub chunk_size: usize,
 }
 
-pub fn run(_a: Args) -> anyhow::Result<()> {
-    anyhow::bail!("convert: not implemented yet")
+/// `--format` values.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum FormatArg {
+    Raw,
+    Qcow2,
+}
+
+impl From<FormatArg> for Format {
+    fn from(f: FormatArg) -> Self {
+        match f {
+            FormatArg::Raw => Format::Raw,
+            FormatArg::Qcow2 => Format::Qcow2,
+        }
+    }
+}
+
+/// What a conversion produced, as printed (and as `--json`).
+#[derive(Debug, serde::Serialize)]
+pub struct Report {
+    pub input: PathBuf,
+    pub format: &'static str,
+    pub output: Option<PathBuf>,
+    pub virtual_size: u64,
+    pub allocated_bytes: u64,
+    pub output_bytes: u64,
+    pub ratio: f64,
+    pub seconds: f64,
+    pub throughput_bytes_per_second: f64,
+    pub sha256: String,
+    pub crc32: String,
+    pub zero_chunks: u64,
+    pub data_chunks: u64,
+    pub threads: usize,
+    pub level: u32,
+    pub maas_command: Option<String>,
+}
+
+/// The default output path: beside the input, its name without a disk-image extension,
+/// plus `.dd.gz`.
+pub fn default_output(input: &Path) -> PathBuf {
+    let name = input
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "disk".into());
+    let stem = [".qcow2", ".raw", ".img"]
+        .iter()
+        .find_map(|ext| name.strip_suffix(ext).filter(|s| !s.is_empty()))
+        .unwrap_or(&name);
+    input.with_file_name(format!("{stem}.dd.gz"))
+}
+
+/// A writer that counts and hashes what passes through.
+struct Hashing<W> {
+    inner: W,
+    sha: Sha256,
+}
+
+impl<W: Write> Write for Hashing<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.sha.update(&buf[..n]);
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// The output file while it is written: removed on drop unless committed.
+struct Partial {
+    path: PathBuf,
+    committed: bool,
+}
+
+impl Drop for Partial {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// A flag set by SIGINT/SIGTERM; a second signal exits at once.
+fn interrupt_flag() -> anyhow::Result<Arc<AtomicBool>> {
+    let flag = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register_conditional_shutdown(sig, 130, flag.clone())?;
+        signal_hook::flag::register(sig, flag.clone())?;
+    }
+    Ok(flag)
+}
+
+pub fn run(a: Args) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let to_stdout = a.output.as_deref() == Some(Path::new("-"));
+    let out_path = if to_stdout {
+        None
+    } else {
+        Some(a.output.clone().unwrap_or_else(|| default_output(&a.input)))
+    };
+    if let Some(out) = &out_path {
+        if out.exists() && !a.force {
+            return Err(with_code(
+                Code::Output,
+                anyhow::anyhow!(
+                    "{}: already exists (use --force to overwrite)",
+                    out.display()
+                ),
+            ));
+        }
+        if same_file(out, &a.input) {
+            return Err(with_code(
+                Code::Usage,
+                anyhow::anyhow!("{}: the output would overwrite the input", out.display()),
+            ));
+        }
+    }
+
+    let opts = OpenOptions {
+        format: a.format.map(Into::into),
+        force_corrupt: a.force,
+    };
+    let image = Image::open(&a.input, &opts).input()?;
+    let format = image.format().name();
+    let allocated = ddgz_image::allocated_bytes(&image).input()?;
+    let disk: Box<dyn Disk> = Box::new(image);
+
+    let cancel = interrupt_flag()?;
+    let threads = a.threads.unwrap_or(0);
+    let threads = if threads == 0 {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    } else {
+        threads
+    };
+    let dopts = ddgz_deflate::Options {
+        level: a.level,
+        threads,
+        chunk_size: a.chunk_size,
+        verify: !a.no_verify,
+        cancel: Some(cancel.clone()),
+    };
+
+    let show = crate::cmd::show_progress(a.quiet);
+    let bar = if show {
+        progress_bar(disk.size())
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let mut progress = |n: u64| bar.set_position(n);
+
+    let (summary, sha256) = match &out_path {
+        None => {
+            let stdout = std::io::stdout().lock();
+            let mut w = Hashing {
+                inner: BufWriter::with_capacity(1 << 20, stdout),
+                sha: Sha256::new(),
+            };
+            let s = ddgz_deflate::compress(&*disk, &mut w, &dopts, &mut progress)
+                .map_err(compress_error)?;
+            (s, hex(&w.sha.finalize()))
+        }
+        Some(out) => {
+            let partial_path = partial_name(out);
+            let file = File::create(&partial_path)
+                .with_context(|| format!("{}: cannot create", partial_path.display()))
+                .output()?;
+            let mut partial = Partial {
+                path: partial_path,
+                committed: false,
+            };
+            let mut w = Hashing {
+                inner: BufWriter::with_capacity(1 << 20, file),
+                sha: Sha256::new(),
+            };
+            let s = ddgz_deflate::compress(&*disk, &mut w, &dopts, &mut progress)
+                .map_err(compress_error)
+                .with_context(|| {
+                    format!("converting {} to {}", a.input.display(), out.display())
+                })?;
+            let file = w.inner.into_inner().map_err(|e| e.into_error()).output()?;
+            file.sync_all()
+                .with_context(|| format!("{}: fsync", partial.path.display()))
+                .output()?;
+            drop(file);
+            if out.exists() && !a.force {
+                return Err(with_code(
+                    Code::Output,
+                    anyhow::anyhow!(
+                        "{}: appeared while converting (use --force to overwrite)",
+                        out.display()
+                    ),
+                ));
+            }
+            std::fs::rename(&partial.path, out)
+                .with_context(|| {
+                    format!("renaming {} to {}", partial.path.display(), out.display())
+                })
+                .output()?;
+            partial.committed = true;
+            (s, hex(&w.sha.finalize()))
+        }
+    };
+    bar.finish_and_clear();
+
+    let seconds = started.elapsed().as_secs_f64();
+    let out_abs = out_path
+        .as_ref()
+        .map(|p| std::path::absolute(p).unwrap_or_else(|_| p.clone()));
+    let maas_command = out_abs.as_ref().map(|p| maas_command(&a.input, p));
+    let report = Report {
+        input: a.input.clone(),
+        format,
+        output: out_path.clone(),
+        virtual_size: summary.input_bytes,
+        allocated_bytes: allocated,
+        output_bytes: summary.output_bytes,
+        ratio: if summary.input_bytes == 0 {
+            0.0
+        } else {
+            summary.output_bytes as f64 / summary.input_bytes as f64
+        },
+        seconds,
+        throughput_bytes_per_second: summary.input_bytes as f64 / seconds.max(1e-9),
+        sha256,
+        crc32: format!("{:08x}", summary.crc32),
+        zero_chunks: summary.zero_chunks,
+        data_chunks: summary.data_chunks,
+        threads,
+        level: a.level,
+        maas_command,
+    };
+    print_report(&report, a.json, a.quiet, to_stdout)
+}
+
+/// Maps compressor errors to exit codes: reading → 3, writing or interrupted → 4.
+fn compress_error(e: ddgz_deflate::Error) -> anyhow::Error {
+    let code = match e {
+        ddgz_deflate::Error::Read { .. } => Code::Input,
+        ddgz_deflate::Error::Cancelled => {
+            return with_code(
+                Code::Output,
+                anyhow::anyhow!("interrupted; no output was kept"),
+            );
+        }
+        _ => Code::Output,
+    };
+    with_code(code, e)
+}
+
+fn partial_name(out: &Path) -> PathBuf {
+    let mut s = out.as_os_str().to_owned();
+    s.push(".partial");
+    PathBuf::from(s)
+}
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(x), Ok(y)) => x.dev() == y.dev() && x.ino() == y.ino(),
+        _ => false,
+    }
+}
+
+fn progress_bar(len: u64) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(len);
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{spinner} {elapsed_precise} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta}",
+    ) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The ready-to-paste MAAS CLI line for uploading `out`.
+fn maas_command(input: &Path, out: &Path) -> String {
+    let stem = default_output(input)
+        .file_name()
+        .map(|n| n.to_string_lossy().trim_end_matches(".dd.gz").to_string())
+        .unwrap_or_else(|| "image".into());
+    format!(
+        "maas $PROFILE boot-resources create name='custom/{stem}' title='{stem}' architecture='amd64/generic' filetype='ddgz' content@={}",
+        shell_quote(&out.to_string_lossy())
+    )
+}
+
+fn shell_quote(s: &str) -> String {
+    if s.chars()
+        .all(|c| c.is_ascii_alphanumeric() || "/._-+@=:,".contains(c))
+    {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}
+
+/// Human-readable binary size, e.g. "1.5 GiB".
+pub fn human(bytes: u64) -> String {
+    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let mut v = bytes as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < UNITS.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+fn print_report(r: &Report, json: bool, quiet: bool, to_stdout: bool) -> anyhow::Result<()> {
+    // With `-o -` stdout carries the image: the report goes to stderr.
+    let mut w: Box<dyn Write> = if to_stdout {
+        Box::new(std::io::stderr())
+    } else {
+        Box::new(std::io::stdout())
+    };
+    if json {
+        serde_json::to_writer_pretty(&mut w, r)?;
+        writeln!(w)?;
+        return Ok(());
+    }
+    if quiet {
+        return Ok(());
+    }
+    let out = r
+        .output
+        .as_ref()
+        .map_or("(stdout)".to_string(), |p| p.display().to_string());
+    writeln!(
+        w,
+        "converted {} ({}) -> {}",
+        r.input.display(),
+        r.format,
+        out
+    )?;
+    writeln!(
+        w,
+        "  virtual size   {} ({} bytes)",
+        human(r.virtual_size),
+        r.virtual_size
+    )?;
+    writeln!(
+        w,
+        "  allocated      {} ({} bytes)",
+        human(r.allocated_bytes),
+        r.allocated_bytes
+    )?;
+    writeln!(
+        w,
+        "  output         {} ({} bytes), {:.2} % of the virtual size",
+        human(r.output_bytes),
+        r.output_bytes,
+        r.ratio * 100.0
+    )?;
+    writeln!(
+        w,
+        "  time           {:.2} s, {}/s of virtual disk ({} threads, level {})",
+        r.seconds,
+        human(r.throughput_bytes_per_second as u64),
+        r.threads,
+        r.level
+    )?;
+    writeln!(w, "  sha256         {}", r.sha256)?;
+    writeln!(w, "  size           {}", r.output_bytes)?;
+    if let Some(cmd) = &r.maas_command {
+        writeln!(w, "upload to MAAS with:\n  {cmd}")?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_output_strips_image_extensions() {
+        assert_eq!(
+            default_output(Path::new("a/disk.qcow2")),
+            PathBuf::from("a/disk.dd.gz")
+        );
+        assert_eq!(
+            default_output(Path::new("out/packer-esxi")),
+            PathBuf::from("out/packer-esxi.dd.gz")
+        );
+        assert_eq!(default_output(Path::new("x.img")), PathBuf::from("x.dd.gz"));
+        assert_eq!(
+            default_output(Path::new(".qcow2")),
+            PathBuf::from(".qcow2.dd.gz")
+        );
+    }
 }
