@@ -8,9 +8,14 @@
 //! typed errors or findings that name the offset and the value.
 #![deny(missing_docs)]
 
+mod checks;
+pub mod esxi;
+pub mod fat;
 pub mod gpt;
 pub mod guid;
 pub mod mbr;
+pub mod report;
+pub mod vmfs;
 
 use std::ops::Range;
 
@@ -18,6 +23,7 @@ use ddgz_image::Disk;
 use serde::Serialize;
 
 pub use guid::Guid;
+pub use report::{Content, PartitionReport, Report, TableInfo};
 
 /// The only logical sector size supported (ESXi and the MAAS images use 512).
 pub const SECTOR: u64 = 512;
@@ -277,6 +283,195 @@ pub fn range_in_disk(p: &Partition, disk_size: u64) -> Result<Range<u64>, Error>
         )));
     }
     Ok(r)
+}
+
+/// How severe a finding is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// The image is not fit for MAAS: `validate` exits 1, `convert` refuses.
+    Error,
+    /// Worth fixing; fails `validate --strict` only.
+    Warning,
+    /// A fact worth saying (e.g. "datastore blank: created at first boot"); never fails.
+    Info,
+}
+
+impl std::fmt::Display for Severity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+            Severity::Info => "info",
+        })
+    }
+}
+
+/// One thing `validate` found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    /// Error, warning or info.
+    pub severity: Severity,
+    /// The partition concerned, if one is.
+    pub partition: Option<u32>,
+    /// What, naming the values.
+    pub message: String,
+}
+
+impl Finding {
+    pub(crate) fn error(partition: Option<u32>, message: impl Into<String>) -> Self {
+        Self {
+            severity: Severity::Error,
+            partition,
+            message: message.into(),
+        }
+    }
+    pub(crate) fn warning(partition: Option<u32>, message: impl Into<String>) -> Self {
+        Self {
+            severity: Severity::Warning,
+            partition,
+            message: message.into(),
+        }
+    }
+    pub(crate) fn info(partition: Option<u32>, message: impl Into<String>) -> Self {
+        Self {
+            severity: Severity::Info,
+            partition,
+            message: message.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for Finding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.partition {
+            Some(n) => write!(f, "{}: partition {n}: {}", self.severity, self.message),
+            None => write!(f, "{}: {}", self.severity, self.message),
+        }
+    }
+}
+
+/// Which set of checks to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Profile {
+    /// `esxi` when the partition type GUIDs say ESXi, else `generic`.
+    #[default]
+    Auto,
+    /// Partition table, VMFS headers and the ESXi 6.x / 7.0 / 8.0 layouts.
+    Esxi,
+    /// Partition table (GPT or MBR) and whatever filesystems are recognised.
+    Generic,
+}
+
+/// The findings of [`validate`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Findings {
+    /// The profile actually applied (`auto` resolved to `esxi` or `generic`).
+    pub profile: Profile,
+    /// Findings, errors first.
+    pub items: Vec<Finding>,
+}
+
+impl Findings {
+    /// Whether any finding is an error.
+    pub fn has_errors(&self) -> bool {
+        self.items.iter().any(|f| f.severity == Severity::Error)
+    }
+    /// Whether any finding is a warning.
+    pub fn has_warnings(&self) -> bool {
+        self.items.iter().any(|f| f.severity == Severity::Warning)
+    }
+}
+
+/// The table, the content of every partition and all findings, computed once.
+fn analyze(disk: &dyn Disk, profile: Profile) -> Result<Report, Error> {
+    let checked = checks::check_table(disk)?;
+    let mut items = checked.findings;
+    let mut parts = Vec::new();
+    if let Some(t) = &checked.table {
+        for p in &t.partitions {
+            parts.push(PartitionReport {
+                partition: p.clone(),
+                content: report::probe_content(disk, p)?,
+            });
+        }
+    }
+    // Filesystem findings, whatever the profile.
+    let mut volumes = Vec::new();
+    for p in &parts {
+        let n = Some(p.partition.number);
+        match &p.content {
+            Content::Invalid { what, reason } if what == "VMFS" => {
+                items.push(Finding::error(n, format!("VMFS: {reason}")))
+            }
+            Content::Invalid { what, reason } => {
+                items.push(Finding::warning(n, format!("{what}: {reason}")))
+            }
+            Content::Vmfs(v) => volumes.push((p.partition.number, v)),
+            _ => {}
+        }
+    }
+    if !volumes.is_empty() {
+        let list = volumes
+            .iter()
+            .map(|(n, v)| {
+                format!(
+                    "partition {n} {} \"{}\" UUID {}",
+                    v.version_name, v.label, v.uuid
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        items.push(Finding::warning(
+            None,
+            format!(
+                "every host deployed from this image gets the same VMFS volume UUIDs ({list}); VMware does not support cloning ESXi boot devices (KB 84280) and reports data corruption on shared VMFS when cloned hosts carry the same UUIDs (KB 84349)"
+            ),
+        ));
+    }
+    let resolved = match (profile, &checked.table) {
+        (Profile::Auto, Some(t)) if esxi::looks_esxi(t) => Profile::Esxi,
+        (Profile::Auto, _) => Profile::Generic,
+        (p, _) => p,
+    };
+    if let (Profile::Esxi, Some(t)) = (resolved, &checked.table) {
+        esxi::check(t, &parts, &mut items);
+    }
+    items.sort_by_key(|f| f.severity); // stable: keeps the order of discovery within a severity
+    let layout = checked
+        .table
+        .as_ref()
+        .and_then(|t| esxi::layout(t, disk.size()));
+    Ok(Report {
+        disk_size: disk.size(),
+        table: checked.table.as_ref().map(|t| TableInfo {
+            source: t.source,
+            disk_guid: t.disk_guid,
+            first_usable_lba: t.first_usable_lba,
+            last_usable_lba: t.last_usable_lba,
+        }),
+        partitions: parts,
+        esxi: layout,
+        findings: Findings {
+            profile: resolved,
+            items,
+        },
+    })
+}
+
+/// Checks that `disk` is fit for MAAS under `profile`. Reads headers, FAT metadata and
+/// extent maps only (plus at most [`report::BLANK_SCAN`] bytes per partition whose extents
+/// say data but that holds no known filesystem). `Err` only when the disk cannot be read;
+/// a damaged table is an error finding.
+pub fn validate(disk: &dyn Disk, profile: Profile) -> Result<Findings, Error> {
+    Ok(analyze(disk, profile)?.findings)
+}
+
+/// What is on `disk`: table, partitions and their content, ESXi layout, and the findings of
+/// the `auto` profile.
+pub fn inspect(disk: &dyn Disk) -> Result<Report, Error> {
+    analyze(disk, Profile::Auto)
 }
 
 #[cfg(test)]
