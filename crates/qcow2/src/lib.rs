@@ -781,7 +781,9 @@ impl Qcow2 {
                         let bsize = b.size();
                         let g = r.guest.0;
                         let n = bsize.saturating_sub(g).min(dst.len() as u64) as usize;
-                        b.read_at(g, &mut dst[..n])?;
+                        if n > 0 {
+                            b.read_at(g, &mut dst[..n])?;
+                        }
                         dst[n..].fill(0);
                     }
                 },
