@@ -145,12 +145,19 @@ pub struct Info {
     pub backing_chain: Vec<BackingInfo>,
 }
 
-/// A file opened read-only, with its size at open for messages and bounds.
+/// A file opened read-only (or, for fuzzing, bytes in memory), with its size at open
+/// for messages and bounds.
 #[derive(Debug)]
 struct Source {
-    file: File,
+    backend: Backend,
     path: PathBuf,
     size: u64,
+}
+
+#[derive(Debug)]
+enum Backend {
+    File(File),
+    Memory(Vec<u8>),
 }
 
 impl Source {
@@ -168,22 +175,52 @@ impl Source {
             ));
         }
         Ok(Self {
-            file,
+            backend: Backend::File(file),
             path: path.into(),
             size: meta.len(),
         })
     }
 
-    fn id(&self) -> Result<(u64, u64), Error> {
-        let m = self
-            .file
+    fn is_memory(&self) -> bool {
+        matches!(self.backend, Backend::Memory(_))
+    }
+
+    /// Device and inode, to detect loops in the backing chain.
+    fn id(&self) -> Result<Option<(u64, u64)>, Error> {
+        let Backend::File(f) = &self.backend else {
+            return Ok(None);
+        };
+        let m = f
             .metadata()
             .map_err(|e| Error::new(&self.path, ErrorKind::Io, format!("cannot stat: {e}")))?;
-        Ok((m.dev(), m.ino()))
+        Ok(Some((m.dev(), m.ino())))
     }
 
     fn read(&self, buf: &mut [u8], offset: u64, what: &str) -> Result<(), Error> {
-        error::read_exact_at(&self.file, &self.path, self.size, buf, offset, what)
+        match &self.backend {
+            Backend::File(f) => error::read_exact_at(f, &self.path, self.size, buf, offset, what),
+            Backend::Memory(m) => {
+                let src = usize::try_from(offset)
+                    .ok()
+                    .and_then(|o| m.get(o..o.checked_add(buf.len())?));
+                match src {
+                    Some(src) => {
+                        buf.copy_from_slice(src);
+                        Ok(())
+                    }
+                    None => Err(Error::new(
+                        &self.path,
+                        ErrorKind::Truncated,
+                        format!(
+                            "file ended early reading {} bytes of {what} at 0x{offset:x} \
+                             (file is 0x{:x} bytes)",
+                            buf.len(),
+                            self.size
+                        ),
+                    )),
+                }
+            }
+        }
     }
 }
 
@@ -322,6 +359,18 @@ impl Qcow2 {
         Self::open_chain(path, opts, 0, &mut chain, "")
     }
 
+    /// Parses an image held in memory, named `name` in messages. It may not have a
+    /// backing file or an external data file. Meant for fuzzing the parsers (see
+    /// [`fuzz_image`]).
+    pub fn from_bytes(name: &Path, bytes: Vec<u8>, opts: &OpenOptions) -> Result<Self, Error> {
+        let image = Source {
+            size: bytes.len() as u64,
+            backend: Backend::Memory(bytes),
+            path: name.into(),
+        };
+        Self::open_source(image, opts, 0, &mut Vec::new())
+    }
+
     fn open_chain(
         path: &Path,
         opts: &OpenOptions,
@@ -330,15 +379,33 @@ impl Qcow2 {
         role: &str,
     ) -> Result<Self, Error> {
         let image = Source::open(path, role)?;
-        let id = image.id()?;
-        if chain.contains(&id) {
-            return Err(Error::new(
-                path,
-                ErrorKind::BackingChain,
-                format!("backing chain loops: this file is already in the chain{role}"),
-            ));
+        if let Some(id) = image.id()? {
+            if chain.contains(&id) {
+                return Err(Error::new(
+                    path,
+                    ErrorKind::BackingChain,
+                    format!("backing chain loops: this file is already in the chain{role}"),
+                ));
+            }
+            chain.push(id);
         }
-        chain.push(id);
+        Self::open_source(image, opts, depth, chain)
+    }
+
+    fn open_source(
+        image: Source,
+        opts: &OpenOptions,
+        depth: usize,
+        chain: &mut Vec<(u64, u64)>,
+    ) -> Result<Self, Error> {
+        let path = &image.path.clone();
+        let from_memory = |what: &str| {
+            Error::new(
+                path,
+                ErrorKind::Unsupported,
+                format!("an image read from memory cannot open its {what}"),
+            )
+        };
 
         // The header lives in the first cluster; read a sector to learn the cluster
         // size, then the whole cluster (or the whole file, if shorter).
@@ -420,6 +487,9 @@ impl Qcow2 {
                 )
             })?;
             let p = backing::resolve(path, name, "data file").map_err(|e| e.at(path))?;
+            if image.is_memory() {
+                return Err(from_memory("external data file"));
+            }
             let role = format!(" (the external data file of {})", path.display());
             Some(Source::open(&p, &role)?)
         } else {
@@ -478,6 +548,9 @@ impl Qcow2 {
                         backing::show(name)
                     ),
                 ));
+            }
+            if image.is_memory() {
+                return Err(from_memory("backing file"));
             }
             let role = format!(" (the backing file of {})", path.display());
             Some(match format {
@@ -659,6 +732,12 @@ impl Qcow2 {
                         let avail = size.saturating_sub(offset.0);
                         // The stream may stop short of its last sector at the file's end,
                         // but never start past it or miss a whole sector.
+                        if offset.0 < cs {
+                            return Err(ctx(Problem::corrupt(format!(
+                                "compressed cluster at 0x{:x} overlaps the header cluster",
+                                offset.0
+                            ))));
+                        }
                         if avail == 0 || len.saturating_sub(avail) >= l2::SECTOR {
                             return Err(ctx(Problem::corrupt(format!(
                                 "compressed cluster at 0x{:x} ({len} bytes) runs past the \
@@ -817,5 +896,41 @@ impl Qcow2 {
         let out = Arc::new(out);
         *self.cache.0.lock().unwrap_or_else(|e| e.into_inner()) = Some((offset.0, out.clone()));
         Ok(out)
+    }
+}
+
+/// Fuzzing entry point: parses `data` as an image in memory and, if it opens, maps and
+/// reads it (bounded: at most 64 MiB of guest space mapped, 8 MiB read). Must never
+/// panic, loop forever or allocate without bound, whatever the input.
+#[doc(hidden)]
+pub fn fuzz_image(data: &[u8]) {
+    let Ok(q) = Qcow2::from_bytes(
+        Path::new("fuzz.qcow2"),
+        data.to_vec(),
+        &OpenOptions::default(),
+    ) else {
+        return;
+    };
+    let _ = q.info();
+    let len = q.virtual_size().min(64 << 20);
+    let Ok(maps) = q.mappings(0, len) else {
+        return;
+    };
+    let mut budget: u64 = 8 << 20;
+    let mut buf = vec![0u8; 1 << 20];
+    for m in maps {
+        if m.kind != MappingKind::Data {
+            continue;
+        }
+        let mut off = m.offset;
+        let end = m.offset + m.len;
+        while off < end && budget > 0 {
+            let n = (end - off).min(buf.len() as u64).min(budget);
+            if q.read_at(off, &mut buf[..n as usize]).is_err() {
+                return;
+            }
+            off += n;
+            budget -= n;
+        }
     }
 }

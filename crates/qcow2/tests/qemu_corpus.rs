@@ -810,3 +810,144 @@ fn mappings_of_a_32g_image_are_fast() {
         assert!(el.as_secs_f64() < 2.0, "{img}: {el:?}");
     }
 }
+
+/// Hostile inputs: real images with random bytes of their metadata (header, extensions,
+/// L1 table, first L2 table) overwritten, and truncated copies, go through the fuzzing
+/// entry point, which opens, maps and reads them. Nothing may panic.
+#[test]
+fn mutated_images_never_panic() {
+    let c = Corpus::new();
+    let d = &c.dir;
+    c.convert("m-zlib.qcow2", &["-c", "-o", "cluster_size=4k"]);
+    c.convert(
+        "m-zstd.qcow2",
+        &["-c", "-o", "compression_type=zstd,cluster_size=512"],
+    );
+    c.convert("m-v2.qcow2", &["-o", "compat=0.10,cluster_size=1k"]);
+    c.create(
+        "m-ext.qcow2",
+        &["-o", "extended_l2=on,cluster_size=16k"],
+        "5M",
+    );
+    qemu_io(
+        d,
+        "m-ext.qcow2",
+        &["write -P 1 0 3k", "write -z 8k 4k", "write -P 2 1M 64k"],
+    );
+    c.convert("m-edit.qcow2", &["-o", "cluster_size=2k"]);
+    qemu_io(d, "m-edit.qcow2", EDITS);
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut rnd = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let t = Instant::now();
+    let mut opened = 0;
+    for img in [
+        "m-zlib.qcow2",
+        "m-zstd.qcow2",
+        "m-v2.qcow2",
+        "m-ext.qcow2",
+        "m-edit.qcow2",
+    ] {
+        let orig = fs::read(d.join(img)).unwrap();
+        let be64 = |b: &[u8], at: usize| {
+            b.get(at..at + 8)
+                .map_or(0, |s| u64::from_be_bytes(s.try_into().unwrap()))
+        };
+        let l1 = be64(&orig, 40) as usize;
+        let l2 = (be64(&orig, l1) & 0x00ff_ffff_ffff_fe00) as usize;
+        let regions = [(0usize, 512usize), (l1, 64), (l2, 512)];
+        for i in 0..150 {
+            let mut m = orig.clone();
+            for _ in 0..1 + rnd() % 4 {
+                let (start, len) = regions[(rnd() % 3) as usize];
+                let at = start + (rnd() as usize % len);
+                if at < m.len() {
+                    m[at] = match rnd() % 4 {
+                        0 => 0xff,
+                        1 => 0,
+                        2 => m[at] ^ (1 << (rnd() % 8)),
+                        _ => rnd() as u8,
+                    };
+                }
+            }
+            if i % 10 == 9 {
+                m.truncate(rnd() as usize % orig.len());
+            }
+            if Qcow2::from_bytes(Path::new(img), m.clone(), &OpenOptions::default()).is_ok() {
+                opened += 1;
+            }
+            ddgz_qcow2::fuzz_image(&m);
+        }
+    }
+    eprintln!("750 mutated images ({opened} opened) in {:?}", t.elapsed());
+}
+
+#[test]
+fn info_describes_the_container() {
+    let c = Corpus::new();
+    let d = &c.dir;
+    c.convert(
+        "base.qcow2",
+        &["-c", "-o", "compression_type=zstd,refcount_bits=1"],
+    );
+    c.create(
+        "mid.qcow2",
+        &["-b", "base.qcow2", "-F", "qcow2", "-o", "compat=0.10"],
+        "6M",
+    );
+    c.create(
+        "top.qcow2",
+        &["-b", "mid.qcow2", "-F", "qcow2", "-o", "extended_l2=on"],
+        "6M",
+    );
+    run(d, "qemu-img", &["snapshot", "-c", "s1", "top.qcow2"]);
+    run(d, "qemu-img", &["bitmap", "--add", "top.qcow2", "b0"]);
+    let i = Qcow2::open(&d.join("top.qcow2"), &OpenOptions::default())
+        .unwrap()
+        .info();
+    assert_eq!(
+        (i.version, i.cluster_size, i.virtual_size),
+        (3, 65536, 6 << 20)
+    );
+    assert!(i.extended_l2 && i.has_bitmaps && !i.dirty && !i.corrupt);
+    assert_eq!((i.nb_snapshots, i.refcount_bits), (1, 16));
+    let chain: Vec<_> = i
+        .backing_chain
+        .iter()
+        .map(|b| (b.path.clone(), b.format))
+        .collect();
+    assert_eq!(
+        chain,
+        [
+            (d.join("mid.qcow2"), ddgz_qcow2::BackingFormat::Qcow2),
+            (d.join("base.qcow2"), ddgz_qcow2::BackingFormat::Qcow2)
+        ]
+    );
+    let b = Qcow2::open(&d.join("base.qcow2"), &OpenOptions::default())
+        .unwrap()
+        .info();
+    assert_eq!(
+        (b.compression, b.refcount_bits),
+        (ddgz_qcow2::Compression::Zstd, 1)
+    );
+    assert_eq!(i.backing_chain[1].virtual_size, SRC_SIZE as u64);
+    c.convert("df.qcow2", &["-o", "data_file=df.data,data_file_raw=on"]);
+    let i = Qcow2::open(&d.join("df.qcow2"), &OpenOptions::default())
+        .unwrap()
+        .info();
+    assert_eq!(
+        i.data_file,
+        Some(ddgz_qcow2::DataFileInfo {
+            path: d.join("df.data"),
+            raw: true
+        })
+    );
+    let v2 = Qcow2::open(&d.join("mid.qcow2"), &OpenOptions::default())
+        .unwrap()
+        .info();
+    assert_eq!(v2.version, 2);
+}
