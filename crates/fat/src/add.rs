@@ -1,0 +1,502 @@
+//! Adding files and directory trees into a FAT partition, copy-on-write.
+//!
+//! Two passes. **Plan**: walk the sources (sizes, names FAT can hold), the destination
+//! volume (what exists, file or directory, `--replace`), and count the clusters needed —
+//! file data, new directories, directories that grow — against the free clusters (plus
+//! those of replaced files). Every refusal happens here, before anything is changed.
+//! **Apply**: with `fatfs` on the copy-on-write view, create directories (repaired at
+//! once, see [`crate::dirfix`]) and files, each stamped with its source's mtime, then
+//! unmount, check the volume again with our reader, and return the changed blocks.
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
+use std::fs;
+use std::io::{self, Read, Write};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use ddgz_image::{check_range, Disk, Patch};
+
+use crate::cow::{Cursor, Store};
+use crate::spec::check_name;
+use crate::time::{set_now, to_dos, SOURCE_TIME};
+use crate::volume::{DirLoc, Volume};
+use crate::{dirfix, AddSpec, Error, Result};
+
+/// Source trees nested deeper than this are refused (a symlink loop, most likely).
+const MAX_DEPTH: usize = 64;
+/// The largest file FAT can hold: sizes are 32-bit (spec section 6).
+const MAX_FILE: u64 = u32::MAX as u64;
+/// Copy buffer.
+const COPY_BUF: usize = 1 << 20;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Dir,
+    File { len: u64 },
+}
+
+/// One thing to create: a directory or a file at `dest` (components).
+#[derive(Debug)]
+struct Op {
+    dest: Vec<String>,
+    src: PathBuf,
+    kind: Kind,
+    mtime: SystemTime,
+}
+
+/// Copies the files and trees of `specs` into the FAT filesystem at byte range `partition`
+/// of `disk`, in memory, and returns the changed byte ranges (at disk offsets, sorted, not
+/// overlapping) for an [`ddgz_image::Overlay`]. `disk` is only read.
+///
+/// All `specs` are taken to be for this partition (their `partition` field only names it
+/// in errors). An existing file is overwritten only with `replace`; existing directories
+/// are merged into. Fails before changing anything if a source is missing, a name cannot
+/// be held by FAT, the partition is not (sane) FAT, or the files do not fit.
+pub fn add_files(
+    disk: &dyn Disk,
+    partition: Range<u64>,
+    specs: &[AddSpec],
+    replace: bool,
+) -> Result<Vec<Patch>> {
+    if specs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let label = match specs[0].partition {
+        n if specs.iter().all(|s| s.partition == n) => format!("partition {n}"),
+        _ => crate::range_label(&partition),
+    };
+    let len = partition.end.saturating_sub(partition.start);
+    check_range(disk.size(), partition.start, len)?;
+
+    let mut ops = Vec::new();
+    for s in specs {
+        gather(s, &mut ops)?;
+    }
+
+    let store = Rc::new(RefCell::new(Store::new(disk, partition.start, len)));
+    let vol = Volume::open(store.clone(), label.clone())?;
+    check_plan(&vol, &ops, replace)?;
+    apply(&vol, &ops)?;
+    drop(vol);
+    // Our own output must pass our own checks.
+    drop(Volume::open(store.clone(), label.clone())?);
+    let store = Rc::try_unwrap(store)
+        .map_err(|_| ())
+        .expect("every cursor and volume is dropped")
+        .into_inner();
+    store
+        .into_patches()
+        .map_err(|e| Error::io(&label, "", "read the original blocks", e))
+}
+
+/// [`add_files`] for specs of several partitions: groups them by partition, resolves each
+/// partition number to a byte range with `resolve`, and returns all patches.
+pub fn plan<E>(
+    disk: &dyn Disk,
+    specs: &[AddSpec],
+    replace: bool,
+    resolve: impl Fn(u32) -> std::result::Result<Range<u64>, E>,
+) -> Result<Vec<Patch>>
+where
+    E: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let mut groups: BTreeMap<u32, Vec<AddSpec>> = BTreeMap::new();
+    for s in specs {
+        groups.entry(s.partition).or_default().push(s.clone());
+    }
+    // Sources first, for every partition: a missing one fails before any FAT work.
+    for s in specs {
+        gather(s, &mut Vec::new())?;
+    }
+    let mut out = Vec::new();
+    for (n, group) in groups {
+        let range = resolve(n).map_err(|e| Error::Partition {
+            partition: n,
+            source: e.into(),
+        })?;
+        out.extend(add_files(disk, range, &group, replace)?);
+    }
+    out.sort_by_key(|p| p.offset);
+    Ok(out)
+}
+
+fn source_err(path: &Path, e: io::Error) -> Error {
+    let what = match e.kind() {
+        io::ErrorKind::NotFound => "no such file or directory".to_string(),
+        io::ErrorKind::PermissionDenied => "permission denied".to_string(),
+        _ => format!("cannot read it: {e}"),
+    };
+    Error::Source {
+        path: path.into(),
+        what,
+        source: Some(e),
+    }
+}
+
+/// Turns one spec into operations, walking its source tree (sorted, symlinks followed).
+fn gather(spec: &AddSpec, ops: &mut Vec<Op>) -> Result<()> {
+    let meta = fs::metadata(&spec.src).map_err(|e| source_err(&spec.src, e))?;
+    let dest: Vec<String> = spec
+        .dest
+        .split('/')
+        .filter(|c| !c.is_empty())
+        .map(String::from)
+        .collect();
+    walk(&spec.src, &meta, dest, 0, ops)
+}
+
+fn walk(
+    src: &Path,
+    meta: &fs::Metadata,
+    dest: Vec<String>,
+    depth: usize,
+    ops: &mut Vec<Op>,
+) -> Result<()> {
+    let mtime = meta.modified().unwrap_or(UNIX_EPOCH);
+    let bad = |what: String| Error::Source {
+        path: src.into(),
+        what,
+        source: None,
+    };
+    if meta.is_file() {
+        if dest.is_empty() {
+            return Err(bad(
+                "a file cannot replace the root directory; give a DEST name".into(),
+            ));
+        }
+        if meta.len() > MAX_FILE {
+            return Err(bad(format!(
+                "{} bytes; a FAT file holds at most {MAX_FILE} bytes",
+                meta.len()
+            )));
+        }
+        ops.push(Op {
+            dest,
+            src: src.into(),
+            kind: Kind::File { len: meta.len() },
+            mtime,
+        });
+    } else if meta.is_dir() {
+        if depth >= MAX_DEPTH {
+            return Err(bad(format!(
+                "directories nested more than {MAX_DEPTH} deep (a symbolic link loop?)"
+            )));
+        }
+        if !dest.is_empty() {
+            ops.push(Op {
+                dest: dest.clone(),
+                src: src.into(),
+                kind: Kind::Dir,
+                mtime,
+            });
+        }
+        let mut children = Vec::new();
+        for ent in fs::read_dir(src).map_err(|e| source_err(src, e))? {
+            let ent = ent.map_err(|e| source_err(src, e))?;
+            let path = ent.path();
+            let name = ent.file_name();
+            let Some(name) = name.to_str() else {
+                return Err(Error::BadName {
+                    name: name.to_string_lossy().into(),
+                    path,
+                    reason: "not valid UTF-8".into(),
+                });
+            };
+            check_name(name).map_err(|reason| Error::BadName {
+                path: path.clone(),
+                name: name.into(),
+                reason,
+            })?;
+            children.push((name.to_string(), path));
+        }
+        children.sort();
+        for (name, path) in children {
+            let m = fs::metadata(&path).map_err(|e| source_err(&path, e))?;
+            let mut d = dest.clone();
+            d.push(name);
+            walk(&path, &m, d, depth + 1, ops)?;
+        }
+    } else {
+        return Err(bad("neither a regular file nor a directory".into()));
+    }
+    Ok(())
+}
+
+/// The key of a path in the plan: FAT compares names without case.
+fn key(comps: &[String]) -> String {
+    comps.join("/").to_uppercase()
+}
+
+/// 32-byte slots a new entry takes: `fatfs` writes long-name slots (13 UTF-16 units each)
+/// for every name, then the 8.3 slot.
+fn slots_for(name: &str) -> u64 {
+    (name.encode_utf16().count() as u64).div_ceil(13) + 1
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Missing,
+    Dir,
+    /// A file; `Some(clusters)` if it is on the volume (not created by this run).
+    File(Option<u64>),
+}
+
+struct Planner<'a, 'd> {
+    vol: &'a Volume<'d>,
+    replace: bool,
+    /// What this run creates, by key.
+    created: HashMap<String, State>,
+    /// Slots added per directory (by key, with its components; "" = root).
+    slots: BTreeMap<String, (Vec<String>, u64, bool)>,
+    data_clusters: u64,
+    freed_clusters: u64,
+}
+
+impl Planner<'_, '_> {
+    fn clusters(&self, bytes: u64) -> u64 {
+        bytes.div_ceil(self.vol.geo.cluster_size as u64)
+    }
+
+    fn state(&self, comps: &[String]) -> Result<State> {
+        if let Some(s) = self.created.get(&key(comps)) {
+            return Ok(*s);
+        }
+        let refs: Vec<&str> = comps.iter().map(String::as_str).collect();
+        Ok(match self.vol.lookup(&refs)? {
+            None => State::Missing,
+            Some((_, e)) if e.is_dir() => State::Dir,
+            Some((_, e)) => State::File(Some(self.clusters(e.size() as u64))),
+        })
+    }
+
+    fn conflict(&self, comps: &[String], reason: String) -> Error {
+        Error::Conflict {
+            volume: self.vol.label.clone(),
+            path: comps.join("/"),
+            reason,
+        }
+    }
+
+    fn add_slots(&mut self, comps: &[String], new_dir: bool) {
+        let (parent, name) = comps.split_at(comps.len() - 1);
+        let e = self
+            .slots
+            .entry(key(parent))
+            .or_insert_with(|| (parent.to_vec(), 0, false));
+        e.1 += slots_for(&name[0]);
+        if new_dir {
+            // "." and ".." once repaired.
+            self.slots.insert(key(comps), (comps.to_vec(), 2, true));
+        }
+    }
+
+    fn ensure_dir(&mut self, comps: &[String]) -> Result<()> {
+        match self.state(comps)? {
+            State::Dir => Ok(()),
+            State::File(_) => Err(self.conflict(comps, "is a file, not a directory".into())),
+            State::Missing => {
+                self.created.insert(key(comps), State::Dir);
+                self.add_slots(comps, true);
+                Ok(())
+            }
+        }
+    }
+
+    fn op(&mut self, op: &Op) -> Result<()> {
+        for i in 1..op.dest.len() {
+            self.ensure_dir(&op.dest[..i])?;
+        }
+        match op.kind {
+            Kind::Dir => match self.state(&op.dest)? {
+                State::File(_) => Err(self.conflict(
+                    &op.dest,
+                    format!(
+                        "is a file; the directory {} cannot be copied onto it",
+                        op.src.display()
+                    ),
+                )),
+                _ => self.ensure_dir(&op.dest),
+            },
+            Kind::File { len } => {
+                match self.state(&op.dest)? {
+                    State::Dir => {
+                        return Err(self.conflict(
+                            &op.dest,
+                            format!(
+                                "is a directory; the file {} cannot be copied onto it",
+                                op.src.display()
+                            ),
+                        ))
+                    }
+                    State::File(on_disk) => {
+                        if !self.replace {
+                            return Err(Error::Exists {
+                                volume: self.vol.label.clone(),
+                                path: op.dest.join("/"),
+                            });
+                        }
+                        self.freed_clusters += on_disk.unwrap_or(0);
+                    }
+                    State::Missing => self.add_slots(&op.dest, false),
+                }
+                self.created.insert(key(&op.dest), State::File(None));
+                self.data_clusters += self.clusters(len);
+                Ok(())
+            }
+        }
+    }
+
+    /// Clusters the directories need for their new entries.
+    fn dir_clusters(&self) -> Result<u64> {
+        let cs = self.vol.geo.cluster_size as u64;
+        let mut total = 0;
+        for (comps, new_slots, is_new) in self.slots.values() {
+            if *is_new {
+                total += (new_slots * 32).div_ceil(cs).max(1);
+                continue;
+            }
+            let refs: Vec<&str> = comps.iter().map(String::as_str).collect();
+            let loc = self
+                .vol
+                .dir_at(&refs)?
+                .expect("an existing directory: planned ones are new");
+            let l = self.vol.read_dir(loc, &format!("/{}", comps.join("/")))?;
+            match loc {
+                DirLoc::FixedRoot => {
+                    let live = l.used_slots - l.deleted_slots;
+                    if l.used_slots + new_slots > l.capacity_slots
+                        && live + new_slots > l.capacity_slots
+                    {
+                        return Err(Error::RootFull {
+                            volume: self.vol.label.clone(),
+                            capacity: l.capacity_slots,
+                            needed: live + new_slots - l.capacity_slots,
+                        });
+                    }
+                }
+                DirLoc::Chain(_) => {
+                    let want = ((l.used_slots + new_slots) * 32).div_ceil(cs);
+                    total += want.saturating_sub(l.chain_len);
+                }
+            }
+        }
+        Ok(total)
+    }
+}
+
+/// Every refusal: conflicts, existing files, names, space.
+fn check_plan(vol: &Volume<'_>, ops: &[Op], replace: bool) -> Result<()> {
+    let mut p = Planner {
+        vol,
+        replace,
+        created: HashMap::new(),
+        slots: BTreeMap::new(),
+        data_clusters: 0,
+        freed_clusters: 0,
+    };
+    for op in ops {
+        p.op(op)?;
+    }
+    let needed = p.data_clusters + p.dir_clusters()?;
+    let free = vol.free_clusters()? + p.freed_clusters;
+    if needed > free {
+        let cs = vol.geo.cluster_size;
+        return Err(Error::NoSpace {
+            volume: vol.label.clone(),
+            needed: needed * cs as u64,
+            free: free * cs as u64,
+            cluster_size: cs,
+        });
+    }
+    Ok(())
+}
+
+type Fs<'d> = fatfs::FileSystem<Cursor<'d>>;
+
+fn apply(vol: &Volume<'_>, ops: &[Op]) -> Result<()> {
+    let label = &vol.label;
+    let options = fatfs::FsOptions::new().time_provider(&SOURCE_TIME);
+    let fs: Fs<'_> = fatfs::FileSystem::new(Cursor::new(vol.store.clone()), options)
+        .map_err(|e| Error::io(label, "", "open the filesystem with fatfs", e))?;
+    for op in ops {
+        for i in 1..op.dest.len() {
+            ensure_dir(vol, &fs, &op.dest[..i], op.mtime)?;
+        }
+        match op.kind {
+            Kind::Dir => ensure_dir(vol, &fs, &op.dest, op.mtime)?,
+            Kind::File { len } => write_file(vol, &fs, op, len)?,
+        }
+    }
+    fs.unmount()
+        .map_err(|e| Error::io(label, "", "unmount (write the FSInfo sector)", e))
+}
+
+fn ensure_dir(vol: &Volume<'_>, fs: &Fs<'_>, comps: &[String], mtime: SystemTime) -> Result<()> {
+    let refs: Vec<&str> = comps.iter().map(String::as_str).collect();
+    if vol.dir_at(&refs)?.is_some() {
+        return Ok(());
+    }
+    let path = comps.join("/");
+    set_now(mtime);
+    fs.root_dir()
+        .create_dir(&path)
+        .map_err(|e| Error::io(&vol.label, &path, "create the directory", e))?;
+    let (parent, name) = refs.split_at(refs.len() - 1);
+    let parent = vol.dir_at(parent)?.expect("the parent was created first");
+    let entry = vol
+        .read_dir(parent, &path)?
+        .entries
+        .into_iter()
+        .find(|e| e.matches(name[0]) && e.is_dir())
+        .ok_or_else(|| Error::NotFound {
+            volume: vol.label.clone(),
+            path: path.clone(),
+        })?;
+    dirfix::fix_new_dir(vol, parent, &entry)
+}
+
+fn write_file(vol: &Volume<'_>, fs: &Fs<'_>, op: &Op, len: u64) -> Result<()> {
+    let path = op.dest.join("/");
+    let fat_err = |what: &str, e| Error::io(&vol.label, &path, what, e);
+    let mut src = fs::File::open(&op.src).map_err(|e| source_err(&op.src, e))?;
+    set_now(op.mtime);
+    let refs: Vec<&str> = op.dest.iter().map(String::as_str).collect();
+    let root = fs.root_dir();
+    let mut f = if vol.lookup(&refs)?.is_some() {
+        let mut f = root.open_file(&path).map_err(|e| fat_err("open", e))?;
+        f.truncate().map_err(|e| fat_err("truncate", e))?;
+        f
+    } else {
+        root.create_file(&path).map_err(|e| fat_err("create", e))?
+    };
+    let mut buf = vec![0u8; COPY_BUF.min(len.max(1) as usize)];
+    let mut copied = 0u64;
+    loop {
+        let n = match src.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(source_err(&op.src, e)),
+        };
+        copied += n as u64;
+        if copied > len {
+            break;
+        }
+        f.write_all(&buf[..n]).map_err(|e| fat_err("write", e))?;
+    }
+    if copied != len {
+        return Err(Error::Source {
+            path: op.src.clone(),
+            what: format!("changed size while being copied ({len} bytes planned)"),
+            source: None,
+        });
+    }
+    #[allow(deprecated)] // the supported way is a TimeProvider, which we also use
+    f.set_modified(to_dos(op.mtime));
+    f.flush()
+        .map_err(|e| fat_err("write the directory entry", e))?;
+    Ok(())
+}
