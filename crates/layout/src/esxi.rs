@@ -387,7 +387,7 @@ pub(crate) fn check(t: &Table, parts: &[PartitionReport], f: &mut Vec<Finding>) 
             } else {
                 f.push(Finding::info(
                     Some(s.number),
-                    format!("absent ({}): ESXi creates it at first boot", s.role),
+                    format!("absent ({}): MAAS or ESXi creates it at deploy time", s.role),
                 ));
             }
             continue;
