@@ -1,12 +1,224 @@
-//! `ddgz verify` (being written).
+//! `ddgz verify`: is a `.dd.gz` whole and sound, does it hold a valid layout, and (with
+//! `--against`) does it equal its source byte for byte?
+//!
+//! The stream is read sequentially in bounded memory (`ddgz_deflate::verify`). The layout
+//! check needs random access to the decompressed disk, which a gzip stream does not give:
+//! - with `--against`, the stream is compared with the source first; once they are equal,
+//!   the source *is* the decompressed disk, and the layout is validated on it (one pass);
+//! - without, the first pass keeps the head and tail of the disk (MBR, both GPTs); the
+//!   validator then runs on those bytes, and if it needed others (partition headers), they
+//!   are kept on a further pass over the stream, up to [`MAX_PASSES`] passes and
+//!   [`CAPTURE_BUDGET`] bytes. The findings reported are those of a run that read only
+//!   bytes really decoded from the stream.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use ddgz_deflate::verify::{self, Against, Capture, Summary};
+use ddgz_image::{Disk, Image, OpenOptions};
+
+use crate::exit::{with_code, Code, ResultExt};
+
+/// Passes over the stream at most, when the layout validator needs bytes not yet kept.
+const MAX_PASSES: u32 = 4;
+/// Bytes of the decompressed disk kept for the layout validator, besides head and tail.
+const CAPTURE_BUDGET: u64 = 64 * 1024 * 1024;
 
 /// Check that a ddgz file is a sound gzip stream (and equals its source).
+///
+/// Checks every gzip member's header, every deflate block, each member's CRC32 and ISIZE,
+/// that nothing but further members follows, then the partition table / layout of the
+/// decompressed disk. Exit 0 only when all holds; 1 when the stream is corrupt, truncated,
+/// differs from the source or its layout is invalid; 3 when a file cannot be read.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The .dd.gz file.
-    pub file: std::path::PathBuf,
+    pub file: PathBuf,
+    /// Also check that it decompresses to exactly this image (qcow2 or raw), byte for byte.
+    #[arg(long, value_name = "IMAGE")]
+    pub against: Option<PathBuf>,
+    /// Check only the gzip stream (and the comparison), not the disk's partition table.
+    #[arg(long)]
+    pub no_layout: bool,
+    /// No progress bar.
+    #[arg(long, short)]
+    pub quiet: bool,
 }
 
-pub fn run(_a: Args) -> anyhow::Result<()> {
-    anyhow::bail!("verify: not implemented yet")
+pub fn run(a: Args) -> anyhow::Result<()> {
+    let name = a.file.display().to_string();
+    let source = match &a.against {
+        Some(p) => Some(
+            Image::open(p, &OpenOptions::default())
+                .with_context(|| format!("cannot open the source {}", p.display()))
+                .input()?,
+        ),
+        None => None,
+    };
+    let progress = Progress::new(&a.file, a.quiet);
+
+    // Pass 1: the stream, compared with the source, keeping head and tail.
+    let mut capture = Capture::new(CAPTURE_BUDGET);
+    let summary = {
+        let mut against = source.as_ref().map(|s| Against::new(s as &dyn Disk));
+        let mut sinks: Vec<&mut dyn verify::Sink> = Vec::new();
+        if let Some(a) = against.as_mut() {
+            sinks.push(a);
+        } else if !a.no_layout {
+            sinks.push(&mut capture);
+        }
+        pass(&a.file, &mut sinks, &progress, 1)?
+    };
+    let mut lines = vec![format!(
+        "{name}: gzip stream OK: {} member{}, {} bytes compressed, {} bytes decompressed, CRC32 {:08x}",
+        summary.members,
+        if summary.members == 1 { "" } else { "s" },
+        summary.compressed,
+        summary.uncompressed,
+        summary.crc32
+    )];
+    if let (Some(src), Some(p)) = (&source, &a.against) {
+        lines.push(format!(
+            "{name}: equal to {} ({} bytes), byte for byte",
+            p.display(),
+            src.size()
+        ));
+    }
+
+    if !a.no_layout {
+        let layout = match &source {
+            // Equal to the source, byte for byte: the source is the decompressed disk.
+            Some(src) => check_layout(src).map_err(|e| e.context(format!("{name}: layout")))?,
+            None => {
+                let mut passes = 1;
+                loop {
+                    let view = capture.view(summary.uncompressed);
+                    let outcome = check_layout(&view);
+                    let misses = view.misses();
+                    drop(view);
+                    if misses.is_empty() {
+                        break outcome.map_err(|e| e.context(format!("{name}: layout")))?;
+                    }
+                    if passes >= MAX_PASSES || !capture.want(&misses) {
+                        return Err(with_code(
+                            Code::Failed,
+                            anyhow::anyhow!(
+                                "{name}: the layout could not be validated: it needs more of the \
+                                 decompressed disk than {} passes over the stream and {} MiB keep \
+                                 (verify with --against SOURCE instead, or --no-layout)",
+                                MAX_PASSES,
+                                CAPTURE_BUDGET >> 20
+                            ),
+                        ));
+                    }
+                    passes += 1;
+                    let again = pass(&a.file, &mut [&mut capture], &progress, passes)?;
+                    if again != summary {
+                        return Err(with_code(
+                            Code::Input,
+                            anyhow::anyhow!(
+                                "{name}: the file changed while being verified (pass 1: {summary:?}, pass {passes}: {again:?})"
+                            ),
+                        ));
+                    }
+                }
+            }
+        };
+        lines.push(format!("{name}: layout OK: {layout}"));
+    }
+    progress.finish();
+    for l in lines {
+        println!("{l}");
+    }
+    Ok(())
+}
+
+/// One pass over the stream in `path`.
+fn pass(
+    path: &Path,
+    sinks: &mut [&mut dyn verify::Sink],
+    progress: &Progress,
+    n: u32,
+) -> anyhow::Result<Summary> {
+    let name = path.display();
+    let file = File::open(path)
+        .with_context(|| format!("cannot open {name}"))
+        .input()?;
+    progress.start(n);
+    verify::check_stream(file, sinks, &mut |c| progress.at(c)).map_err(|e| {
+        let code = if e.is_finding() {
+            Code::Failed
+        } else {
+            Code::Input
+        };
+        with_code(code, anyhow::Error::new(e).context(format!("{name}")))
+    })
+}
+
+/// Validates the partition table / layout of `disk`; returns a one-line description, or an
+/// error (exit 1) naming what is wrong.
+fn check_layout(disk: &dyn Disk) -> anyhow::Result<String> {
+    match ddgz_layout::table(disk) {
+        Ok(t) => Ok(format!(
+            "{:?} partition table with {} partition{}",
+            t.source,
+            t.partitions.len(),
+            if t.partitions.len() == 1 { "" } else { "s" }
+        )),
+        Err(ddgz_layout::Error::Read(e)) => Err(with_code(Code::Input, e)),
+        Err(e) => Err(with_code(Code::Failed, e)),
+    }
+}
+
+/// A progress bar over the compressed bytes, drawn only on a terminal without `--quiet`.
+struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+}
+
+impl Progress {
+    fn new(path: &Path, quiet: bool) -> Self {
+        if !super::show_progress(quiet) {
+            return Self { bar: None };
+        }
+        let len = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+        let bar = indicatif::ProgressBar::new(len);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("=> "),
+        );
+        Self { bar: Some(bar) }
+    }
+
+    fn start(&self, pass: u32) {
+        if let Some(b) = &self.bar {
+            b.set_position(0);
+            b.set_message(if pass == 1 {
+                "verifying".to_string()
+            } else {
+                format!("pass {pass}: reading partition headers")
+            });
+        }
+    }
+
+    fn at(&self, compressed: u64) {
+        if let Some(b) = &self.bar {
+            b.set_position(compressed);
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(b) = &self.bar {
+            b.finish_and_clear();
+        }
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        self.finish();
+    }
 }
