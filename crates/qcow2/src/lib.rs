@@ -934,3 +934,6 @@ pub fn fuzz_image(data: &[u8]) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

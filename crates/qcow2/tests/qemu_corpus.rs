@@ -204,6 +204,7 @@ const EDITS: &[&str] = &[
     "write -z -u 0 64k",
     "discard 2M 64k",
     "write -P 0x5a 3000k 7k",
+    "write -z 2560k 64k",
 ];
 
 /// Builds the corpus and returns the images that must read like QEMU, with options.
@@ -238,7 +239,7 @@ fn build(c: &Corpus) -> Vec<(String, OpenOptions)> {
         &["-c", "-o", "compat=0.10,cluster_size=4k"],
     );
     add("v2-zlib.qcow2");
-    for rb in ["1", "2", "8", "32", "64"] {
+    for rb in ["1", "2", "4", "8", "32", "64"] {
         let n = format!("refcount{rb}.qcow2");
         c.convert(&n, &["-o", &format!("refcount_bits={rb}")]);
         add(&n);
