@@ -3,3 +3,5 @@
 
 #[macro_use]
 mod util;
+mod convert;
+mod corrupt;
