@@ -1,10 +1,18 @@
-//! Project tasks: `cargo xtask test` (install what the tests need, run them all).
+//! Project tasks: `cargo xtask test` (install what the tests need, run them all),
+//! `demo` (the README's first command), `fixtures` (realistic synthetic disks) and `bench`
+//! (ddgz against pigz, gzip and qemu-img + pigz on them).
 //!
 //! Run through the `.cargo/config.toml` alias, so `$CARGO` names the cargo that runs us.
 
+use std::path::PathBuf;
 use std::process::Command;
 
 use anyhow::{bail, Context, Result};
+
+mod bench;
+mod demo;
+mod fat;
+mod fixtures;
 
 /// Tools the test suite runs as oracles, and the Debian package that ships each.
 const TEST_TOOLS: &[(&str, &str)] = &[
@@ -29,12 +37,20 @@ fn main() -> Result<()> {
     match args.first().map(String::as_str) {
         Some("test") => test(&args[1..]),
         Some("install-test-tools") => install_test_tools(),
+        Some("demo") => demo::main(&args[1..]),
+        Some("fixtures") => fixtures::main(&args[1..]),
+        Some("bench") => bench::main(&args[1..]),
         _ => {
             eprintln!(
                 "usage: cargo xtask <task>\n\n\
                  tasks:\n  \
                  test [ARGS]           install the test tools if missing, then cargo test --workspace [ARGS]\n  \
-                 install-test-tools    apt-get install what the tests run (qemu-utils, pigz, dosfstools, mtools, gdisk, vmfs-tools, ...)"
+                 install-test-tools    apt-get install what the tests run (qemu-utils, pigz, dosfstools, mtools, gdisk, vmfs-tools, ...)\n  \
+                 demo                  synthesize a small sparse qcow2 disk, convert it with ddgz, print the report\n  \
+                 fixtures [--out DIR] [NAME...]\n                        \
+                 build the benchmark disks (generic-2g, esxi67-10g, esxi8-min-32g, esxi8-min-1t)\n  \
+                 bench [--quick] [--runs N] [--json FILE] [--svg FILE]\n                        \
+                 ddgz against pigz, gzip and qemu-img + pigz on the fixtures"
             );
             std::process::exit(2);
         }
@@ -43,6 +59,52 @@ fn main() -> Result<()> {
 
 fn cargo() -> Command {
     Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+}
+
+/// The target directory: `$CARGO_TARGET_DIR`, or `target/` of the workspace.
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"))
+}
+
+fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask sits in the workspace")
+        .to_path_buf()
+}
+
+/// Builds the release `ddgz` binary with `$CARGO` and returns its path.
+fn build_ddgz() -> Result<PathBuf> {
+    let out = cargo()
+        .current_dir(workspace_root())
+        .args([
+            "build",
+            "--release",
+            "--package",
+            "ddgz",
+            "--bin",
+            "ddgz",
+            "--message-format=json-render-diagnostics",
+        ])
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .context("running cargo build")?;
+    if !out.status.success() {
+        bail!("cargo build --release --bin ddgz failed ({})", out.status);
+    }
+    for line in out.stdout.split(|&b| b == b'\n') {
+        let Ok(v) = serde_json::from_slice::<serde_json::Value>(line) else {
+            continue;
+        };
+        if v["reason"] == "compiler-artifact" && v["target"]["name"] == "ddgz" {
+            if let Some(exe) = v["executable"].as_str() {
+                return Ok(exe.into());
+            }
+        }
+    }
+    bail!("cargo build did not report the ddgz executable")
 }
 
 fn have(tool: &str) -> bool {
