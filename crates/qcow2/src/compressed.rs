@@ -53,14 +53,39 @@ fn inflate(input: &[u8], out: &mut [u8]) -> Result<usize, Problem> {
     }
 }
 
+thread_local! {
+    /// One zstd decoder per thread, reused: creating one allocates its tables and
+    /// buffers, which costs as much as decoding a small cluster.
+    static ZSTD: std::cell::RefCell<Option<FrameDecoder>> = const { std::cell::RefCell::new(None) };
+}
+
 fn unzstd(input: &[u8], out: &mut [u8]) -> Result<usize, Problem> {
+    ZSTD.with(|cell| {
+        // A re-entrant call (impossible today) would get a fresh decoder.
+        match cell.try_borrow_mut() {
+            Ok(mut slot) => {
+                let dec = slot.get_or_insert_with(|| {
+                    let mut d = FrameDecoder::new();
+                    d.set_max_window_size(ZSTD_MAX_WINDOW);
+                    d
+                });
+                unzstd_with(dec, input, out)
+            }
+            Err(_) => {
+                let mut d = FrameDecoder::new();
+                d.set_max_window_size(ZSTD_MAX_WINDOW);
+                unzstd_with(&mut d, input, out)
+            }
+        }
+    })
+}
+
+fn unzstd_with(dec: &mut FrameDecoder, input: &[u8], out: &mut [u8]) -> Result<usize, Problem> {
     let bad = |what: &str, e: &dyn std::fmt::Display| {
         Problem::corrupt(format!("invalid zstd data ({what}): {e}"))
     };
     let mut src: &[u8] = input;
     let mut filled = 0usize;
-    let mut dec = FrameDecoder::new();
-    dec.set_max_window_size(ZSTD_MAX_WINDOW);
     // Each frame consumes at least its header, so the outer loop ends.
     while filled < out.len() && !src.is_empty() {
         let before = src.len();
@@ -89,8 +114,7 @@ fn unzstd(input: &[u8], out: &mut [u8]) -> Result<usize, Problem> {
             let want = out.len() - filled;
             dec.decode_blocks(&mut src, BlockDecodingStrategy::UptoBytes(want))
                 .map_err(|e| bad("block", &e))?;
-            let n =
-                std::io::Read::read(&mut dec, &mut out[filled..]).map_err(|e| bad("drain", &e))?;
+            let n = std::io::Read::read(dec, &mut out[filled..]).map_err(|e| bad("drain", &e))?;
             filled += n;
             if filled == out.len() || (dec.is_finished() && dec.can_collect() == 0) {
                 break;
