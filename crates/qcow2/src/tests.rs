@@ -74,7 +74,7 @@ impl Img {
 #[test]
 fn reads_a_hand_made_image() {
     let mut i = Img::new(9, false, 2048);
-    i.l2(0, 3 * 512 | 1 << 63, 0);
+    i.l2(0, (3 * 512) | (1 << 63), 0);
     i.l2(1, 1, 0);
     i.buf[3 * 512..4 * 512].fill(0x5a);
     let q = i.open().unwrap();
@@ -158,7 +158,7 @@ fn refuses_bad_compressed_clusters() {
         .fail()
         .contains("compressed cluster at 0x64 overlaps the header cluster"));
     let mut i = Img::new(9, false, 2048);
-    i.l2(0, c | 3 * 512, 0);
+    i.l2(0, c | (3 * 512), 0);
     i.buf[3 * 512..4 * 512].fill(0xff);
     let m = i.fail();
     assert!(
