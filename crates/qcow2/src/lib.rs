@@ -23,10 +23,15 @@
 //! space (64 KiB clusters). A [`Qcow2`] is `Send + Sync`: reads may run on several
 //! threads at once.
 //!
-//! Layout of the crate follows the on-disk structures: [`header`](crate::Compression)
-//! (`header.rs`), header extensions (`extensions.rs`), L1 and L2 tables (`l1.rs`,
-//! `l2.rs`), compressed clusters (`compressed.rs`), backing files and data files
-//! (`backing.rs`).
+//! The modules follow the on-disk structures: the header (`header.rs`), header
+//! extensions (`extensions.rs`), L1 and L2 tables (`l1.rs`, `l2.rs`), compressed
+//! clusters (`compressed.rs`), backing files and data files (`backing.rs`), address
+//! newtypes and geometry (`types.rs`).
+//!
+//! Two deliberate differences from QEMU 10: a relative external data file name is
+//! resolved against the image's directory, like a backing file name (QEMU resolves it
+//! against its working directory, so both agree when run from the image's directory);
+//! and a backing file without a recorded format is refused instead of probed.
 #![deny(missing_docs)]
 
 mod backing;
@@ -39,7 +44,7 @@ mod l2;
 mod types;
 
 use std::fs::File;
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -165,19 +170,30 @@ impl Source {
         let io = |what: &str, e: std::io::Error| {
             Error::new(path, ErrorKind::Io, format!("cannot {what}{role}: {e}"))
         };
-        let file = File::open(path).map_err(|e| io("open", e))?;
-        let meta = file.metadata().map_err(|e| io("stat", e))?;
-        if meta.is_dir() {
+        // Stat before opening: opening a FIFO named by a hostile image would block.
+        let meta = std::fs::metadata(path).map_err(|e| io("open", e))?;
+        let kind = meta.file_type();
+        if !kind.is_file() && !kind.is_block_device() {
             return Err(Error::new(
                 path,
                 ErrorKind::Io,
-                format!("is a directory, not an image{role}"),
+                format!("is not a regular file or block device{role}"),
             ));
         }
+        let file = File::open(path).map_err(|e| io("open", e))?;
+        let size = if kind.is_file() {
+            file.metadata().map_err(|e| io("stat", e))?.len()
+        } else {
+            // A block device's size is where its end is.
+            use std::io::Seek;
+            (&file)
+                .seek(std::io::SeekFrom::End(0))
+                .map_err(|e| io("find the size of", e))?
+        };
         Ok(Self {
             backend: Backend::File(file),
             path: path.into(),
-            size: meta.len(),
+            size,
         })
     }
 
@@ -806,16 +822,18 @@ impl Qcow2 {
                     let bsize = b.size();
                     let covered_end = (g + len).min(bsize).max(g);
                     if covered_end > g {
-                        if below.is_none() {
-                            let last = runs
-                                .iter()
-                                .rev()
-                                .find(|r| r.src == Src::Unallocated)
-                                .map_or(g + len, |r| r.guest.0 + r.len);
-                            let hi = last.min(bsize);
-                            below = Some((b.mappings(g, hi - g)?, 0));
-                        }
-                        let (bm, j) = below.as_mut().expect("set above");
+                        let (bm, j) = match below {
+                            Some(ref mut x) => x,
+                            None => {
+                                let last = runs
+                                    .iter()
+                                    .rev()
+                                    .find(|r| r.src == Src::Unallocated)
+                                    .map_or(g + len, |r| r.guest.0 + r.len);
+                                let hi = last.min(bsize);
+                                below.insert((b.mappings(g, hi - g)?, 0))
+                            }
+                        };
                         while *j < bm.len() && bm[*j].offset + bm[*j].len <= g {
                             *j += 1;
                         }

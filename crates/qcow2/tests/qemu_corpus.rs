@@ -320,6 +320,15 @@ fn build(c: &Corpus) -> Vec<(String, OpenOptions)> {
         &["write -P 0x7a 64k 64k", "write -z 1M 64k"],
     );
     add("ov-raw.qcow2");
+    // Raw backing file of a size that is not a multiple of 512.
+    fs::write(d.join("odd.raw"), vec![0x6bu8; 1_000_003]).unwrap();
+    c.create(
+        "ov-odd.qcow2",
+        &["-b", "odd.raw", "-F", "raw", "-o", "cluster_size=4k"],
+        "2M",
+    );
+    qemu_io(d, "ov-odd.qcow2", &["write -P 0x7c 996k 2k"]);
+    add("ov-odd.qcow2");
     // Backing with another cluster size, extended L2 overlay on a compressed base.
     c.convert(
         "base-zstd-4k.qcow2",
@@ -438,6 +447,8 @@ fn build(c: &Corpus) -> Vec<(String, OpenOptions)> {
     );
     let h = fs::read(d.join("dirty.qcow2")).unwrap();
     assert_eq!(h[79] & 1, 1, "the dirty bit should be set");
+    let q = Qcow2::open(&d.join("dirty.qcow2"), &OpenOptions::default()).unwrap();
+    assert!(q.info().dirty && q.info().lazy_refcounts);
     add("dirty.qcow2");
     // Empty and tiny images.
     c.create("empty.qcow2", &[], "0");
