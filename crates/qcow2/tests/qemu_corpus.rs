@@ -719,6 +719,11 @@ fn refusals_name_file_and_reason() {
         ErrorKind::Io,
         &["external data file of", "df.qcow2"],
     );
+    // A FIFO as backing file: refused without blocking on open.
+    run(d, "mkfifo", &["fifo"]);
+    c.create("fifo.qcow2", &[], "1M");
+    run(d, "qemu-img", &["rebase", "-u", "-b", "fifo", "-F", "raw", "fifo.qcow2"]);
+    refused_naming(d, "fifo.qcow2", "fifo", &def, ErrorKind::Io, &["not a regular file"]);
     // Not qcow2 at all.
     refused(
         d,
