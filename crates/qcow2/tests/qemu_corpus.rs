@@ -722,8 +722,19 @@ fn refusals_name_file_and_reason() {
     // A FIFO as backing file: refused without blocking on open.
     run(d, "mkfifo", &["fifo"]);
     c.create("fifo.qcow2", &[], "1M");
-    run(d, "qemu-img", &["rebase", "-u", "-b", "fifo", "-F", "raw", "fifo.qcow2"]);
-    refused_naming(d, "fifo.qcow2", "fifo", &def, ErrorKind::Io, &["not a regular file"]);
+    run(
+        d,
+        "qemu-img",
+        &["rebase", "-u", "-b", "fifo", "-F", "raw", "fifo.qcow2"],
+    );
+    refused_naming(
+        d,
+        "fifo.qcow2",
+        "fifo",
+        &def,
+        ErrorKind::Io,
+        &["not a regular file"],
+    );
     // Not qcow2 at all.
     refused(
         d,
@@ -860,6 +871,11 @@ fn mutated_images_never_panic() {
         x ^= x << 17;
         x
     };
+    // QCOW2_MUTATIONS=N runs N rounds per image instead of 150 (for longer hunts).
+    let rounds: usize = std::env::var("QCOW2_MUTATIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(150);
     let t = Instant::now();
     let mut opened = 0;
     for img in [
@@ -877,7 +893,7 @@ fn mutated_images_never_panic() {
         let l1 = be64(&orig, 40) as usize;
         let l2 = (be64(&orig, l1) & 0x00ff_ffff_ffff_fe00) as usize;
         let regions = [(0usize, 512usize), (l1, 64), (l2, 512)];
-        for i in 0..150 {
+        for i in 0..rounds {
             let mut m = orig.clone();
             for _ in 0..1 + rnd() % 4 {
                 let (start, len) = regions[(rnd() % 3) as usize];
@@ -900,7 +916,11 @@ fn mutated_images_never_panic() {
             ddgz_qcow2::fuzz_image(&m);
         }
     }
-    eprintln!("750 mutated images ({opened} opened) in {:?}", t.elapsed());
+    eprintln!(
+        "{} mutated images ({opened} opened) in {:?}",
+        5 * rounds,
+        t.elapsed()
+    );
 }
 
 #[test]
