@@ -162,7 +162,13 @@ pub fn layout(opts: &Options) -> Gpt {
 
 /// Builds the disk described by `opts` at `path` (created or truncated).
 pub fn build(path: &Path, opts: &Options) -> io::Result<Built> {
-    let g = layout(opts);
+    build_with(path, opts, layout(opts))
+}
+
+/// Like [`build`], with a partition table of the caller's (e.g. [`layout`] edited to make a
+/// broken variant). Partitions missing from `g` are skipped; FAT and VMFS go where the
+/// numbers say.
+pub fn build_with(path: &Path, opts: &Options, g: Gpt) -> io::Result<Built> {
     let f = OpenOptions::new()
         .read(true)
         .write(true)
@@ -312,88 +318,73 @@ pub fn boot_cfg(version: Version) -> String {
 }
 
 fn make_fats(path: &Path, b: &Built, opts: &Options) -> io::Result<()> {
-    let p = |n| {
-        b.part(n)
-            .cloned()
-            .ok_or_else(|| io::Error::other(format!("no partition {n}")))
-    };
     let v6 = opts.version == Version::V6_7;
-    let p1 = p(1)?;
-    if v6 {
-        mkfs_fat(path, &p1, 16, "ESXI", &["-s", "1"])?;
-    } else {
-        mkfs_fat(path, &p1, 16, "BOOT", &[])?;
+    if let Some(p1) = b.part(1) {
+        if v6 {
+            mkfs_fat(path, p1, 16, "ESXI", &["-s", "1"])?;
+        } else {
+            mkfs_fat(path, p1, 16, "BOOT", &[])?;
+        }
+        mmd(path, p1, "::/EFI")?;
+        mmd(path, p1, "::/EFI/BOOT")?;
+        mmd(path, p1, "::/EFI/VMware")?;
+        let files = [
+            ("::/EFI/BOOT/BOOTX64.EFI", 180),
+            ("::/EFI/VMware/mboot64.efi", 180),
+            ("::/EFI/VMware/safeboot64.efi", 60),
+        ];
+        for (i, (name, kib)) in files.iter().enumerate() {
+            mcopy(
+                path,
+                p1,
+                name,
+                &noise(opts.seed ^ (11 + i as u64), kib * 1024),
+            )?;
+        }
     }
-    mmd(path, &p1, "::/EFI")?;
-    mmd(path, &p1, "::/EFI/BOOT")?;
-    mmd(path, &p1, "::/EFI/VMware")?;
-    mcopy(
-        path,
-        &p1,
-        "::/EFI/BOOT/BOOTX64.EFI",
-        &noise(opts.seed ^ 11, 180 * 1024),
-    )?;
-    mcopy(
-        path,
-        &p1,
-        "::/EFI/VMware/mboot64.efi",
-        &noise(opts.seed ^ 12, 180 * 1024),
-    )?;
-    mcopy(
-        path,
-        &p1,
-        "::/EFI/VMware/safeboot64.efi",
-        &noise(opts.seed ^ 13, 60 * 1024),
-    )?;
-
-    let p5 = p(5)?;
-    let p6 = p(6)?;
-    let (l5, l6) = if v6 {
-        ("BOOTBANK", "ALTBOOTBANK")
-    } else {
-        ("BOOTBANK1", "BOOTBANK2")
-    };
-    mkfs_fat(path, &p5, 16, l5, &[])?;
-    mkfs_fat(path, &p6, 16, l6, &[])?;
-    mcopy(path, &p5, "::/boot.cfg", boot_cfg(opts.version).as_bytes())?;
-    for (i, (name, kib)) in [
-        ("b.b00", 640),
-        ("jumpstrt.gz", 4),
-        ("useropts.gz", 1),
-        ("s.v00", 1024),
-        ("imgdb.tgz", 96),
-        ("state.tgz", 24),
-    ]
-    .iter()
-    .enumerate()
-    {
-        mcopy(
+    if let Some(p5) = b.part(5) {
+        mkfs_fat(path, p5, 16, if v6 { "BOOTBANK" } else { "BOOTBANK1" }, &[])?;
+        mcopy(path, p5, "::/boot.cfg", boot_cfg(opts.version).as_bytes())?;
+        let files = [
+            ("b.b00", 640),
+            ("jumpstrt.gz", 4),
+            ("useropts.gz", 1),
+            ("s.v00", 1024),
+            ("imgdb.tgz", 96),
+            ("state.tgz", 24),
+        ];
+        for (i, (name, kib)) in files.iter().enumerate() {
+            let data = noise(opts.seed ^ (20 + i as u64), kib * 1024);
+            mcopy(path, p5, &format!("::/{name}"), &data)?;
+        }
+    }
+    if let Some(p6) = b.part(6) {
+        mkfs_fat(
             path,
-            &p5,
-            &format!("::/{name}"),
-            &noise(opts.seed ^ (20 + i as u64), kib * 1024),
+            p6,
+            16,
+            if v6 { "ALTBOOTBANK" } else { "BOOTBANK2" },
+            &[],
         )?;
     }
     if v6 {
-        let p8 = p(8)?;
-        mkfs_fat(path, &p8, 16, "LOCKER", &[])?;
-        mmd(path, &p8, "::/packages")?;
-        mmd(path, &p8, "::/packages/vmtoolsRepo")?;
-        mcopy(
-            path,
-            &p8,
-            "::/packages/vmtoolsRepo/index.xml",
-            b"<vmtools/>\n",
-        )?;
-        let p2 = p(2)?;
-        mkfs_fat(path, &p2, 32, "SCRATCH", &[])?;
-        mmd(path, &p2, "::/log")?;
-        mcopy(
-            path,
-            &p2,
-            "::/log/vmkernel.log",
-            b"2019-01-01T00:00:00.000Z cpu0:1)Boot complete\n",
-        )?;
+        if let Some(p8) = b.part(8) {
+            mkfs_fat(path, p8, 16, "LOCKER", &[])?;
+            mmd(path, p8, "::/packages")?;
+            mmd(path, p8, "::/packages/vmtoolsRepo")?;
+            mcopy(
+                path,
+                p8,
+                "::/packages/vmtoolsRepo/index.xml",
+                b"<vmtools/>\n",
+            )?;
+        }
+        if let Some(p2) = b.part(2) {
+            mkfs_fat(path, p2, 32, "SCRATCH", &[])?;
+            mmd(path, p2, "::/log")?;
+            let log = b"2019-01-01T00:00:00.000Z cpu0:1)Boot complete\n";
+            mcopy(path, p2, "::/log/vmkernel.log", log)?;
+        }
     }
     Ok(())
 }
