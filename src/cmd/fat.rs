@@ -1,38 +1,285 @@
-//! `ddgz ls / cat / ks-media` (being written).
+//! `ddgz ls`, `ddgz cat`, `ddgz ks-media`, and the `--add` options of `ddgz convert`:
+//! argument definitions and glue to `ddgz-fat`.
 
-/// List a directory of a FAT partition inside an image.
+use std::io::Write;
+use std::ops::Range;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use ddgz_fat::{AddSpec, Error as FatError, KsOptions, Patch};
+use ddgz_image::{Disk, Image, OpenOptions};
+
+use crate::exit::{with_code, Code, ResultExt};
+
+/// The `--add` / `--replace` options, flattened into `convert`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct AddArgs {
+    /// Copy a file or directory tree into the FAT filesystem of partition PART (default 1,
+    /// where curtin looks for `curtin/`), in memory: the input is never written. DEST
+    /// defaults to SRC's name at the root; a DEST ending in `/` is a directory to put SRC
+    /// in. Directories are created as needed, long names and mtimes kept. Repeatable.
+    /// SRC:DEST is split at the last `:` (FAT names cannot contain one).
+    #[arg(long = "add", value_name = "[PART:]SRC[:DEST]")]
+    pub add: Vec<String>,
+
+    /// With --add: overwrite files that already exist (otherwise that is an error).
+    #[arg(long)]
+    pub replace: bool,
+}
+
+/// The exit code for a `ddgz-fat` error: the request (2), or the input (3).
+fn code_for(e: &FatError) -> Code {
+    match e {
+        FatError::Spec { .. }
+        | FatError::Exists { .. }
+        | FatError::Conflict { .. }
+        | FatError::BadName { .. }
+        | FatError::NotFound { .. }
+        | FatError::Partition { .. }
+        | FatError::BadOption { .. } => Code::Usage,
+        FatError::Output { .. } => Code::Output,
+        _ => Code::Input,
+    }
+}
+
+fn fat_err(e: FatError) -> anyhow::Error {
+    let code = code_for(&e);
+    with_code(code, e)
+}
+
+/// Parses the `--add` arguments and makes the edits on `disk` in memory; returns the
+/// patches for `ddgz_image::Overlay::new(disk, patches)`. Empty when there is no `--add`.
+/// Every refusal (bad argument, missing source or partition, not FAT, no space, existing
+/// file without `--replace`) happens here, before any output is written.
+pub fn overlay_patches(disk: &dyn Disk, a: &AddArgs) -> anyhow::Result<Vec<Patch>> {
+    if a.add.is_empty() {
+        if a.replace {
+            return Err(with_code(
+                Code::Usage,
+                anyhow::anyhow!("--replace needs --add"),
+            ));
+        }
+        return Ok(Vec::new());
+    }
+    let specs = a
+        .add
+        .iter()
+        .map(|s| AddSpec::parse(s))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(fat_err)?;
+    ddgz_fat::plan(disk, &specs, a.replace, |n| {
+        ddgz_layout::partition_range(disk, n)
+    })
+    .map_err(fat_err)
+    .context("--add")
+}
+
+/// `[PART:]PATH` → (partition, path). Partition 0 means the whole image is one FAT volume.
+fn part_path(s: &str) -> (u32, &str) {
+    match s.split_once(':') {
+        Some((p, rest)) if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) => {
+            (p.parse().unwrap_or(u32::MAX), rest)
+        }
+        _ => (1, s),
+    }
+}
+
+fn open_volume(image: &PathBuf, part: u32) -> anyhow::Result<(Image, Range<u64>)> {
+    let disk = Image::open(image, &OpenOptions::default()).input()?;
+    let range = if part == 0 {
+        0..disk.size()
+    } else {
+        match ddgz_layout::partition_range(&disk, part) {
+            Ok(r) => r,
+            Err(e @ ddgz_layout::Error::NoSuchPartition { .. }) => {
+                return Err(with_code(Code::Usage, e)).with_context(|| image.display().to_string())
+            }
+            Err(e) => return Err(e).input().with_context(|| image.display().to_string()),
+        }
+    };
+    Ok((disk, range))
+}
+
+/// List a directory of a FAT partition inside an image (qcow2 or raw), without mounting.
 #[derive(Debug, clap::Args)]
+#[command(after_help = "\
+PART is a partition number (default 1); 0 reads the whole image as one FAT volume.
+Names are matched without case, as FAT does.
+
+Examples:
+  ddgz ls disk.qcow2                       # the root of partition 1
+  ddgz ls -l disk.qcow2 1:/curtin          # size, mtime (UTC), name
+  ddgz ls disk.qcow2 5:/                   # an ESXi bootbank
+  ddgz ls part.img 0:/EFI/BOOT             # a bare FAT volume")]
 pub struct LsArgs {
     /// The image (qcow2 or raw).
-    pub image: std::path::PathBuf,
-    /// PART:PATH, e.g. 1:/curtin
+    pub image: PathBuf,
+    /// [PART:]PATH, e.g. 1:/curtin
+    #[arg(default_value = "1:/")]
     pub path: String,
+    /// Long listing: type, last write time, size, name.
+    #[arg(short, long)]
+    pub long: bool,
 }
 
-/// Print a file of a FAT partition inside an image.
+/// Print a file of a FAT partition inside an image (qcow2 or raw) to stdout.
 #[derive(Debug, clap::Args)]
+#[command(after_help = "\
+PART is a partition number (default 1); 0 reads the whole image as one FAT volume.
+
+Examples:
+  ddgz cat disk.qcow2 1:/curtin/curtin-hooks > hooks
+  ddgz cat disk.qcow2 5:/boot.cfg | grep kernelopt")]
 pub struct CatArgs {
     /// The image (qcow2 or raw).
-    pub image: std::path::PathBuf,
-    /// PART:PATH, e.g. 1:/curtin/curtin-hooks
+    pub image: PathBuf,
+    /// [PART:]PATH, e.g. 1:/curtin/curtin-hooks
     pub path: String,
 }
 
-/// Write a kickstart USB medium: MBR, one FAT32 partition at 1 MiB holding the files.
+/// Write a kickstart USB medium: an MBR and one FAT32 partition at 1 MiB (sector 2048)
+/// holding the given files at its root — the stick ESXi's installer reads with
+/// `ks=usb:/KS.CFG`. No root, no parted, no mtools.
 #[derive(Debug, clap::Args)]
+#[command(after_help = "\
+The image is written to a temporary file beside OUT and renamed into place.
+
+Examples:
+  ddgz ks-media KS.CFG -o usb.img
+  ddgz ks-media KS.CFG post-install.sh -o usb.img --size 128M --label ESXIKS --force
+  qemu-system-x86_64 ... -drive file=usb.img,format=raw,if=none,id=ks -device usb-storage,drive=ks")]
 pub struct KsMediaArgs {
-    /// Files to put at the root of the medium.
-    pub files: Vec<std::path::PathBuf>,
+    /// Files to put at the root of the medium (their names and mtimes are kept).
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// The image to write.
+    #[arg(short, long, value_name = "OUT")]
+    pub output: PathBuf,
+    /// Size of the image (K, M, G suffixes are powers of 1024). At least 34M: FAT32 needs
+    /// 65525 clusters.
+    #[arg(long, default_value = "64M", value_parser = parse_size)]
+    pub size: u64,
+    /// Volume label (up to 11 characters, stored upper case).
+    #[arg(long, default_value = "KS")]
+    pub label: String,
+    /// Overwrite OUT if it exists.
+    #[arg(short, long)]
+    pub force: bool,
 }
 
-pub fn run_ls(_a: LsArgs) -> anyhow::Result<()> {
-    anyhow::bail!("ls: not implemented yet")
+/// `64M`, `1G`, `36700160`, `64MiB`: bytes, suffixes in powers of 1024.
+fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let t = t
+        .strip_suffix("iB")
+        .or_else(|| t.strip_suffix('B'))
+        .unwrap_or(t);
+    let (num, shift) = match t.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => {
+            let shift = match c.to_ascii_uppercase() {
+                'K' => 10,
+                'M' => 20,
+                'G' => 30,
+                'T' => 40,
+                _ => return Err(format!("unknown size suffix {c:?} (use K, M, G or T)")),
+            };
+            (&t[..i], shift)
+        }
+        _ => (t, 0),
+    };
+    let n: u64 = num
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?} is not a size like 64M or 67108864"))?;
+    n.checked_mul(1u64 << shift)
+        .ok_or_else(|| format!("{s:?} is too large"))
 }
 
-pub fn run_cat(_a: CatArgs) -> anyhow::Result<()> {
-    anyhow::bail!("cat: not implemented yet")
+pub fn run_ls(a: LsArgs) -> anyhow::Result<()> {
+    let (part, path) = part_path(&a.path);
+    let (disk, range) = open_volume(&a.image, part)?;
+    let entries = ddgz_fat::list(&disk, range, path)
+        .map_err(fat_err)
+        .with_context(|| format!("{}: partition {part}", a.image.display()))?;
+    let mut out = std::io::stdout().lock();
+    for e in entries {
+        let name = if e.is_dir {
+            format!("{}/", e.name)
+        } else {
+            e.name
+        };
+        let line = if a.long {
+            let kind = if e.is_dir { 'd' } else { '-' };
+            format!("{kind} {} {:>12} {name}\n", e.modified, e.size)
+        } else {
+            format!("{name}\n")
+        };
+        out.write_all(line.as_bytes()).context("write to stdout")?;
+    }
+    out.flush().context("write to stdout")
 }
 
-pub fn run_ks_media(_a: KsMediaArgs) -> anyhow::Result<()> {
-    anyhow::bail!("ks-media: not implemented yet")
+pub fn run_cat(a: CatArgs) -> anyhow::Result<()> {
+    let (part, path) = part_path(&a.path);
+    let (disk, range) = open_volume(&a.image, part)?;
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
+    let r = ddgz_fat::copy_file(&disk, range, path, &mut out).and_then(|_| {
+        out.flush().map_err(|e| FatError::Output {
+            path: "-".into(),
+            what: "write to stdout".into(),
+            source: Some(e),
+        })
+    });
+    match r {
+        Ok(()) => Ok(()),
+        // A closed pipe (`ddgz cat … | head`) is not a failure: no code, exit.rs says 0.
+        Err(e @ FatError::Output { .. }) => Err(anyhow::Error::new(e)),
+        Err(e) => {
+            Err(fat_err(e)).with_context(|| format!("{}: partition {part}", a.image.display()))
+        }
+    }
+}
+
+pub fn run_ks_media(a: KsMediaArgs) -> anyhow::Result<()> {
+    let opts = KsOptions {
+        size: a.size,
+        label: a.label.clone(),
+        overwrite: a.force,
+    };
+    ddgz_fat::ks_media(&a.files, &a.output, &opts).map_err(fat_err)?;
+    eprintln!(
+        "wrote {}: {} MiB, one FAT32 partition at sector 2048 (label {}) holding {}",
+        a.output.display(),
+        a.size >> 20,
+        a.label.to_uppercase(),
+        a.files
+            .iter()
+            .filter_map(|f| f.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("64M"), Ok(64 << 20));
+        assert_eq!(parse_size("64MiB"), Ok(64 << 20));
+        assert_eq!(parse_size("1g"), Ok(1 << 30));
+        assert_eq!(parse_size("36700160"), Ok(36700160));
+        assert!(parse_size("12X").is_err());
+        assert!(parse_size("M").is_err());
+    }
+
+    #[test]
+    fn part_paths() {
+        assert_eq!(part_path("1:/curtin"), (1, "/curtin"));
+        assert_eq!(part_path("/curtin"), (1, "/curtin"));
+        assert_eq!(part_path("0:/"), (0, "/"));
+        assert_eq!(part_path("a:b"), (1, "a:b"));
+    }
 }

@@ -136,6 +136,7 @@ pub fn ks_media(files: &[PathBuf], out: &Path, opts: &KsOptions) -> Result<()> {
         fmt,
     )
     .map_err(|e| werr("format the FAT32 volume", e))?;
+    init_fsinfo(&tmp.file, part_len).map_err(|e| werr("initialise the FSInfo sector", e))?;
     // Add the files through the copy-on-write path, then write the patches in place.
     let disk = RawDisk::from_file(
         &tmp.path,
@@ -150,6 +151,23 @@ pub fn ks_media(files: &[PathBuf], out: &Path, opts: &KsOptions) -> Result<()> {
     }
     tmp.file.sync_all().map_err(|e| werr("sync", e))?;
     tmp.publish(out, opts.overwrite)
+}
+
+/// `format_volume` leaves the FSInfo free-cluster count "unknown" (0xFFFFFFFF), which
+/// `fsck.fat` reports. A fresh volume has every cluster free but the root directory's
+/// (cluster 2): record that, and cluster 3 as the next free one, so that `fatfs` keeps
+/// both exact while adding the files. FSInfo layout: FAT spec 1.03, section 5 (free count
+/// at 0x1E8, next free at 0x1EC).
+fn init_fsinfo(file: &File, part_len: u64) -> io::Result<()> {
+    let mut boot = [0u8; 512];
+    file.read_exact_at(&mut boot, KS_PARTITION_START)?;
+    let geo = crate::bpb::Geometry::parse(&boot, part_len)
+        .map_err(|r| io::Error::other(format!("the new volume does not parse: {r}")))?;
+    let fsinfo = u16::from_le_bytes([boot[0x30], boot[0x31]]) as u64;
+    let bps = u16::from_le_bytes([boot[0x0B], boot[0x0C]]) as u64;
+    let at = KS_PARTITION_START + fsinfo * bps;
+    file.write_all_at(&(geo.clusters - 1).to_le_bytes(), at + 0x1E8)?;
+    file.write_all_at(&3u32.to_le_bytes(), at + 0x1EC)
 }
 
 /// The 11-byte, space-padded, upper-case label; the characters FAT allows in 8.3 names.

@@ -26,7 +26,7 @@
 #![deny(missing_docs)]
 
 mod add;
-pub mod bpb;
+mod bpb;
 mod cow;
 pub mod dirfix;
 mod ks;
@@ -60,6 +60,16 @@ pub enum Error {
         /// The argument as given.
         spec: String,
         /// Why it was refused.
+        reason: String,
+    },
+    /// An option value that cannot be used (e.g. a kickstart medium size or label).
+    #[error("{option} {value:?}: {reason}")]
+    BadOption {
+        /// The option, e.g. "--size".
+        option: String,
+        /// Its value.
+        value: String,
+        /// Why it was refused, with the limit.
         reason: String,
     },
     /// A source file or directory is missing, unreadable or of an unsupported kind.
@@ -160,8 +170,9 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
-    /// A partition number that could not be resolved to a byte range.
-    #[error("partition {partition}: {source}")]
+    /// A partition number that could not be resolved to a byte range (the resolver's
+    /// message, which should name the partition, is shown as it is).
+    #[error("{source}")]
     Partition {
         /// The partition number.
         partition: u32,
