@@ -1,0 +1,243 @@
+//! `ddgz upload` against the in-process fake MAAS (`ddgz_maas::fake`, on 127.0.0.1).
+
+use std::io::Write;
+use std::process::Output;
+
+use ddgz_maas::fake::{Config, FakeMaas, Fault};
+
+use crate::util::{ddgz, Dir};
+
+const KEY: &str = "e2eConsumerKey:e2eTokenKey:e2eTokenSecret";
+const PARTS: [&str; 3] = ["e2eConsumerKey", "e2eTokenKey", "e2eTokenSecret"];
+
+/// A small "disk": an MBR signature and pseudo-random sectors.
+fn disk(len: usize) -> Vec<u8> {
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    let mut d: Vec<u8> = (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    d[510] = 0x55;
+    d[511] = 0xaa;
+    d
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}
+
+/// Runs `ddgz upload ARGS` with MAAS_URL and MAAS_API_KEY set (unless `None`), and
+/// checks that no part of the key appears in what it printed.
+fn run(dir: &Dir, url: Option<&str>, key: Option<&str>, args: &[&str]) -> (Output, String, String) {
+    let mut c = ddgz();
+    c.arg("upload").args(args).current_dir(dir.path());
+    for v in [
+        "MAAS_URL",
+        "MAAS_API_KEY",
+        "http_proxy",
+        "HTTP_PROXY",
+        "ALL_PROXY",
+        "all_proxy",
+    ] {
+        c.env_remove(v);
+    }
+    if let Some(u) = url {
+        c.env("MAAS_URL", u);
+    }
+    if let Some(k) = key {
+        c.env("MAAS_API_KEY", k);
+    }
+    let out = c.output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    for p in PARTS.iter().chain(&["WrongSecret"]) {
+        assert!(
+            !stdout.contains(p) && !stderr.contains(p),
+            "{p} printed:\n{stdout}\n{stderr}"
+        );
+    }
+    (out, stdout, stderr)
+}
+
+#[test]
+fn uploads_in_chunks_then_finds_it_complete() {
+    let dir = Dir::new();
+    let m = FakeMaas::start(Config::new(KEY));
+    let file = gzip(&disk(300_000));
+    std::fs::write(dir.join("esxi.dd.gz"), &file).unwrap();
+    let args = [
+        "esxi.dd.gz",
+        "--name",
+        "esxi/8",
+        "--title",
+        "VMware ESXi 8.0",
+        "--chunk-size",
+        "16K",
+    ];
+    let (out, stdout, stderr) = run(&dir, Some(&m.url()), Some(KEY), &args);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let chunks = file.len().div_ceil(16 << 10);
+    assert!(chunks > 5);
+    assert!(
+        stdout.contains(&format!("boot resource 1 (esxi/8, ddgz")),
+        "{stdout}"
+    );
+    assert!(stdout.contains(&format!("{chunks} chunk(s)")), "{stdout}");
+    assert!(
+        !stderr.contains("eta"),
+        "no progress bar on a pipe: {stderr}"
+    );
+    let r = &m.resources()[0];
+    assert!(r.complete);
+    assert_eq!(r.data, file);
+    assert_eq!(
+        (&*r.filetype, r.title.as_deref()),
+        ("ddgz", Some("VMware ESXi 8.0"))
+    );
+    assert_eq!(m.seen().len(), 1 + chunks);
+
+    // Again, with the key from a file: MAAS says complete, nothing is sent.
+    std::fs::write(dir.join("key"), format!("{KEY}\n")).unwrap();
+    let args = [
+        "esxi.dd.gz",
+        "--name",
+        "esxi/8",
+        "--api-key-file",
+        "key",
+        "-q",
+    ];
+    let (out, stdout, stderr) = run(&dir, Some(&m.url()), None, &args);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stdout.contains("already has this content"), "{stdout}");
+    assert_eq!(stderr, "");
+    assert_eq!(m.seen().len(), 2 + chunks);
+}
+
+#[test]
+fn a_raw_disk_goes_up_as_ddraw() {
+    let dir = Dir::new();
+    let m = FakeMaas::start(Config::new(KEY));
+    std::fs::write(dir.join("disk.img"), disk(20_000)).unwrap();
+    let (out, _, stderr) = run(
+        &dir,
+        Some(&m.url()),
+        Some(KEY),
+        &["disk.img", "--name", "custom/x"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(m.resources()[0].filetype, "ddraw");
+}
+
+#[test]
+fn the_ddtgz_mistake_is_refused_before_any_request() {
+    let dir = Dir::new();
+    let m = FakeMaas::start(Config::new(KEY));
+    std::fs::write(dir.join("esxi.dd.gz"), gzip(&disk(10_000))).unwrap();
+    let args = ["esxi.dd.gz", "--name", "esxi/8", "--filetype", "ddtgz"];
+    let (out, _, stderr) = run(&dir, Some(&m.url()), Some(KEY), &args);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("not look like a tar archive") && stderr.contains("--filetype ddgz"),
+        "{stderr}"
+    );
+    assert!(m.seen().is_empty());
+}
+
+#[test]
+fn errors_name_the_status_the_body_and_the_next_step() {
+    let dir = Dir::new();
+    std::fs::write(dir.join("esxi.dd.gz"), gzip(&disk(100_000))).unwrap();
+    let args = ["esxi.dd.gz", "--name", "esxi/8", "--chunk-size", "8K"];
+
+    // A wrong key: 401, and where to get the right one.
+    let m = FakeMaas::start(Config::new(KEY));
+    let wrong = "e2eConsumerKey:e2eTokenKey:WrongSecret";
+    let (out, stdout, stderr) = run(&dir, Some(&m.url()), Some(wrong), &args);
+    assert_eq!(out.status.code(), Some(4), "{stderr}");
+    assert_eq!(stdout, "");
+    assert!(
+        stderr.contains("HTTP 401") && stderr.contains("Invalid signature"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("maas apikey"), "{stderr}");
+    assert!(
+        !stderr.contains("boot-resource delete"),
+        "nothing was created: {stderr}"
+    );
+
+    // A failure mid-way: the partial resource and how to remove it.
+    let mut cfg = Config::new(KEY);
+    cfg.faults.push(Fault {
+        method: "PUT",
+        nth: 4,
+        status: 503,
+        body: "Service Unavailable: region restarting".into(),
+    });
+    let m = FakeMaas::start(cfg);
+    let (out, _, stderr) = run(&dir, Some(&m.url()), Some(KEY), &args);
+    assert_eq!(out.status.code(), Some(4), "{stderr}");
+    assert!(
+        stderr.contains("HTTP 503") && stderr.contains("region restarting"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("24.0 KiB of"), "{stderr}");
+    assert!(
+        stderr.contains("maas $PROFILE boot-resource delete 1"),
+        "{stderr}"
+    );
+
+    // No MAAS listening.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let (out, _, stderr) = run(
+        &dir,
+        Some(&format!("http://127.0.0.1:{port}/MAAS")),
+        Some(KEY),
+        &args,
+    );
+    assert_eq!(out.status.code(), Some(4), "{stderr}");
+    assert!(stderr.contains("no answer from MAAS"), "{stderr}");
+}
+
+#[test]
+fn missing_settings_are_usage_errors() {
+    let dir = Dir::new();
+    std::fs::write(dir.join("esxi.dd.gz"), gzip(&disk(1000))).unwrap();
+    let url = "http://127.0.0.1:9/MAAS";
+    let (out, _, stderr) = run(&dir, Some(url), Some(KEY), &["esxi.dd.gz"]);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--name"), "{stderr}");
+    let (out, _, stderr) = run(&dir, None, Some(KEY), &["esxi.dd.gz", "--name", "x"]);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("MAAS_URL"), "{stderr}");
+    let (out, _, stderr) = run(&dir, Some(url), None, &["esxi.dd.gz", "--name", "x"]);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("MAAS_API_KEY") && stderr.contains("--api-key-file"),
+        "{stderr}"
+    );
+    let (out, _, stderr) = run(
+        &dir,
+        Some(url),
+        Some("e2eConsumerKey:e2eTokenSecret"),
+        &["esxi.dd.gz", "--name", "x"],
+    );
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("2 ':'-separated part(s)"), "{stderr}");
+    let (out, _, stderr) = run(
+        &dir,
+        Some(url),
+        Some(KEY),
+        &["missing.dd.gz", "--name", "x"],
+    );
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+}
