@@ -185,7 +185,7 @@ fn raw_sparse_and_all_zero_inputs() {
     check(&d, "zero.qcow2");
     // An all-zero 1 GiB disk costs almost nothing.
     d.sh("truncate -s 1G big.raw");
-    d.ddgz_ok(&["convert", "big.raw", "--quiet"]);
+    d.ddgz_ok(&["convert", "big.raw", "--quiet", "--no-validate"]);
     let len = std::fs::metadata(d.join("big.dd.gz")).unwrap().len();
     assert!(len < 1_100_000, "1 GiB of zeros took {len} bytes");
     d.sh("gzip -t big.dd.gz");
@@ -206,6 +206,7 @@ fn output_is_identical_for_any_thread_count() {
             "--chunk-size",
             "65536",
             "--quiet",
+            "--no-validate",
         ]);
     }
     d.sh("cmp out1.gz out2.gz && cmp out1.gz out3.gz");
@@ -216,7 +217,16 @@ fn output_naming_overwrite_and_stdout() {
     let d = Dir::new();
     source(&d);
     d.sh("qemu-img convert -f raw -O qcow2 src.raw disk.qcow2");
-    let report = d.ddgz_ok(&["convert", "disk.qcow2"]);
+    // No partition table: validation refuses (exit 1), says how to go on, writes nothing.
+    let refused = d.ddgz(&["convert", "disk.qcow2"]);
+    assert_eq!(refused.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        err.contains("no partition table") && err.contains("--no-validate"),
+        "{err}"
+    );
+    assert!(!d.join("disk.dd.gz").exists() && !d.join("disk.dd.gz.partial").exists());
+    let report = d.ddgz_ok(&["convert", "disk.qcow2", "--no-validate"]);
     assert!(d.join("disk.dd.gz").exists(), "default output name");
     for want in [
         "virtual size",
@@ -234,18 +244,31 @@ fn output_naming_overwrite_and_stdout() {
         "report does not give the output's sha256"
     );
     // Refuses to overwrite without --force, and leaves the existing file alone.
-    let again = d.ddgz(&["convert", "disk.qcow2"]);
+    let again = d.ddgz(&["convert", "disk.qcow2", "--no-validate"]);
     assert_eq!(again.status.code(), Some(4));
     assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
     assert_eq!(sha256_file(&d.join("disk.dd.gz")), sha);
-    d.ddgz_ok(&["convert", "disk.qcow2", "--force", "--quiet"]);
+    d.ddgz_ok(&[
+        "convert",
+        "disk.qcow2",
+        "--force",
+        "--quiet",
+        "--no-validate",
+    ]);
     // stdout, and --json on a pipe.
     d.sh(&format!(
-        "{} convert disk.qcow2 -o - --quiet > piped.gz",
+        "{} convert disk.qcow2 -o - --quiet --no-validate > piped.gz",
         env!("CARGO_BIN_EXE_ddgz")
     ));
     d.sh("cmp piped.gz disk.dd.gz");
-    let json = d.ddgz_ok(&["convert", "disk.qcow2", "-o", "j.gz", "--json"]);
+    let json = d.ddgz_ok(&[
+        "convert",
+        "disk.qcow2",
+        "-o",
+        "j.gz",
+        "--json",
+        "--no-validate",
+    ]);
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(v["virtual_size"], SIZE);
     assert_eq!(v["sha256"], sha256_file(&d.join("j.gz")));
@@ -266,7 +289,7 @@ fn or_u64(d: &Dir, img: &str, offset: u64, bits: u64) {
 /// `ddgz convert img` must fail with exit 3, a one-line error naming the file and
 /// containing one of `reasons`, and leave no output.
 fn refused(d: &Dir, img: &str, reasons: &[&str]) {
-    let out = d.ddgz(&["convert", img, "-o", "out.gz"]);
+    let out = d.ddgz(&["convert", img, "-o", "out.gz", "--no-validate"]);
     let err = String::from_utf8_lossy(&out.stderr).to_lowercase();
     assert_eq!(
         out.status.code(),
@@ -307,6 +330,7 @@ fn refused_inputs_fail_cleanly() {
         "forced.gz",
         "--force",
         "--quiet",
+        "--no-validate",
     ]);
     or_u64(&d, "unknown.qcow2", 72, 1 << 20);
     refused(&d, "unknown.qcow2", &["incompatible", "unknown", "feature"]);

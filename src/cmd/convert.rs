@@ -27,7 +27,9 @@ Examples:
   ddgz convert output-esxi/packer-esxi                 # writes output-esxi/packer-esxi.dd.gz
   ddgz convert disk.qcow2 -o vmware-esxi.dd.gz --level 6 --threads 2
   ddgz convert disk.qcow2 -o - | ssh host 'cat > image.dd.gz'
-  ddgz convert disk.qcow2 --json > report.json")]
+  ddgz convert disk.qcow2 --json > report.json
+  ddgz convert packer-esxi --add curtin --add scripts.tar.xz:curtin/scripts.tar.xz
+  ddgz convert disk.qcow2 --add curtin --upload --name esxi/8 --title 'VMware ESXi 8.0'")]
 pub struct Args {
     /// The image: qcow2 or raw, detected by content.
     pub input: PathBuf,
@@ -68,9 +70,19 @@ pub struct Args {
     #[arg(short, long)]
     pub quiet: bool,
 
+    #[command(flatten)]
+    pub add: crate::cmd::fat::AddArgs,
+
+    /// After converting, upload the result to MAAS (needs --name; see `ddgz upload --help`).
+    #[arg(long)]
+    pub upload: bool,
+
+    #[command(flatten)]
+    pub resource: crate::cmd::upload::ResourceArgs,
+
     /// Guest bytes per compressed chunk.
-    #[arg(long, default_value_t = ddgz_deflate::DEFAULT_CHUNK_SIZE, hide = true)]
-    pub chunk_size: usize,
+    #[arg(long = "chunk-size", default_value_t = ddgz_deflate::DEFAULT_CHUNK_SIZE, hide = true)]
+    pub deflate_chunk_size: usize,
 }
 
 /// `--format` values.
@@ -191,6 +203,26 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         }
     }
 
+    if a.upload && to_stdout {
+        return Err(with_code(
+            Code::Usage,
+            anyhow::anyhow!("--upload needs an output file, not `-o -`"),
+        ));
+    }
+    if a.upload
+        && a.resource
+            .name
+            .as_deref()
+            .is_none_or(|n| n.trim().is_empty())
+    {
+        return Err(with_code(
+            Code::Usage,
+            anyhow::anyhow!(
+                "--upload needs --name, the boot resource's name in MAAS (e.g. --name esxi/8)"
+            ),
+        ));
+    }
+
     let opts = OpenOptions {
         format: a.format.map(Into::into),
         force_corrupt: a.force,
@@ -198,7 +230,15 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let image = Image::open(&a.input, &opts).input()?;
     let format = image.format().name();
     let allocated = ddgz_image::allocated_bytes(&image).input()?;
-    let disk: Box<dyn Disk> = Box::new(image);
+    let patches = crate::cmd::fat::overlay_patches(&image, &a.add)?;
+    let disk: Box<dyn Disk> = if patches.is_empty() {
+        Box::new(image)
+    } else {
+        Box::new(ddgz_image::Overlay::new(image, patches).input()?)
+    };
+    if !a.no_validate {
+        validate(&*disk, &a.input, a.quiet)?;
+    }
 
     let cancel = interrupt_flag()?;
     let threads = a.threads.unwrap_or(0);
@@ -210,7 +250,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let dopts = ddgz_deflate::Options {
         level: a.level,
         threads,
-        chunk_size: a.chunk_size,
+        chunk_size: a.deflate_chunk_size,
         verify: !a.no_verify,
         cancel: Some(cancel.clone()),
     };
@@ -281,7 +321,9 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let out_abs = out_path
         .as_ref()
         .map(|p| std::path::absolute(p).unwrap_or_else(|_| p.clone()));
-    let maas_command = out_abs.as_ref().map(|p| maas_command(&a.input, p));
+    let maas_command = out_abs
+        .as_ref()
+        .map(|p| maas_command(&a.input, p, &a.resource));
     let report = Report {
         input: a.input.clone(),
         format,
@@ -304,7 +346,49 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         level: a.level,
         maas_command,
     };
-    print_report(&report, a.json, a.quiet, to_stdout)
+    print_report(&report, a.json, a.quiet, to_stdout)?;
+    if let (true, Some(out)) = (a.upload, &out_path) {
+        crate::cmd::upload::upload_file(
+            out,
+            Some(&report.sha256),
+            Some(report.output_bytes),
+            &a.resource,
+            a.quiet,
+        )?;
+    }
+    Ok(())
+}
+
+/// Runs the layout checks of `ddgz validate` (auto profile) on what is about to be
+/// converted; prints errors and warnings on stderr and refuses (exit 1) on an error.
+fn validate(disk: &dyn Disk, input: &Path, quiet: bool) -> anyhow::Result<()> {
+    let findings = ddgz_layout::validate(disk, ddgz_layout::Profile::Auto)
+        .with_context(|| format!("{}: validating the partition table", input.display()))
+        .input()?;
+    let shown = findings
+        .items
+        .iter()
+        .filter(|f| f.severity != ddgz_layout::Severity::Info);
+    let errors = findings
+        .items
+        .iter()
+        .filter(|f| f.severity == ddgz_layout::Severity::Error)
+        .count();
+    for f in shown {
+        if errors > 0 || !quiet {
+            eprintln!("{}: {f}", input.display());
+        }
+    }
+    if errors > 0 {
+        return Err(with_code(
+            Code::Failed,
+            anyhow::anyhow!(
+                "{}: validation found {errors} error(s); nothing was written (--no-validate converts anyway)",
+                input.display()
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Maps compressor errors to exit codes: reading → 3, writing or interrupted → 4.
@@ -351,13 +435,18 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 /// The ready-to-paste MAAS CLI line for uploading `out`.
-fn maas_command(input: &Path, out: &Path) -> String {
+fn maas_command(input: &Path, out: &Path, r: &crate::cmd::upload::ResourceArgs) -> String {
     let stem = default_output(input)
         .file_name()
         .map(|n| n.to_string_lossy().trim_end_matches(".dd.gz").to_string())
         .unwrap_or_else(|| "image".into());
+    let name = r.name.clone().unwrap_or_else(|| format!("custom/{stem}"));
+    let title = r.title.clone().unwrap_or(stem);
     format!(
-        "maas $PROFILE boot-resources create name='custom/{stem}' title='{stem}' architecture='amd64/generic' filetype='ddgz' content@={}",
+        "maas $PROFILE boot-resources create name={} title={} architecture={} filetype='ddgz' content@={}",
+        shell_quote(&name),
+        shell_quote(&title),
+        shell_quote(&r.architecture),
         shell_quote(&out.to_string_lossy())
     )
 }
