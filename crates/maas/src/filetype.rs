@@ -230,17 +230,26 @@ fn gzip_payload_is_tar(head: &[u8]) -> Option<bool> {
 }
 
 /// The compression a file name promises (`x.dd.gz` → gzip), for a consistency check.
-fn name_promises(name: &str) -> Option<(&'static str, fn(Content) -> bool)> {
+fn name_promises(name: &str) -> Option<&'static str> {
     let n = name.to_ascii_lowercase();
-    let gz = |c| matches!(c, Content::Gzip { .. });
     if n.ends_with(".gz") || n.ends_with(".tgz") {
-        Some(("gzip", gz))
+        Some("gzip")
     } else if n.ends_with(".xz") || n.ends_with(".txz") {
-        Some(("xz", |c| c == Content::Xz))
+        Some("xz")
     } else if n.ends_with(".bz2") || n.ends_with(".tbz") {
-        Some(("bzip2", |c| c == Content::Bzip2))
+        Some("bzip2")
     } else {
         None
+    }
+}
+
+/// Whether `content` is compressed with `what` (a [`name_promises`] answer).
+fn is_compressed_with(content: Content, what: &str) -> bool {
+    match what {
+        "gzip" => matches!(content, Content::Gzip { .. }),
+        "xz" => content == Content::Xz,
+        "bzip2" => content == Content::Bzip2,
+        _ => false,
     }
 }
 
@@ -286,8 +295,8 @@ pub fn resolve(
     }
     let Some(asked) = asked else {
         let ft = content.file_type().expect("every other content has a type");
-        if let Some((what, ok)) = name_promises(file_name) {
-            if !ok(content) {
+        if let Some(what) = name_promises(file_name) {
+            if !is_compressed_with(content, what) {
                 return refuse(format!(
                     "{file_name}: its name promises {what}, but it is {}: the file may be \
                      damaged or misnamed; if the content is right, say so with --filetype {ft}",
