@@ -648,7 +648,7 @@ pub fn main(args: &[String]) -> Result<()> {
         };
     }
     let runs = runs.unwrap_or(if quick { 1 } else { 3 });
-    let ddgz = crate::build_ddgz()?;
+    let ddgz = crate::build_ddgz(None)?;
     let load_before = load_average();
     let cfg = Config {
         ddgz,
@@ -716,7 +716,9 @@ mod tests {
         if p.exists() {
             return p;
         }
-        crate::build_ddgz().expect("building ddgz")
+        // Not beside us (`cargo test -p xtask`): build it, in a target dir of its own, as
+        // the running `cargo test` holds the lock of ours.
+        crate::build_ddgz(Some(&profile_dir.join("xtask-ddgz"))).expect("building ddgz")
     }
 
     #[test]

@@ -14,7 +14,7 @@ pub fn main(args: &[String]) -> Result<()> {
     if !crate::have("qemu-img") {
         bail!("the demo needs qemu-img: sudo apt-get install qemu-utils");
     }
-    let ddgz = crate::build_ddgz()?;
+    let ddgz = crate::build_ddgz(None)?;
     let dir = crate::target_dir().join("demo");
     eprintln!("xtask: synthesizing a 4 GiB sparse disk (GPT, ESP FAT16, two Linux partitions, ~100 MiB of data)");
     let b = crate::fixtures::build("demo-4g", &dir, true)?;

@@ -75,19 +75,23 @@ fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// Builds the release `ddgz` binary with `$CARGO` and returns its path.
-fn build_ddgz() -> Result<PathBuf> {
-    let out = cargo()
-        .current_dir(workspace_root())
-        .args([
-            "build",
-            "--release",
-            "--package",
-            "ddgz",
-            "--bin",
-            "ddgz",
-            "--message-format=json-render-diagnostics",
-        ])
+/// Builds the release `ddgz` binary with `$CARGO` (into `target_dir` if given) and returns
+/// its path.
+fn build_ddgz(target_dir: Option<&std::path::Path>) -> Result<PathBuf> {
+    let mut cmd = cargo();
+    cmd.current_dir(workspace_root()).args([
+        "build",
+        "--release",
+        "--package",
+        "ddgz",
+        "--bin",
+        "ddgz",
+        "--message-format=json-render-diagnostics",
+    ]);
+    if let Some(t) = target_dir {
+        cmd.arg("--target-dir").arg(t);
+    }
+    let out = cmd
         .stderr(std::process::Stdio::inherit())
         .output()
         .context("running cargo build")?;
