@@ -241,3 +241,50 @@ fn missing_settings_are_usage_errors() {
     );
     assert_eq!(out.status.code(), Some(3), "{stderr}");
 }
+
+#[test]
+fn ctrl_c_stops_between_chunks_and_says_how_to_clean_up() {
+    let dir = Dir::new();
+    let mut cfg = Config::new(KEY);
+    cfg.on_request = Some(Box::new(|| {
+        std::thread::sleep(std::time::Duration::from_millis(100))
+    }));
+    let m = FakeMaas::start(cfg);
+    std::fs::write(dir.join("esxi.dd.gz"), gzip(&disk(200_000))).unwrap();
+    let mut c = ddgz();
+    c.args([
+        "upload",
+        "esxi.dd.gz",
+        "--name",
+        "esxi/8",
+        "--chunk-size",
+        "4K",
+    ])
+    .current_dir(dir.path())
+    .env("MAAS_URL", m.url())
+    .env("MAAS_API_KEY", KEY)
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped());
+    let child = c.spawn().unwrap();
+    let t0 = std::time::Instant::now();
+    while m.seen().iter().filter(|s| s.method == "PUT").count() < 2 {
+        assert!(t0.elapsed().as_secs() < 30, "no upload started");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // SAFETY: kill(2) on our own child's pid.
+    assert_eq!(
+        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) },
+        0
+    );
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{stderr}");
+    assert!(stderr.contains("upload interrupted"), "{stderr}");
+    assert!(
+        stderr.contains("maas $PROFILE boot-resource delete 1"),
+        "{stderr}"
+    );
+    let puts = m.seen().iter().filter(|s| s.method == "PUT").count();
+    assert!(puts < 10, "stopped early: {puts} chunks");
+    assert!(!m.resources()[0].complete);
+}

@@ -4,7 +4,10 @@
 
 use std::fs::File;
 use std::io::Read;
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context;
@@ -219,10 +222,16 @@ pub fn upload_file(
     } else {
         indicatif::ProgressBar::hidden()
     };
+    let interrupted = interrupt_flag()?;
     let start = Instant::now();
     let chunk = usize::try_from(r.chunk_size).unwrap_or(usize::MAX);
     let result = client.upload(&resource, &mut file, chunk, &mut |sent| {
-        bar.set_position(sent)
+        bar.set_position(sent);
+        if interrupted.load(Ordering::Relaxed) {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
     });
     bar.finish_and_clear();
     match result {
@@ -248,6 +257,19 @@ pub fn upload_file(
         }
         Err(e) => Err(with_code(Code::Output, anyhow::anyhow!(explain(&e, len)))),
     }
+}
+
+/// A flag set by SIGINT/SIGTERM, checked between chunks (a chunk in flight is finished,
+/// so MAAS's count of bytes stays known); a second signal exits at once.
+fn interrupt_flag() -> anyhow::Result<Arc<AtomicBool>> {
+    let flag = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register_conditional_shutdown(sig, 130, flag.clone())
+            .context("cannot install a signal handler")?;
+        signal_hook::flag::register(sig, flag.clone())
+            .context("cannot install a signal handler")?;
+    }
+    Ok(flag)
 }
 
 /// The error, what to do next and, after a failure mid-way, how to remove the

@@ -9,6 +9,7 @@
 
 use std::fmt;
 use std::io::{self, Read};
+use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -187,7 +188,8 @@ impl Client {
 
     /// Creates the resource and, unless MAAS has the content already, sends `content`
     /// (exactly `r.size` bytes) in chunks of `chunk_size` bytes, calling `progress` with
-    /// the bytes accepted so far after each.
+    /// the bytes accepted so far before the first chunk and after each; when it answers
+    /// [`ControlFlow::Break`] the upload stops with [`Error::Cancelled`].
     ///
     /// On failure after the create, the resource stays in MAAS, incomplete: the error
     /// carries its id. Nothing is retried — a chunk that MAAS may have appended cannot be
@@ -197,7 +199,7 @@ impl Client {
         r: &NewResource,
         mut content: impl Read,
         chunk_size: usize,
-        progress: &mut dyn FnMut(u64),
+        progress: &mut dyn FnMut(u64) -> ControlFlow<()>,
     ) -> Result<Outcome, UploadError> {
         let created = self.create(r).map_err(|error| UploadError {
             resource_id: None,
@@ -229,6 +231,9 @@ impl Client {
         let mut sent = 0u64;
         let mut chunks = 0u64;
         while sent < r.size {
+            if progress(sent).is_break() {
+                return Err(fail(sent, Error::Cancelled));
+            }
             let want = usize::try_from(r.size - sent)
                 .unwrap_or(usize::MAX)
                 .min(chunk_size);
@@ -276,8 +281,8 @@ impl Client {
             self.put_chunk(&uri, &buf[..n]).map_err(|e| fail(sent, e))?;
             sent += n as u64;
             chunks += 1;
-            progress(sent);
         }
+        let _ = progress(sent);
         Ok(Outcome::Uploaded { created, chunks })
     }
 }

@@ -70,6 +70,9 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
+    /// The caller's progress callback asked to stop (e.g. on Ctrl-C).
+    #[error("upload interrupted")]
+    Cancelled,
     /// The content is not as long as the size declared to MAAS.
     #[error(
         "the content to upload is {} than the {declared} bytes declared to MAAS \
@@ -135,6 +138,7 @@ impl Error {
                 "this MAAS's API answers differently from what ddgz knows (MAAS 3.0 on); \
                  upload with `maas $PROFILE boot-resources create … content@=FILE` instead",
             ),
+            Error::Cancelled => None,
             Error::Read { .. } => s("check that the file is readable and run again"),
             Error::Length { .. } => {
                 s("make sure nothing writes the file while it is uploaded, and run again")

@@ -22,7 +22,9 @@
 //!     sha256: "…64 hex digits…".into(),
 //!     size: file.metadata()?.len(),
 //! };
-//! client.upload(&r, file, ddgz_maas::DEFAULT_CHUNK_SIZE, &mut |_sent| {})?;
+//! client.upload(&r, file, ddgz_maas::DEFAULT_CHUNK_SIZE, &mut |_sent| {
+//!     std::ops::ControlFlow::Continue(())
+//! })?;
 //! # Ok(()) }
 //! ```
 #![deny(missing_docs)]

@@ -4,6 +4,7 @@
 #[path = "../src/fake.rs"]
 mod fake;
 
+use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use ddgz_maas::{ApiKey, Client, Error, FileType, NewResource, Outcome, UploadError};
@@ -39,7 +40,7 @@ fn client(m: &FakeMaas) -> Client {
 }
 
 fn upload(c: &Client, r: &NewResource, d: &[u8], chunk: usize) -> Result<Outcome, UploadError> {
-    c.upload(r, d, chunk, &mut |_| {})
+    c.upload(r, d, chunk, &mut |_| ControlFlow::Continue(()))
 }
 
 /// Error text, with the advice, never containing any part of the key.
@@ -57,7 +58,10 @@ fn multi_chunk_upload_stores_the_file() {
     let d = data(100_000);
     let mut progress = Vec::new();
     let out = client(&m)
-        .upload(&resource(&d), &d[..], 7000, &mut |n| progress.push(n))
+        .upload(&resource(&d), &d[..], 7000, &mut |n| {
+            progress.push(n);
+            ControlFlow::Continue(())
+        })
         .unwrap();
     let Outcome::Uploaded { created, chunks } = out else {
         panic!("{out:?}")
@@ -72,8 +76,8 @@ fn multi_chunk_upload_stores_the_file() {
         (&*r.name, r.title.as_deref(), &*r.architecture, &*r.filetype),
         ("esxi/8", Some("VMware ESXi 8.0"), "amd64/generic", "ddgz")
     );
-    assert_eq!(progress.len(), 15);
-    assert_eq!(progress.last(), Some(&100_000));
+    assert_eq!(progress.len(), 16, "before each chunk and at the end");
+    assert_eq!((progress[0], progress[15]), (0, 100_000));
     assert!(progress.windows(2).all(|w| w[0] < w[1]));
     let seen = m.seen();
     assert_eq!(seen.len(), 16);
@@ -330,4 +334,22 @@ fn no_answer_is_a_transport_error() {
         "{s}"
     );
     assert!(!format!("{c:?}").contains("SECRET"));
+}
+
+#[test]
+fn the_callback_can_stop_the_upload_between_chunks() {
+    let m = FakeMaas::start(Config::new(KEY));
+    let d = data(10_000);
+    let e = client(&m)
+        .upload(&resource(&d), &d[..], 1000, &mut |n| {
+            if n >= 3000 {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        })
+        .unwrap_err();
+    assert!(matches!(e.error, Error::Cancelled), "{e}");
+    assert_eq!((e.resource_id, e.sent), (Some(1), 3000));
+    assert_eq!(m.resources()[0].data, &d[..3000]);
 }
