@@ -84,10 +84,7 @@ fn uploads_in_chunks_then_finds_it_complete() {
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     let chunks = file.len().div_ceil(16 << 10);
     assert!(chunks > 5);
-    assert!(
-        stdout.contains(&format!("boot resource 1 (esxi/8, ddgz")),
-        "{stdout}"
-    );
+    assert!(stdout.contains("boot resource 1 (esxi/8, ddgz"), "{stdout}");
     assert!(stdout.contains(&format!("{chunks} chunk(s)")), "{stdout}");
     assert!(
         !stderr.contains("eta"),

@@ -254,6 +254,22 @@ fn server_errors_carry_status_body_and_next_step() {
     assert!(s.contains("--architecture"), "{s}");
     assert_eq!(e.resource_id, None);
 
+    // A redirect is reported, not followed (a POST cannot be replayed).
+    let mut cfg = Config::new(KEY);
+    cfg.faults.push(Fault {
+        method: "POST",
+        nth: 1,
+        status: 301,
+        body: String::new(),
+    });
+    let m3 = FakeMaas::start(cfg);
+    let e = upload(&client(&m3), &resource(&d), &d, 4000).unwrap_err();
+    let s = shown(&e);
+    assert!(
+        s.contains("HTTP 301: (empty body)") && s.contains("redirected"),
+        "{s}"
+    );
+
     // A URL without /MAAS.
     let url = m.url().replace("/MAAS", "");
     let c = Client::new(&url, ApiKey::parse(KEY).unwrap()).unwrap();
