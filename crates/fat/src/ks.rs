@@ -46,21 +46,25 @@ pub fn ks_media(files: &[PathBuf], out: &Path, opts: &KsOptions) -> Result<()> {
         what,
         source: None,
     };
+    let bad_size = |reason: String| Error::BadOption {
+        option: "--size".into(),
+        value: format!("{} bytes", opts.size),
+        reason,
+    };
     if opts.size % SECTOR != 0 || opts.size < KS_MIN_SIZE {
-        return Err(bad_out(format!(
-            "size {} bytes: must be a multiple of 512 and at least {KS_MIN_SIZE} bytes ({} MiB; FAT32 needs 65525 clusters)",
-            opts.size,
+        return Err(bad_size(format!(
+            "must be a multiple of 512 and at least {KS_MIN_SIZE} bytes ({} MiB: FAT32 needs 65525 clusters)",
             KS_MIN_SIZE >> 20
         )));
     }
     if opts.size / SECTOR > u32::MAX as u64 {
-        return Err(bad_out(format!(
-            "size {} bytes: an MBR addresses at most 2 TiB",
-            opts.size
-        )));
+        return Err(bad_size("an MBR addresses at most 2 TiB".into()));
     }
-    let label =
-        volume_label(&opts.label).map_err(|r| bad_out(format!("label {:?}: {r}", opts.label)))?;
+    let label = volume_label(&opts.label).map_err(|reason| Error::BadOption {
+        option: "--label".into(),
+        value: opts.label.clone(),
+        reason,
+    })?;
     // Files: regular, nameable, distinct.
     let mut specs: Vec<AddSpec> = Vec::new();
     for f in files {
