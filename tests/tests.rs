@@ -6,3 +6,4 @@ mod util;
 mod convert;
 mod corrupt;
 mod upload;
+mod fat;
