@@ -6,8 +6,8 @@
 //! (`qemu-img convert -O raw` to a temporary file, then `pigz -6 -p N`). Runs are
 //! interleaved (run 1 of every job, then run 2, …) so that a change in machine load hits
 //! every job alike, and the median is reported. Wall time comes from a monotonic clock,
-//! peak RSS from `wait4`'s rusage (the largest of the process and the children it waited
-//! for).
+//! peak RSS from rusage (the largest of the process and the children it waited for), read
+//! by GNU time when present (see [`GNU_TIME`]).
 //!
 //! The compute floor is what deflate alone costs on the same data: the non-zero 1 MiB
 //! chunks of the disk ÷ (threads × the single-thread rate of ddgz's backend, flate2 with
@@ -81,8 +81,10 @@ pub struct Floor {
     pub nonzero: u64,
     /// Single-thread deflate rate (bytes/s) of flate2 zlib-rs level 6 on those chunks.
     pub rate: f64,
-    /// Deflate output / input on the sample.
+    /// Deflate output / input on the sample, every chunk from a reset state (ddgz).
     pub ratio: f64,
+    /// The same with each chunk primed with the 32 KiB before it (pigz).
+    pub ratio_primed: f64,
     /// nonzero / (threads × rate), seconds.
     pub seconds: f64,
 }
@@ -113,8 +115,25 @@ fn gib(b: u64) -> f64 {
     b as f64 / (1u64 << 30) as f64
 }
 
-/// Runs `cmd`, returning wall seconds and peak RSS (KiB) from `wait4`.
+/// Where peak RSS comes from: GNU time's `%M` (its own child's `wait4` rusage) when
+/// `/usr/bin/time` exists, else our `wait4`. Ours is a fallback only: a child started by
+/// vfork + exec inherits the *parent's* RSS high-water mark (Linux keeps the old mm's
+/// `hiwater_rss` across exec), so it reports at least the harness's own peak.
+const GNU_TIME: &str = "/usr/bin/time";
+
+/// Runs `cmd`, returning wall seconds and peak RSS (KiB).
 fn measure(cmd: &mut Command) -> Result<(f64, u64)> {
+    let rss_file = std::env::temp_dir().join(format!("xtask-rss-{}", std::process::id()));
+    let mut cmd = if Path::new(GNU_TIME).exists() {
+        let mut t = Command::new(GNU_TIME);
+        t.args(["-f", "%M", "-o"]).arg(&rss_file);
+        t.arg(cmd.get_program()).args(cmd.get_args());
+        t
+    } else {
+        let mut c = Command::new(cmd.get_program());
+        c.args(cmd.get_args());
+        c
+    };
     let t = Instant::now();
     let child = cmd
         .stdin(Stdio::null())
@@ -126,14 +145,24 @@ fn measure(cmd: &mut Command) -> Result<(f64, u64)> {
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
     let r = unsafe { libc::wait4(pid, &mut status, 0, &mut ru) };
     let wall = t.elapsed().as_secs_f64();
+    std::mem::forget(child);
     if r != pid {
         bail!("wait4 on {cmd:?}: {}", std::io::Error::last_os_error());
     }
     if !(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0) {
         bail!("{cmd:?} failed (wait status {status:#x})");
     }
-    std::mem::forget(child);
-    Ok((wall, ru.ru_maxrss as u64))
+    let rss = match std::fs::read_to_string(&rss_file) {
+        Ok(s) => {
+            let _ = std::fs::remove_file(&rss_file);
+            s.lines()
+                .filter_map(|l| l.trim().parse::<u64>().ok())
+                .next_back()
+                .with_context(|| format!("{GNU_TIME} wrote {s:?}"))?
+        }
+        Err(_) => ru.ru_maxrss as u64,
+    };
+    Ok((wall, rss))
 }
 
 fn sh(script: &str) -> Command {
@@ -326,10 +355,24 @@ pub fn floor(disk: &dyn Disk, threads: usize) -> Result<Floor> {
     }
     let secs = t.elapsed().as_secs_f64();
     let rate = inb as f64 / secs;
+    // The same chunks primed with the 32 KiB before them (pigz's scheme), for the size.
+    let mut primed = 0u64;
+    let mut dict = vec![0u8; 32 << 10];
+    for (d, &(c, _)) in data.iter().zip(&sample) {
+        comp.reset();
+        if c >= dict.len() as u64 {
+            disk.read_at(c - dict.len() as u64, &mut dict)?;
+            comp.set_dictionary(&dict)?;
+        }
+        out.clear();
+        comp.compress_vec(d, &mut out, FlushCompress::Sync)?;
+        primed += out.len() as u64;
+    }
     Ok(Floor {
         nonzero,
         rate,
         ratio: outb as f64 / inb as f64,
+        ratio_primed: primed as f64 / inb as f64,
         seconds: nonzero as f64 / (threads as f64 * rate),
     })
 }
@@ -475,10 +518,11 @@ pub fn table(results: &[FixtureResult], threads: usize, runs: usize) -> String {
         if let Some(rf) = reference {
             let _ = writeln!(
                 s,
-                "  compute floor: {:.0} MiB non-zero ÷ ({threads} × {:.1} MB/s flate2/zlib-rs level 6, ratio {:.3}) = {:.2} s; ddgz at {:.2}× the floor",
+                "  compute floor: {:.0} MiB non-zero ÷ ({threads} × {:.1} MB/s flate2/zlib-rs level 6 on 1 MiB chunks, ratio {:.4}; {:.4} primed with 32 KiB) = {:.2} s; ddgz at {:.2}× the floor",
                 f.floor.nonzero as f64 / MIB,
                 f.floor.rate / 1e6,
                 f.floor.ratio,
+                f.floor.ratio_primed,
                 f.floor.seconds,
                 rf.wall / f.floor.seconds
             );
@@ -504,6 +548,8 @@ pub fn json(
             "virtual_bytes": f.virtual_size,
             "nonzero_bytes": f.floor.nonzero,
             "deflate_rate_bytes_per_s": f.floor.rate,
+            "deflate_ratio": f.floor.ratio,
+            "deflate_ratio_primed": f.floor.ratio_primed,
             "floor_seconds": f.floor.seconds,
             "rows": f.rows.iter().map(|r| {
                 let m = r.median();
