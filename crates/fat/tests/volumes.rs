@@ -368,3 +368,111 @@ fn cyclic_chains_are_refused() {
     assert!(e.to_string().contains("used twice"), "{e}");
     assert!(list(&raw, range.clone(), "/").is_err());
 }
+
+/// Source mtimes become the entries' times (UTC), for files and directories.
+#[test]
+fn timestamps_come_from_the_sources() {
+    let t = tempfile::tempdir().unwrap();
+    let dir = t.path();
+    let (disk, range) = make_disk(dir, &["-F", "16", "-s", "1"], 4064);
+    fs::create_dir_all(dir.join("stamped")).unwrap();
+    fs::write(dir.join("stamped/file.txt"), b"x").unwrap();
+    // 2021-06-15 10:20:30 UTC
+    let when = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_623_752_430);
+    fs::File::options()
+        .write(true)
+        .open(dir.join("stamped/file.txt"))
+        .unwrap()
+        .set_modified(when)
+        .unwrap();
+    let raw = RawDisk::open(&disk).unwrap();
+    let specs = [AddSpec::parse(&dir.join("stamped").display().to_string()).unwrap()];
+    let o = Overlay::new(&raw, add_files(&raw, range.clone(), &specs, false).unwrap()).unwrap();
+    let e = list(&o, range.clone(), "/stamped").unwrap();
+    assert_eq!(e.len(), 1);
+    assert_eq!(e[0].modified, "2021-06-15 10:20:30");
+    let part = dir.join("p.img");
+    apply(&disk, &range, o.patches().to_vec(), &part);
+    let mdir = Command::new("mdir")
+        .env("TZ", "UTC")
+        .arg("-i")
+        .arg(&part)
+        .arg("::/stamped")
+        .output()
+        .unwrap();
+    let mdir = String::from_utf8_lossy(&mdir.stdout);
+    assert!(mdir.contains("2021-06-15  10:20"), "{mdir}");
+}
+
+/// A directory that grows over many clusters, and a fixed root directory that is full.
+#[test]
+fn directories_grow_and_a_full_root_is_refused() {
+    let t = tempfile::tempdir().unwrap();
+    let dir = t.path();
+    let (disk, range) = make_disk(dir, &["-F", "12", "-r", "32"], 2048);
+    fs::create_dir_all(dir.join("many")).unwrap();
+    for i in 0..200 {
+        fs::write(
+            dir.join(format!("many/a rather long file name number {i:03}.txt")),
+            format!("{i}\n"),
+        )
+        .unwrap();
+    }
+    let raw = RawDisk::open(&disk).unwrap();
+    let specs = [AddSpec::parse(&dir.join("many").display().to_string()).unwrap()];
+    let patches = add_files(&raw, range.clone(), &specs, false).unwrap();
+    let part = dir.join("p.img");
+    apply(&disk, &range, patches, &part);
+    fsck_clean(&part);
+    assert_eq!(
+        mtype(&part, "many/a rather long file name number 199.txt"),
+        b"199\n"
+    );
+    // 32 root entries, 3 used (OLD.TXT, EFI, label): 20 long names at the root do not fit.
+    let specs: Vec<AddSpec> = (0..20)
+        .map(|i| {
+            AddSpec::parse(&format!(
+                "{}:/root file with a long name {i}",
+                dir.join("many/a rather long file name number 000.txt")
+                    .display()
+            ))
+            .unwrap()
+        })
+        .collect();
+    let e = add_files(&raw, range.clone(), &specs, false).unwrap_err();
+    assert!(matches!(e, Error::RootFull { .. }), "{e}");
+}
+
+/// A 4 GiB FAT16 bootbank (64 KiB clusters) and a 4 GiB FAT32, sparse: the patches are
+/// what changed, not the partition.
+#[test]
+fn four_gib_partitions_cost_only_what_changed() {
+    for args in [&["-F", "16"][..], &["-F", "32"][..]] {
+        let t = tempfile::tempdir().unwrap();
+        let dir = t.path();
+        let disk = dir.join("big.img");
+        let size_kib = 4095 * 1024;
+        fs::File::create(&disk)
+            .unwrap()
+            .set_len(MIB + size_kib * 1024 + MIB)
+            .unwrap();
+        run(Command::new("mkfs.fat")
+            .args(args)
+            .args(["--offset", "2048"])
+            .arg(&disk)
+            .arg(size_kib.to_string()));
+        fs::create_dir_all(dir.join("curtin")).unwrap();
+        fs::write(dir.join("curtin/curtin-hooks"), bytes(300_000, 5)).unwrap();
+        let raw = RawDisk::open(&disk).unwrap();
+        let range = MIB..MIB + size_kib * 1024;
+        let specs = [AddSpec::parse(&dir.join("curtin").display().to_string()).unwrap()];
+        let patches = add_files(&raw, range.clone(), &specs, false).unwrap();
+        let patched: u64 = patches.iter().map(|p| p.data.len() as u64).sum();
+        assert!(patched < 2 * MIB, "{args:?}: {patched} bytes of patches");
+        let o = Overlay::new(&raw, patches).unwrap();
+        assert_eq!(
+            read_file(&o, range.clone(), "/curtin/curtin-hooks").unwrap(),
+            bytes(300_000, 5)
+        );
+    }
+}
