@@ -519,3 +519,60 @@ fn corrupt_fixtures_have_valid_originals() {
     let out = d.ddgz_ok(&["verify", "two-members.dd.gz", "--no-layout"]);
     assert!(out.contains("2 members"), "{out}");
 }
+
+/// `verify` of an ESXi disk without the source: the layout is validated from the bytes
+/// kept over several passes, and agrees with `validate` on the source; with `--against`
+/// it is validated on the source. A byte changed in a VMFS header is found both ways.
+#[test]
+fn verify_esxi_layout_without_source() {
+    use ddgz_synth::esxi::{self, Options, Volume};
+    let d = Dir::new();
+    let img = d.join("esxi.raw");
+    let opts = Options {
+        datastore_volume: Volume::Vmfs5,
+        ..Options::esxi67(12 << 30)
+    };
+    let built = esxi::build(&img, &opts).unwrap();
+    d.ddgz_ok(&["validate", "esxi.raw"]);
+    d.ddgz_ok(&["convert", "esxi.raw", "-o", "esxi.dd.gz", "--quiet"]);
+    let out = d.ddgz_ok(&["verify", "esxi.dd.gz", "--quiet"]);
+    assert!(out.contains("layout OK: profile esxi"), "{out}");
+    let out = d.ddgz_ok(&["verify", "esxi.dd.gz", "--against", "esxi.raw", "--quiet"]);
+    assert!(
+        out.contains("equal to esxi.raw") && out.contains("layout OK: profile esxi"),
+        "{out}"
+    );
+
+    // Break the datastore's VMFS filesystem descriptor (at 0x1300000) and compress again.
+    let ds = 3; // the ESXi 6.7 datastore
+    let at = built.range(ds).unwrap().start + 0x130_0000;
+    d.sh(&format!(
+        "printf 'XXXXXXXX' | dd of=esxi.raw bs=1 seek={at} conv=notrunc status=none"
+    ));
+    let v = d.ddgz(&["validate", "esxi.raw"]);
+    assert_eq!(
+        v.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&v.stdout)
+    );
+    d.ddgz_ok(&[
+        "convert",
+        "esxi.raw",
+        "-o",
+        "bad.dd.gz",
+        "--quiet",
+        "--no-validate",
+    ]);
+    let out = d.ddgz(&["verify", "bad.dd.gz", "--quiet"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("validation of the decompressed disk (profile esxi) found"),
+        "{err}"
+    );
+    let out = d.ddgz(&["verify", "bad.dd.gz", "--against", "esxi.raw", "--quiet"]);
+    assert_eq!(out.status.code(), Some(1));
+    // The stream is sound and equal to the (broken) source: only the layout fails.
+    assert!(String::from_utf8_lossy(&out.stderr).contains("validation of the decompressed disk"));
+}

@@ -21,7 +21,7 @@ use ddgz_image::{Disk, Image, OpenOptions};
 use crate::exit::{with_code, Code, ResultExt};
 
 /// Passes over the stream at most, when the layout validator needs bytes not yet kept.
-const MAX_PASSES: u32 = 4;
+const MAX_PASSES: u32 = 6;
 /// Bytes of the decompressed disk kept for the layout validator, besides head and tail.
 const CAPTURE_BUDGET: u64 = 64 * 1024 * 1024;
 
@@ -98,7 +98,15 @@ pub fn run(a: Args) -> anyhow::Result<()> {
                     let misses = view.misses();
                     drop(view);
                     if misses.is_empty() {
-                        break outcome.map_err(|e| e.context(format!("{name}: layout")))?;
+                        let (summary, warnings) =
+                            outcome.map_err(|e| e.context(format!("{name}: layout")))?;
+                        break (
+                            format!(
+                                "{summary} ({passes} pass{} over the stream)",
+                                if passes == 1 { "" } else { "es" }
+                            ),
+                            warnings,
+                        );
                     }
                     if passes >= MAX_PASSES || !capture.want(&misses) {
                         return Err(with_code(
@@ -125,7 +133,9 @@ pub fn run(a: Args) -> anyhow::Result<()> {
                 }
             }
         };
-        lines.push(format!("{name}: layout OK: {layout}"));
+        let (summary, warnings) = layout;
+        lines.push(format!("{name}: layout OK: {summary}"));
+        lines.extend(warnings.iter().map(|w| format!("{name}: {w}")));
     }
     progress.finish();
     for l in lines {
@@ -156,19 +166,45 @@ fn pass(
     })
 }
 
-/// Validates the partition table / layout of `disk`; returns a one-line description, or an
-/// error (exit 1) naming what is wrong.
-fn check_layout(disk: &dyn Disk) -> anyhow::Result<String> {
-    match ddgz_layout::table(disk) {
-        Ok(t) => Ok(format!(
-            "{:?} partition table with {} partition{}",
-            t.source,
-            t.partitions.len(),
-            if t.partitions.len() == 1 { "" } else { "s" }
-        )),
-        Err(ddgz_layout::Error::Read(e)) => Err(with_code(Code::Input, e)),
-        Err(e) => Err(with_code(Code::Failed, e)),
+/// Validates the partition table / layout of `disk` as `ddgz validate` does (auto
+/// profile). Returns a one-line summary and the warnings, or an error (exit 1) listing
+/// the errors.
+fn check_layout(disk: &dyn Disk) -> anyhow::Result<(String, Vec<String>)> {
+    use ddgz_layout::Severity;
+    let findings = ddgz_layout::validate(disk, ddgz_layout::Profile::Auto).input()?;
+    let of = |s: Severity| {
+        findings
+            .items
+            .iter()
+            .filter(|f| f.severity == s)
+            .map(|f| f.to_string())
+            .collect::<Vec<_>>()
+    };
+    let (errors, warnings) = (of(Severity::Error), of(Severity::Warning));
+    let profile = match findings.profile {
+        ddgz_layout::Profile::Esxi => "esxi",
+        ddgz_layout::Profile::Generic => "generic",
+        ddgz_layout::Profile::Auto => "auto",
+    };
+    if !errors.is_empty() {
+        return Err(with_code(
+            Code::Failed,
+            anyhow::anyhow!(
+                "validation of the decompressed disk (profile {profile}) found {} error{}: {}",
+                errors.len(),
+                if errors.len() == 1 { "" } else { "s" },
+                errors.join("; ")
+            ),
+        ));
     }
+    Ok((
+        format!(
+            "profile {profile}, no errors, {} warning{}",
+            warnings.len(),
+            if warnings.len() == 1 { "" } else { "s" }
+        ),
+        warnings,
+    ))
 }
 
 /// A progress bar over the compressed bytes, drawn only on a terminal without `--quiet`.

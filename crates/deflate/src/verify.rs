@@ -689,8 +689,12 @@ impl Sink for Against<'_> {
     }
 }
 
-/// Granularity of captured ranges: what a validator asks for is widened to this.
-const CAPTURE_ALIGN: u64 = 64 * 1024;
+/// Granularity of captured ranges: what a validator asks for is widened to this, so that
+/// neighbouring reads (a FAT, its directories) come in one pass.
+const CAPTURE_ALIGN: u64 = 256 * 1024;
+/// Granularity of the zero map [`Capture`] keeps of the whole disk: one bit per block.
+/// 2 KiB of map per GiB of disk.
+const ZERO_BLOCK: u64 = 64 * 1024;
 /// How much of the end of the stream [`Capture`] always keeps (the backup GPT lives in
 /// the last 33 sectors; the disk size is only known once the stream has ended).
 pub const CAPTURE_TAIL: u64 = 1024 * 1024;
@@ -702,13 +706,15 @@ pub const CAPTURE_HEAD: u64 = 1024 * 1024;
 /// disk can be validated without holding it.
 ///
 /// The stream is sequential and the validator reads where it likes, so this works in
-/// passes: the first pass keeps the head ([`CAPTURE_HEAD`]) and the tail
-/// ([`CAPTURE_TAIL`]) of the disk; the validator then runs on [`Capture::view`], which
-/// serves what was kept and, for anything else, records the range and reads zeros
-/// (so one run learns every range it would need, not just the first). If it needed nothing
+/// passes. Every pass keeps the head ([`CAPTURE_HEAD`]) and the tail ([`CAPTURE_TAIL`])
+/// of the disk, the ranges asked for with [`Capture::want`], and a map of which 64 KiB
+/// blocks are all zeros. The validator then runs on [`Capture::view`]: a [`Disk`] whose
+/// extents are the zero map (as a sparse file's would be) and whose reads are served from
+/// zero blocks and kept ranges; any other read is recorded and served as zeros, so that
+/// one run learns every range it would need, not just the first. If a run needed nothing
 /// that was missing, its findings are those of the real disk; otherwise the caller adds
 /// [`CaptureView::misses`] with [`Capture::want`] and decodes the stream again. Memory is
-/// bounded by `budget`.
+/// bounded by `budget` (plus head, tail and the zero map).
 #[derive(Debug)]
 pub struct Capture {
     /// Ranges to keep, sorted, disjoint, aligned to [`CAPTURE_ALIGN`].
@@ -717,6 +723,8 @@ pub struct Capture {
     kept: BTreeMap<u64, Vec<u8>>,
     /// The last [`CAPTURE_TAIL`] bytes of the stream: byte `o` is at `o % CAPTURE_TAIL`.
     tail: Vec<u8>,
+    /// Bit `b` set: block `b` ([`ZERO_BLOCK`] bytes) holds a non-zero byte.
+    nonzero: Vec<u64>,
     /// Decoded bytes seen so far in this pass.
     seen: u64,
     budget: u64,
@@ -725,15 +733,14 @@ pub struct Capture {
 impl Capture {
     /// Keeps the head and tail of the stream, and at most `budget` bytes besides.
     pub fn new(budget: u64) -> Self {
-        let mut c = Self {
-            wanted: Vec::new(),
+        Self {
+            wanted: vec![0..CAPTURE_HEAD],
             kept: BTreeMap::new(),
             tail: Vec::new(),
+            nonzero: Vec::new(),
             seen: 0,
             budget,
-        };
-        c.wanted.push(0..CAPTURE_HEAD);
-        c
+        }
     }
 
     /// Bytes the wanted ranges add up to.
@@ -741,7 +748,7 @@ impl Capture {
         self.wanted.iter().map(|r| r.end - r.start).sum()
     }
 
-    /// Asks for `ranges` to be kept on the next pass (widened to 64 KiB). Returns false,
+    /// Asks for `ranges` to be kept on the next pass (widened to 256 KiB). Returns false,
     /// changing nothing, when that would exceed the budget.
     pub fn want(&mut self, ranges: &[Range<u64>]) -> bool {
         let mut all = self.wanted.clone();
@@ -763,6 +770,7 @@ impl Capture {
         }
         self.wanted = merged;
         self.kept.clear();
+        self.nonzero.clear();
         self.seen = 0;
         true
     }
@@ -776,9 +784,15 @@ impl Capture {
         }
     }
 
-    /// Copies the kept bytes at `[offset, offset + buf.len())` into `buf`; false if any of
-    /// them was not kept.
-    fn read(&self, offset: u64, buf: &mut [u8]) -> bool {
+    /// Whether block `b` was seen to be all zeros.
+    fn zero_block(&self, b: u64) -> bool {
+        let (w, bit) = ((b / 64) as usize, b % 64);
+        self.nonzero.get(w).is_none_or(|x| x & (1 << bit) == 0)
+    }
+
+    /// Copies the bytes at `[offset, offset + buf.len())` into `buf` from the kept ranges
+    /// or the tail; false if they were not all kept.
+    fn read_kept(&self, offset: u64, buf: &mut [u8]) -> bool {
         let end = offset + buf.len() as u64;
         if offset >= self.seen.saturating_sub(CAPTURE_TAIL) && end <= self.seen {
             ring_read(&self.tail, offset, buf);
@@ -787,8 +801,7 @@ impl Capture {
         let Some((&start, data)) = self.kept.range(..=offset).next_back() else {
             return false;
         };
-        let kept_end = start + data.len() as u64;
-        if end > kept_end {
+        if end > start + data.len() as u64 {
             return false;
         }
         let s = (offset - start) as usize;
@@ -811,6 +824,21 @@ impl Sink for Capture {
             // Bytes arrive in order, so the kept part of `r` grows at its end.
             debug_assert_eq!(r.start + buf.len() as u64, from);
             buf.extend_from_slice(&data[(from - offset) as usize..(to - offset) as usize]);
+        }
+        // The zero map.
+        let mut pos = offset;
+        while pos < end {
+            let block = pos / ZERO_BLOCK;
+            let upto = ((block + 1) * ZERO_BLOCK).min(end);
+            let piece = &data[(pos - offset) as usize..(upto - offset) as usize];
+            if first_nonzero(piece).is_some() {
+                let w = (block / 64) as usize;
+                if self.nonzero.len() <= w {
+                    self.nonzero.resize(w + 1, 0);
+                }
+                self.nonzero[w] |= 1 << (block % 64);
+            }
+            pos = upto;
         }
         // The tail ring: only the last CAPTURE_TAIL bytes of `data` can matter.
         if self.tail.is_empty() {
@@ -865,26 +893,53 @@ impl Disk for CaptureView<'_> {
 
     fn extents(&self, offset: u64, len: u64) -> ddgz_image::Result<Vec<Extent>> {
         ddgz_image::check_range(self.size, offset, len)?;
-        // `Data` may hold zeros: always a truthful answer.
-        Ok(if len == 0 {
-            Vec::new()
-        } else {
-            vec![Extent {
-                offset,
-                len,
-                kind: ExtentKind::Data,
-            }]
-        })
+        let end = offset + len;
+        let mut out: Vec<Extent> = Vec::new();
+        let mut pos = offset;
+        while pos < end {
+            let block = pos / ZERO_BLOCK;
+            let upto = ((block + 1) * ZERO_BLOCK).min(end);
+            let kind = if self.capture.zero_block(block) {
+                ExtentKind::Zero
+            } else {
+                ExtentKind::Data
+            };
+            match out.last_mut() {
+                Some(last) if last.kind == kind => last.len += upto - pos,
+                _ => out.push(Extent {
+                    offset: pos,
+                    len: upto - pos,
+                    kind,
+                }),
+            }
+            pos = upto;
+        }
+        Ok(out)
     }
 
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> ddgz_image::Result<()> {
         ddgz_image::check_range(self.size, offset, buf.len() as u64)?;
-        if !buf.is_empty() && !self.capture.read(offset, buf) {
-            buf.fill(0);
-            self.misses
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push(offset..offset + buf.len() as u64);
+        if buf.is_empty() || self.capture.read_kept(offset, buf) {
+            return Ok(());
+        }
+        // Block by block: zero blocks read as zeros, others from what was kept.
+        let end = offset + buf.len() as u64;
+        let mut pos = offset;
+        while pos < end {
+            let block = pos / ZERO_BLOCK;
+            let upto = ((block + 1) * ZERO_BLOCK).min(end);
+            let piece = &mut buf[(pos - offset) as usize..(upto - offset) as usize];
+            if self.capture.zero_block(block) {
+                piece.fill(0);
+            } else if !self.capture.read_kept(pos, piece) {
+                piece.fill(0);
+                let mut m = self.misses.lock().unwrap_or_else(|p| p.into_inner());
+                match m.last_mut() {
+                    Some(last) if last.end == pos => last.end = upto,
+                    _ => m.push(pos..upto),
+                }
+            }
+            pos = upto;
         }
         Ok(())
     }
@@ -1120,6 +1175,21 @@ mod tests {
             assert!(v.misses().is_empty());
             v.read_at(1_500_000, &mut buf).unwrap();
             assert_eq!(v.misses(), vec![1_500_000..1_500_512]);
+            // Zero blocks need no capture, and the extents say so.
+            v.read_at(2_500_000, &mut buf).unwrap();
+            assert_eq!(v.misses().len(), 1);
+            let e = v.extents(0, size).unwrap();
+            assert_eq!(
+                e[0],
+                Extent {
+                    offset: 0,
+                    len: 1 << 20,
+                    kind: ExtentKind::Zero
+                }
+            );
+            assert_eq!(e[1].kind, ExtentKind::Data);
+            assert_eq!(e[2].kind, ExtentKind::Zero);
+            assert_eq!(e.iter().map(|e| e.len).sum::<u64>(), size);
             let m = v.misses();
             assert!(cap.want(&m));
         }
