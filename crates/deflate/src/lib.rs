@@ -212,7 +212,49 @@ pub fn is_zero(buf: &[u8]) -> bool {
 /// A worker's reusable state.
 struct Worker {
     compress: Compress,
+    /// Level 0: stored blocks, for chunks that are already compressed.
+    store: Compress,
+    /// Level 1, for the incompressibility probe.
+    probe: Compress,
+    probe_out: Vec<u8>,
     buf: Vec<u8>,
+}
+
+/// Probe samples: this many, of this size, spread over a chunk.
+const PROBE_SAMPLES: usize = 4;
+const PROBE_SAMPLE_LEN: usize = 16 << 10;
+
+impl Worker {
+    fn new(level: u32) -> Self {
+        Self {
+            compress: Compress::new(Compression::new(level), false),
+            store: Compress::new(Compression::none(), false),
+            probe: Compress::new(Compression::fast(), false),
+            probe_out: Vec::with_capacity(2 * PROBE_SAMPLE_LEN),
+            buf: Vec::new(),
+        }
+    }
+
+    /// Whether `buf` looks already compressed (ESXi modules, tarballs, images): every
+    /// sample deflated at level 1 keeps over 98 % of its size. Such a chunk is stored
+    /// rather than deflated: deflate would spend most of its time to save nothing.
+    /// Decided from the content only, so the output stays deterministic.
+    fn looks_incompressible(probe: &mut Compress, probe_out: &mut Vec<u8>, buf: &[u8]) -> bool {
+        if buf.len() < PROBE_SAMPLES * PROBE_SAMPLE_LEN * 4 {
+            return false;
+        }
+        let stride = (buf.len() - PROBE_SAMPLE_LEN) / (PROBE_SAMPLES - 1);
+        (0..PROBE_SAMPLES).all(|k| {
+            let sample = &buf[k * stride..k * stride + PROBE_SAMPLE_LEN];
+            probe.reset();
+            probe_out.clear();
+            match probe.compress_vec(sample, probe_out, FlushCompress::Finish) {
+                // Output that did not fit in twice the sample is certainly not smaller.
+                Ok(flate2::Status::StreamEnd) => probe_out.len() * 100 > sample.len() * 98,
+                _ => true,
+            }
+        })
+    }
 }
 
 impl Worker {
@@ -245,7 +287,14 @@ impl Worker {
         let mut crc = Hasher::new();
         crc.update(&self.buf);
         let mut out = Vec::new();
-        deflate_chunk(&mut self.compress, &self.buf, &mut out)
+        let stored = opts.level > 0
+            && Self::looks_incompressible(&mut self.probe, &mut self.probe_out, &self.buf);
+        let engine = if stored {
+            &mut self.store
+        } else {
+            &mut self.compress
+        };
+        deflate_chunk(engine, &self.buf, &mut out)
             .map_err(|message| Error::Deflate { offset, message })?;
         if opts.verify {
             let (dcrc, dlen) =
@@ -335,10 +384,7 @@ pub fn compress(
     let result: Result<(), Error> = std::thread::scope(|s| {
         for _ in 0..threads.min(count.max(1) as usize) {
             s.spawn(|| {
-                let mut w = Worker {
-                    compress: Compress::new(Compression::new(opts.level), false),
-                    buf: Vec::new(),
-                };
+                let mut w = Worker::new(opts.level);
                 loop {
                     let i = shared.next.fetch_add(1, Ordering::Relaxed);
                     if i >= count {
@@ -497,6 +543,34 @@ mod tests {
             sa.zero_chunks >= 1,
             "the all-zero chunk was not recognised by scan"
         );
+    }
+
+    #[test]
+    fn incompressible_chunks_are_stored_and_round_trip() {
+        let mut data = sample(4 << 20);
+        let mut x: u64 = 7;
+        for b in &mut data[(1 << 20)..(2 << 20)] {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            *b = x as u8;
+        }
+        let disk = MemoryDisk(data.clone());
+        let (gz, _) = run(&disk, 2, 1 << 20);
+        assert_eq!(gunzip(&gz), data);
+        // The random MiB is stored: its bytes appear verbatim in the output.
+        let needle = &data[(1 << 20) + 100..(1 << 20) + 200];
+        assert!(
+            gz.windows(100).any(|w| w == needle),
+            "the random chunk was not stored"
+        );
+        // Compressible chunks are not.
+        let mut w = Worker::new(6);
+        assert!(!Worker::looks_incompressible(
+            &mut w.probe,
+            &mut w.probe_out,
+            &data[..1 << 20]
+        ));
     }
 
     #[test]
