@@ -199,15 +199,9 @@ const V7_4G_OSDATA: u64 = 16986112;
 const PACKER_MAAS_SECTORS: u64 = 67108864;
 const PACKER_MAAS_OSDATA_LAST: u64 = 67108830;
 
-fn is_vmware(g: &Guid) -> bool {
-    [
-        types::VMFS,
-        types::VMFSL,
-        types::VMKDIAGNOSTIC,
-        types::VMKRESERVED,
-        types::VSAN,
-    ]
-    .contains(g)
+/// VMware types found only on ESXi boot disks (a VMFS datastore alone is a data disk).
+fn is_vmware_system(g: &Guid) -> bool {
+    [types::VMFSL, types::VMKDIAGNOSTIC].contains(g)
 }
 
 fn gpt_type(t: &Table, n: u32) -> Option<Guid> {
@@ -220,11 +214,12 @@ fn gpt_type(t: &Table, n: u32) -> Option<Guid> {
         })
 }
 
-/// Whether the type GUIDs say ESXi: a VMware type, or EFI System 1 with Basic Data 5 and 6.
+/// Whether the type GUIDs say ESXi boot disk: VMFS-L or vmkDiagnostic, or EFI System 1 with
+/// Basic Data 5 and 6.
 pub fn looks_esxi(t: &Table) -> bool {
     t.partitions
         .iter()
-        .any(|p| matches!(p.kind, PartitionType::Gpt(g) if is_vmware(&g)))
+        .any(|p| matches!(p.kind, PartitionType::Gpt(g) if is_vmware_system(&g)))
         || (gpt_type(t, 1) == Some(types::EFI_SYSTEM)
             && gpt_type(t, 5) == Some(types::BASIC_DATA)
             && gpt_type(t, 6) == Some(types::BASIC_DATA))
@@ -348,7 +343,12 @@ pub(crate) fn check(t: &Table, parts: &[PartitionReport], f: &mut Vec<Finding>) 
     for p in parts {
         let n = p.partition.number;
         let after = |end: Option<u64>| end.is_some_and(|e| p.partition.first_lba > e);
-        if after(anchor_end) && !allowed_after.contains(&n) {
+        if g == Generation::V7 && n != 8 && after(datastore_end) {
+            f.push(Finding::error(
+                Some(n),
+                "sits after the datastore (partition 8): nothing may follow it",
+            ));
+        } else if after(anchor_end) && !allowed_after.contains(&n) {
             let what = if g == Generation::V6 {
                 "the datastore (partition 3)"
             } else {
@@ -360,11 +360,6 @@ pub(crate) fn check(t: &Table, parts: &[PartitionReport], f: &mut Vec<Finding>) 
                     "sits after {what}: MAAS grows or creates the datastore there at deploy time; on ESXi {gen} only {} may follow",
                     if g == Generation::V6 { "nothing".to_string() } else { "datastore1 (partition 8)".into() }
                 ),
-            ));
-        } else if g == Generation::V7 && n != 8 && after(datastore_end) {
-            f.push(Finding::error(
-                Some(n),
-                "sits after the datastore (partition 8): nothing may follow it",
             ));
         } else if !slots.iter().any(|s| s.number == n) {
             f.push(Finding::error(
@@ -387,7 +382,10 @@ pub(crate) fn check(t: &Table, parts: &[PartitionReport], f: &mut Vec<Finding>) 
             } else {
                 f.push(Finding::info(
                     Some(s.number),
-                    format!("absent ({}): MAAS or ESXi creates it at deploy time", s.role),
+                    format!(
+                        "absent ({}): MAAS or ESXi creates it at deploy time",
+                        s.role
+                    ),
                 ));
             }
             continue;
