@@ -5,5 +5,7 @@
 mod util;
 mod convert;
 mod corrupt;
-mod upload;
+mod inspect;
 mod fat;
+mod upload;
+mod faults;
