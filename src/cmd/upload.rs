@@ -139,29 +139,7 @@ pub fn upload_file(
     r: &ResourceArgs,
     quiet: bool,
 ) -> anyhow::Result<()> {
-    let name = r
-        .name
-        .as_deref()
-        .map(str::trim)
-        .filter(|n| !n.is_empty())
-        .ok_or_else(|| {
-            with_code(
-                Code::Usage,
-                anyhow::anyhow!(
-                    "uploading needs --name, the boot resource's name in MAAS (e.g. --name esxi/8)"
-                ),
-            )
-        })?;
-    if !matches!(r.architecture.split_once('/'), Some((a, s)) if !a.is_empty() && !s.is_empty()) {
-        return Err(with_code(
-            Code::Usage,
-            anyhow::anyhow!(
-                "--architecture {:?}: expected arch/subarch, e.g. amd64/generic",
-                r.architecture
-            ),
-        ));
-    }
-    let client = client(r)?;
+    let (name, client) = checked(r)?;
 
     let file_name = path.display().to_string();
     let mut file = File::open(path)
@@ -270,6 +248,41 @@ fn interrupt_flag() -> anyhow::Result<Arc<AtomicBool>> {
             .context("cannot install a signal handler")?;
     }
     Ok(flag)
+}
+
+/// Checks everything `upload_file` needs before any file is read or written: `--name`,
+/// `--architecture`, the MAAS URL and the API key. `convert --upload` calls it before
+/// converting, so that a missing setting fails in a second, not after the conversion.
+#[allow(dead_code)] // until `convert --upload` calls it
+pub fn preflight(r: &ResourceArgs) -> anyhow::Result<()> {
+    checked(r).map(|_| ())
+}
+
+/// The trimmed `--name` and a client, or a usage error.
+fn checked(r: &ResourceArgs) -> anyhow::Result<(&str, Client)> {
+    let name = r
+        .name
+        .as_deref()
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| {
+            with_code(
+                Code::Usage,
+                anyhow::anyhow!(
+                    "uploading needs --name, the boot resource's name in MAAS (e.g. --name esxi/8)"
+                ),
+            )
+        })?;
+    if !matches!(r.architecture.split_once('/'), Some((a, s)) if !a.is_empty() && !s.is_empty()) {
+        return Err(with_code(
+            Code::Usage,
+            anyhow::anyhow!(
+                "--architecture {:?}: expected arch/subarch, e.g. amd64/generic",
+                r.architecture
+            ),
+        ));
+    }
+    Ok((name, client(r)?))
 }
 
 /// The error, what to do next and, after a failure mid-way, how to remove the
