@@ -285,3 +285,35 @@ fn ctrl_c_stops_between_chunks_and_says_how_to_clean_up() {
     assert!(puts < 10, "stopped early: {puts} chunks");
     assert!(!m.resources()[0].complete);
 }
+
+#[test]
+fn convert_upload_sends_what_it_wrote() {
+    let dir = Dir::new();
+    let m = FakeMaas::start(Config::new(KEY));
+    std::fs::write(dir.join("disk.raw"), disk(300_000)).unwrap();
+    let mut c = ddgz();
+    c.args([
+        "convert",
+        "disk.raw",
+        "--no-validate",
+        "--upload",
+        "--name",
+        "esxi/8",
+    ])
+    .args(["--upload-chunk-size", "16K", "-q"])
+    .current_dir(dir.path())
+    .env("MAAS_URL", m.url())
+    .env("MAAS_API_KEY", KEY);
+    let out = c.output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    for p in PARTS {
+        assert!(!stdout.contains(p) && !stderr.contains(p), "{p} printed");
+    }
+    let written = std::fs::read(dir.join("disk.dd.gz")).unwrap();
+    let r = &m.resources()[0];
+    assert!(r.complete);
+    assert_eq!(r.data, written);
+    assert_eq!(m.seen().len(), 1 + written.len().div_ceil(16 << 10));
+}
