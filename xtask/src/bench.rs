@@ -566,6 +566,88 @@ pub fn json(
     })
 }
 
+fn median_of(f: &FixtureResult, label: &str) -> Option<Sample> {
+    f.rows.iter().find(|r| r.label == label).map(Row::median)
+}
+
+/// The issue's targets (figures, not assertions), where the fixtures that measure them ran.
+pub fn targets(results: &[FixtureResult]) -> String {
+    let mut s = String::new();
+    let find = |n: &str| results.iter().find(|f| f.name == n);
+    let mut line = |what: String, value: f64, ok: bool| {
+        let _ = writeln!(
+            s,
+            "  {} {what}: {value:.2}",
+            if ok { "met   " } else { "MISSED" }
+        );
+    };
+    if let Some(f) = find("esxi8-min-32g") {
+        if let Some(rf) = f.rows.iter().find(|r| r.reference).map(Row::median) {
+            for r in &f.rows {
+                let m = r.median();
+                if r.label.starts_with("qemu-img") {
+                    line(
+                        format!("esxi8-min-32g: ≥ 10× faster than {}", r.label),
+                        m.wall / rf.wall,
+                        m.wall / rf.wall >= 10.0,
+                    );
+                }
+                if r.label.starts_with("pigz") {
+                    line(
+                        format!("esxi8-min-32g: ≥ 8× faster than {}", r.label),
+                        m.wall / rf.wall,
+                        m.wall / rf.wall >= 8.0,
+                    );
+                    let q = rf.out_bytes as f64 / m.out_bytes as f64;
+                    line(
+                        "esxi8-min-32g: output ≤ 1.01× pigz -6's".into(),
+                        q,
+                        q <= 1.01,
+                    );
+                }
+            }
+            let d = rf.wall / f.floor.seconds;
+            line(
+                "esxi8-min-32g: within 1.25× of the compute floor".into(),
+                d,
+                d <= 1.25,
+            );
+            let rss = rf.rss_kib as f64 / 1024.0;
+            line(
+                "esxi8-min-32g: peak RSS ≤ 256 MiB".into(),
+                rss,
+                rss <= 256.0,
+            );
+            if let Some(t) = find("esxi8-min-1t").and_then(|t| t.rows.iter().find(|r| r.reference))
+            {
+                let q = t.median().wall / rf.wall;
+                line(
+                    "same data in 1 TiB: ≤ 1.2× the 32 GiB time".into(),
+                    q,
+                    q <= 1.2,
+                );
+            }
+        }
+    }
+    if let Some(f) = find("generic-2g") {
+        let one = median_of(f, "ddgz qcow2 --threads 1");
+        let all = f.rows.iter().find(|r| r.reference).map(Row::median);
+        if let (Some(one), Some(all)) = (one, all) {
+            let q = one.wall / all.wall;
+            line(
+                "generic-2g: all threads ≥ 1.8× faster than --threads 1".into(),
+                q,
+                q >= 1.8,
+            );
+        }
+    }
+    if s.is_empty() {
+        s
+    } else {
+        format!("\ntargets (issue 5):\n{s}")
+    }
+}
+
 fn xml(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
@@ -617,7 +699,7 @@ pub fn svg(results: &[FixtureResult], threads: usize) -> String {
             };
             let _ = writeln!(
                 s,
-                r#"<text x="20" y="{}">{}</text><rect x="{LABEL}" y="{}" width="{w:.1}" height="{}" fill="{color}"/><text x="{}" y="{}">{:.2} s, {:.0} MiB</text>"#,
+                r#"<text x="20" y="{}">{}</text><rect x="{LABEL}" y="{}" width="{w:.1}" height="{}" fill="{color}"/><text x="{:.1}" y="{}">{:.2} s, {:.0} MiB</text>"#,
                 y + 15.0,
                 xml(&r.label),
                 y + 3.0,
@@ -715,26 +797,7 @@ pub fn main(args: &[String]) -> Result<()> {
         t.elapsed().as_secs_f64()
     );
     print!("{}", table(&results, threads, runs));
-    if let [.., big, tera] = results.as_slice() {
-        if tera.name == "esxi8-min-1t" && big.name == "esxi8-min-32g" {
-            let a = big
-                .rows
-                .iter()
-                .find(|r| r.reference)
-                .map(|r| r.median().wall);
-            let b = tera
-                .rows
-                .iter()
-                .find(|r| r.reference)
-                .map(|r| r.median().wall);
-            if let (Some(a), Some(b)) = (a, b) {
-                println!(
-                    "\nsame data, 1 TiB virtual vs 32 GiB: {:.2}× the time",
-                    b / a
-                );
-            }
-        }
-    }
+    print!("{}", targets(&results));
     if let Some(p) = json_out {
         std::fs::write(
             &p,
@@ -765,6 +828,85 @@ mod tests {
         // Not beside us (`cargo test -p xtask`): build it, in a target dir of its own, as
         // the running `cargo test` holds the lock of ours.
         crate::build_ddgz(Some(&profile_dir.join("xtask-ddgz"))).expect("building ddgz")
+    }
+
+    #[test]
+    fn targets_are_judged() {
+        let row = |label: &str, reference, wall, out_bytes, rss_kib| Row {
+            label: label.into(),
+            reference,
+            samples: vec![Sample {
+                wall,
+                rss_kib,
+                out_bytes,
+            }],
+        };
+        let floor = Floor {
+            nonzero: 750 << 20,
+            rate: 80e6,
+            ratio: 0.7,
+            ratio_primed: 0.7,
+            seconds: 5.0,
+        };
+        let results = vec![
+            FixtureResult {
+                name: "generic-2g".into(),
+                virtual_size: 2 << 30,
+                floor,
+                rows: vec![
+                    row("ddgz qcow2 --threads 2", true, 2.0, 100, 1000),
+                    row("ddgz qcow2 --threads 1", false, 3.0, 100, 1000),
+                ],
+            },
+            FixtureResult {
+                name: "esxi8-min-32g".into(),
+                virtual_size: 32 << 30,
+                floor,
+                rows: vec![
+                    row("ddgz qcow2 --threads 2", true, 6.0, 1000, 100 << 10),
+                    row("pigz -6 -p 2 raw", false, 60.0, 995, 1000),
+                    row(
+                        "qemu-img convert -O raw + pigz -6 -p 2",
+                        false,
+                        66.0,
+                        995,
+                        1000,
+                    ),
+                ],
+            },
+            FixtureResult {
+                name: "esxi8-min-1t".into(),
+                virtual_size: 1 << 40,
+                floor,
+                rows: vec![row("ddgz qcow2 --threads 2", true, 6.6, 1000, 1000)],
+            },
+        ];
+        let t = targets(&results);
+        assert!(
+            t.contains("met    esxi8-min-32g: ≥ 10× faster than qemu-img"),
+            "{t}"
+        );
+        assert!(
+            t.contains("met    esxi8-min-32g: ≥ 8× faster than pigz"),
+            "{t}"
+        );
+        assert!(t.contains("met    esxi8-min-32g: output ≤ 1.01×"), "{t}");
+        assert!(
+            t.contains("met    esxi8-min-32g: within 1.25× of the compute floor: 1.20"),
+            "{t}"
+        );
+        assert!(
+            t.contains("met    esxi8-min-32g: peak RSS ≤ 256 MiB: 100.00"),
+            "{t}"
+        );
+        assert!(
+            t.contains("met    same data in 1 TiB: ≤ 1.2× the 32 GiB time: 1.10"),
+            "{t}"
+        );
+        assert!(
+            t.contains("MISSED generic-2g: all threads ≥ 1.8× faster than --threads 1: 1.50"),
+            "{t}"
+        );
     }
 
     #[test]
