@@ -476,3 +476,58 @@ fn four_gib_partitions_cost_only_what_changed() {
         );
     }
 }
+
+/// Damaged metadata (random bytes in the boot sector, FATs and directories): an error or
+/// a clean result, never a panic or a hang — and whatever `add_files` accepts, fatfs
+/// handled without looping.
+#[test]
+fn mutated_volumes_never_panic_or_hang() {
+    let t = tempfile::tempdir().unwrap();
+    let dir = t.path();
+    let mut seeds = 0u64;
+    let rounds: usize = std::env::var("DDGZ_FAT_MUTATIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(60);
+    let (mut ok, mut refused) = (0, 0);
+    for (args, kib) in [
+        (&["-F", "12"][..], 1024u64),
+        (&["-F", "16", "-s", "1"][..], 4064),
+        (&["-F", "32"][..], 34 * 1024),
+    ] {
+        let (disk, range) = make_disk(dir, args, kib);
+        let orig = fs::read(&disk).unwrap();
+        fs::create_dir_all(dir.join("src/sub")).unwrap();
+        fs::write(dir.join("src/sub/f.txt"), b"hello").unwrap();
+        let specs = [AddSpec::parse(&format!("{}:EFI/new", dir.join("src").display())).unwrap()];
+        let p = range.start as usize;
+        let fat_start = u16::from_le_bytes([orig[p + 14], orig[p + 15]]) as usize * 512;
+        // Metadata lives in the first ~300 KiB of these volumes.
+        let meta = 300 * 1024usize;
+        for round in 0..rounds {
+            seeds += 1;
+            let mut d = orig.clone();
+            let r = bytes(16, seeds);
+            for k in 0..(1 + round % 8) {
+                // A third in the BPB, a third in the first FAT's used entries (where
+                // chains, cycles and cross-links live), a third anywhere.
+                let x = u32::from_le_bytes([r[k], r[k + 1], r[k + 2], r[k + 3]]) as usize;
+                let pos = match k % 3 {
+                    0 => 11 + x % 80,
+                    1 => fat_start + x % 48,
+                    _ => x % meta,
+                };
+                d[range.start as usize + pos] = r[k + 8];
+            }
+            let img = dir.join("m.img");
+            fs::write(&img, &d).unwrap();
+            let raw = RawDisk::open(&img).unwrap();
+            let _ = list(&raw, range.clone(), "/EFI");
+            match add_files(&raw, range.clone(), &specs, true) {
+                Ok(_) => ok += 1,
+                Err(_) => refused += 1,
+            }
+        }
+    }
+    eprintln!("mutations: {ok} edited, {refused} refused");
+}
