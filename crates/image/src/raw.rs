@@ -133,6 +133,24 @@ impl Disk for RawDisk {
             );
             pos = hole;
         }
+        // A file truncated while being read answers "no more data" (a hole) for what it
+        // lost: those bytes must not turn into zeros.
+        let now = self.file.metadata().map_err(|source| Error::Io {
+            path: self.path.clone(),
+            what: "stat".into(),
+            source,
+        })?;
+        if now.len() < end {
+            return Err(Error::Io {
+                path: self.path.clone(),
+                what: format!(
+                    "the file is now {} bytes, {} when opened: truncated while being read",
+                    now.len(),
+                    self.size
+                ),
+                source: std::io::ErrorKind::UnexpectedEof.into(),
+            });
+        }
         Ok(out)
     }
 
