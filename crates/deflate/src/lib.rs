@@ -315,13 +315,30 @@ impl Worker {
 struct Shared {
     /// Next chunk index a worker may take.
     next: AtomicU64,
-    /// Finished chunks not yet written, by index, and the index the writer waits for.
-    done: Mutex<(BTreeMap<u64, Result<Chunk, Error>>, u64)>,
-    /// Signalled when a chunk finishes (for the writer) or one is written (for workers).
-    changed: Condvar,
+    state: Mutex<State>,
+    /// Signalled when the chunk the writer waits for is ready.
+    ready: Condvar,
+    /// Signalled when the writer took chunks, so the window moved.
+    room: Condvar,
     /// Set when the writer stops early, so workers stop too.
     stop: AtomicBool,
 }
+
+/// Behind `Shared::state`. Notifications are sent only to someone waiting for them:
+/// on a disk of zeros a chunk costs microseconds, and futex calls would dominate.
+#[derive(Default)]
+struct State {
+    /// Finished chunks not yet written, by index.
+    done: BTreeMap<u64, Result<Chunk, Error>>,
+    /// The index the writer needs next.
+    next_write: u64,
+    /// Workers waiting for the window to move.
+    room_waiters: usize,
+}
+
+/// Chunks a worker claims at once: fewer lock round trips on long zero runs, small enough
+/// that the work still spreads evenly over the workers.
+const CLAIM: u64 = 4;
 
 /// Compresses all of `disk` into `out` as one gzip member. `progress` is called with the
 /// number of guest bytes written so far, after each chunk.
@@ -351,7 +368,7 @@ pub fn compress(
     let chunk = opts.chunk_size as u64;
     let count = size.div_ceil(chunk);
     // In flight: enough to keep every worker busy while the writer waits on a slow chunk.
-    let window = (threads as u64) * 4;
+    let window = (threads as u64) * 4 * CLAIM;
     let cancelled = || {
         opts.cancel
             .as_ref()
@@ -376,93 +393,113 @@ pub fn compress(
 
     let shared = Shared {
         next: AtomicU64::new(0),
-        done: Mutex::new((BTreeMap::new(), 0)),
-        changed: Condvar::new(),
+        state: Mutex::new(State::default()),
+        ready: Condvar::new(),
+        room: Condvar::new(),
         stop: AtomicBool::new(false),
     };
+    let lock = || shared.state.lock().unwrap_or_else(|p| p.into_inner());
 
     let result: Result<(), Error> = std::thread::scope(|s| {
         for _ in 0..threads.min(count.max(1) as usize) {
             s.spawn(|| {
                 let mut w = Worker::new(opts.level);
+                let mut results = Vec::with_capacity(CLAIM as usize);
                 loop {
-                    let i = shared.next.fetch_add(1, Ordering::Relaxed);
-                    if i >= count {
+                    let first = shared.next.fetch_add(CLAIM, Ordering::Relaxed);
+                    if first >= count {
                         return;
                     }
-                    // Wait until chunk i is inside the window.
+                    let last = (first + CLAIM).min(count) - 1;
+                    // Wait until the claimed chunks are inside the window.
                     {
-                        let mut g = shared.done.lock().unwrap_or_else(|p| p.into_inner());
-                        while i >= g.1 + window && !shared.stop.load(Ordering::Relaxed) {
-                            g = shared.changed.wait(g).unwrap_or_else(|p| p.into_inner());
+                        let mut g = lock();
+                        while last >= g.next_write + window && !shared.stop.load(Ordering::Relaxed)
+                        {
+                            g.room_waiters += 1;
+                            g = shared.room.wait(g).unwrap_or_else(|p| p.into_inner());
+                            g.room_waiters -= 1;
                         }
                     }
-                    if shared.stop.load(Ordering::Relaxed) {
-                        return;
+                    for i in first..=last {
+                        if shared.stop.load(Ordering::Relaxed) {
+                            return;
+                        }
+                        let offset = i * chunk;
+                        let len = (size - offset).min(chunk) as usize;
+                        let r = if cancelled() {
+                            Err(Error::Cancelled)
+                        } else {
+                            w.chunk(disk, offset, len, opts)
+                        };
+                        let failed = r.is_err();
+                        results.push((i, r));
+                        if failed {
+                            break;
+                        }
                     }
-                    let offset = i * chunk;
-                    let len = (size - offset).min(chunk) as usize;
-                    let r = if cancelled() {
-                        Err(Error::Cancelled)
-                    } else {
-                        w.chunk(disk, offset, len, opts)
-                    };
-                    let mut g = shared.done.lock().unwrap_or_else(|p| p.into_inner());
-                    g.0.insert(i, r);
-                    shared.changed.notify_all();
+                    let mut g = lock();
+                    let wake = results.iter().any(|(i, _)| *i == g.next_write);
+                    g.done.extend(results.drain(..));
+                    if wake {
+                        shared.ready.notify_one();
+                    }
                 }
             });
         }
 
-        // The writer: take chunks in order.
-        let write =
-            |out: &mut dyn Write, bytes: &[u8], summary: &mut Summary| -> Result<(), Error> {
-                out.write_all(bytes).map_err(Error::Write)?;
-                summary.output_bytes += bytes.len() as u64;
-                Ok(())
-            };
+        // The writer: take every chunk that is ready, in order, then write them.
+        let mut batch = Vec::with_capacity(window as usize);
         let r = (|| {
-            for i in 0..count {
-                let c = {
-                    let mut g = shared.done.lock().unwrap_or_else(|p| p.into_inner());
-                    loop {
-                        if let Some(c) = g.0.remove(&i) {
-                            g.1 = i + 1;
-                            shared.changed.notify_all();
-                            break c;
-                        }
-                        g = shared.changed.wait(g).unwrap_or_else(|p| p.into_inner());
+            let mut i = 0;
+            while i < count {
+                {
+                    let mut g = lock();
+                    while !g.done.contains_key(&i) {
+                        g = shared.ready.wait(g).unwrap_or_else(|p| p.into_inner());
                     }
-                }?;
+                    while let Some(c) = g.done.remove(&i) {
+                        batch.push(c);
+                        i += 1;
+                    }
+                    g.next_write = i;
+                    if g.room_waiters > 0 {
+                        shared.room.notify_all();
+                    }
+                }
                 if cancelled() {
                     return Err(Error::Cancelled);
                 }
-                match c {
-                    Chunk::Zero(len) => {
-                        let z = if len == zero_full.len {
-                            &zero_full
-                        } else {
-                            zero_tail.as_ref().unwrap_or(&zero_full)
-                        };
-                        debug_assert_eq!(z.len, len);
-                        write(&mut out, &z.deflate, &mut summary)?;
-                        crc.combine(&z.crc);
-                        summary.zero_chunks += 1;
-                    }
-                    Chunk::Data(bytes, h) => {
-                        write(&mut out, &bytes, &mut summary)?;
-                        crc.combine(&h);
-                        summary.data_chunks += 1;
-                    }
+                for c in batch.drain(..) {
+                    let (bytes, h) = match c? {
+                        Chunk::Zero(len) => {
+                            let z = if len == zero_full.len {
+                                &zero_full
+                            } else {
+                                zero_tail.as_ref().unwrap_or(&zero_full)
+                            };
+                            debug_assert_eq!(z.len, len);
+                            summary.zero_chunks += 1;
+                            out.write_all(&z.deflate).map_err(Error::Write)?;
+                            (z.deflate.len(), z.crc.clone())
+                        }
+                        Chunk::Data(bytes, h) => {
+                            summary.data_chunks += 1;
+                            out.write_all(&bytes).map_err(Error::Write)?;
+                            (bytes.len(), h)
+                        }
+                    };
+                    summary.output_bytes += bytes as u64;
+                    crc.combine(&h);
                 }
-                progress(((i + 1) * chunk).min(size));
+                progress((i * chunk).min(size));
             }
             Ok(())
         })();
         if r.is_err() {
+            let _g = lock();
             shared.stop.store(true, Ordering::Relaxed);
-            let _g = shared.done.lock().unwrap_or_else(|p| p.into_inner());
-            shared.changed.notify_all();
+            shared.room.notify_all();
         }
         r
     });
