@@ -209,18 +209,9 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             anyhow::anyhow!("--upload needs an output file, not `-o -`"),
         ));
     }
-    if a.upload
-        && a.resource
-            .name
-            .as_deref()
-            .is_none_or(|n| n.trim().is_empty())
-    {
-        return Err(with_code(
-            Code::Usage,
-            anyhow::anyhow!(
-                "--upload needs --name, the boot resource's name in MAAS (e.g. --name esxi/8)"
-            ),
-        ));
+    if a.upload {
+        // Name, URL and key are checked now, not after a long conversion.
+        crate::cmd::upload::preflight(&a.resource)?;
     }
 
     let opts = OpenOptions {
