@@ -645,3 +645,32 @@ fn inspect_json_shape_is_pinned() {
     assert!(text.contains("layout:     ESXi 7.0/8.0"), "{text}");
     assert!(text.contains("VMFS6-L"), "{text}");
 }
+
+/// A qcow2 image: the container is described, the partitions are those of the raw disk.
+#[test]
+fn qcow2_container_is_described() {
+    let dir = Dir::new();
+    let raw = dir.join("esxi.img");
+    esxi::packer_maas(&raw, 5).unwrap();
+    dir.sh("qemu-img convert -f raw -O qcow2 -o compression_type=zlib esxi.img esxi.qcow2");
+    let q = inspect_json(&dir.join("esxi.qcow2"));
+    let r = inspect_json(&raw);
+    assert_eq!(q["image"]["format"], "qcow2");
+    assert_eq!(q["image"]["qcow2"]["version"], 3);
+    assert_eq!(q["image"]["qcow2"]["cluster_size"], 65536);
+    assert_eq!(q["image"]["qcow2"]["compression"], "zlib");
+    assert_eq!(q["image"]["qcow2"]["backing_chain"], serde_json::json!([]));
+    assert_eq!(q["image"]["virtual_size"], 32u64 << 30);
+    assert!(q["image"]["allocated_bytes"].as_u64().unwrap() < 64 << 20);
+    assert_eq!(q["partitions"], r["partitions"]);
+    assert_eq!(q["findings"], r["findings"]);
+    let out = ddgz()
+        .args(["inspect", p(&dir.join("esxi.qcow2"))])
+        .output()
+        .unwrap();
+    assert!(
+        stdout(&out).contains("container:  qcow2 v3, 64 KiB clusters, zlib compression"),
+        "{}",
+        stdout(&out)
+    );
+}

@@ -151,3 +151,131 @@ fn huge_entry_count_is_refused() {
     let why = s.primary.unwrap_err().reason;
     assert!(why.contains("exceeds our limit"), "{why}");
 }
+
+/// A 48 MiB disk: FAT12 partition 1, FAT16 partition 5 with `boot.cfg`, FAT16 partition 6,
+/// VMFS6-L headers in partition 7.
+fn rich_disk() -> MemDisk {
+    use std::io::{Cursor, Write};
+    let mib = 2048u64; // sectors
+    let part = |number, first_lba: u64, last_lba: u64, t| sg::Part {
+        number,
+        first_lba,
+        last_lba,
+        type_guid: sg::guid(t),
+        unique_guid: sg::seeded_guid(2, u64::from(number)),
+        name: format!("p{number}"),
+    };
+    let g = sg::Gpt {
+        disk_sectors: 48 * mib,
+        disk_guid: sg::seeded_guid(2, 0),
+        parts: vec![
+            part(1, mib, 2 * mib - 1, sg::types::EFI_SYSTEM),
+            part(5, 2 * mib, 10 * mib - 1, sg::types::BASIC_DATA),
+            part(6, 10 * mib, 18 * mib - 1, sg::types::BASIC_DATA),
+            part(7, 18 * mib, 48 * mib - 40, sg::types::VMFSL),
+        ],
+    };
+    let mut d = disk_of(&g);
+    let fat = |len: u64, file: Option<&str>| {
+        let mut c = Cursor::new(vec![0u8; len as usize]);
+        fatfs::format_volume(&mut c, fatfs::FormatVolumeOptions::new()).unwrap();
+        c.set_position(0);
+        if let Some(name) = file {
+            let fs = fatfs::FileSystem::new(&mut c, fatfs::FsOptions::new()).unwrap();
+            let mut f = fs.root_dir().create_file(name).unwrap();
+            f.write_all(b"kernel=b.b00\n").unwrap();
+            drop(f);
+            fs.unmount().unwrap();
+        }
+        c.into_inner()
+    };
+    let mut put = |off: u64, data: Vec<u8>| d.apply(&[ddgz_image::Patch { offset: off, data }]);
+    put(mib * 512, fat(mib * 512, None));
+    put(2 * mib * 512, fat(8 * mib * 512, Some("boot.cfg")));
+    put(10 * mib * 512, fat(8 * mib * 512, None));
+    let p7 = &g.parts[3];
+    for mut p in
+        ddgz_synth::esxi::vmfs_headers(ddgz_synth::esxi::Volume::Vmfs6L, p7.len(), "OSDATA-x", 5)
+    {
+        p.offset += p7.start();
+        put(p.offset, p.data);
+    }
+    d
+}
+
+#[test]
+fn rich_disk_is_understood() {
+    let d = rich_disk();
+    let r = inspect(&d).unwrap();
+    let kinds: Vec<&str> = r
+        .partitions
+        .iter()
+        .map(|p| match &p.content {
+            Content::Fat(f) => f.fat_type,
+            Content::Vmfs(v) => v.flavor.name(),
+            _ => "other",
+        })
+        .collect();
+    assert_eq!(kinds, ["FAT12", "FAT16", "FAT16", "VMFS-L"]);
+    match &r.partitions[1].content {
+        Content::Fat(f) => assert!(f.has_root_entry("BOOT.CFG")),
+        c => panic!("{c:?}"),
+    }
+    assert_eq!(partition_range(&d, 7).unwrap().start, 18 << 20);
+}
+
+/// Corrupt bytes everywhere the parsers look (GPT headers with their CRCs fixed so parsing
+/// goes deeper, entries, FAT boot sectors, FATs, root directories, VMFS headers): no panic,
+/// no runaway, and the FAT guard catches what would make `fatfs` fail hard.
+#[test]
+fn mutations_never_panic() {
+    let base = rich_disk();
+    let mut x: u64 = 0x1234_5678_9ABC_DEF1;
+    let mut rnd = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let mib = 1u64 << 20;
+    let p7 = 18 * mib;
+    // (start, len, is a GPT header whose CRC to fix)
+    let regions: [(u64, u64, bool); 10] = [
+        (512, 92, true),
+        (1024, 512, false),
+        (mib, 512, false),
+        (mib + 512, 4096, false),
+        (2 * mib, 512, false),
+        (2 * mib + 512, 64 * 1024, false),
+        (10 * mib, 512, false),
+        (p7 + 0x10_0000, 0x1200, false),
+        (p7 + 0x130_0000, 0x100, false),
+        (base.0.len() as u64 - 512, 92, true),
+    ];
+    let mut d = MemDisk(base.0.clone());
+    for _ in 0..1500 {
+        let (start, len, header) = regions[(rnd() % regions.len() as u64) as usize];
+        for _ in 0..1 + rnd() % 4 {
+            let off = (start + rnd() % len) as usize;
+            d.0[off] = if rnd() % 3 == 0 { 0xFF } else { rnd() as u8 };
+        }
+        if header && rnd() % 2 == 0 {
+            let s = start as usize;
+            let mut h = d.0[s..s + 512].to_vec();
+            h[12..16].copy_from_slice(&92u32.to_le_bytes());
+            sg::fix_header_crc(&mut h);
+            d.0[s..s + 512].copy_from_slice(&h);
+        }
+        if let Ok(r) = inspect(&d) {
+            for p in &r.partitions {
+                if let Content::Invalid { reason, .. } = &p.content {
+                    assert!(!reason.contains("parser failed"), "{reason}");
+                }
+            }
+        }
+        let _ = validate(&d, Profile::Esxi);
+        let _ = partition_range(&d, 7);
+        let s = start as usize;
+        d.0[s..s + len.max(512) as usize].copy_from_slice(&base.0[s..s + len.max(512) as usize]);
+    }
+}
