@@ -15,6 +15,7 @@ use anyhow::Context;
 use ddgz_image::{Disk, Format, Image, OpenOptions};
 use sha2::{Digest, Sha256};
 
+use crate::cmd::human;
 use crate::exit::{with_code, Code, ResultExt};
 
 /// Convert a qcow2 or raw disk image into a MAAS ddgz file (raw disk, one gzip member).
@@ -449,22 +450,6 @@ fn shell_quote(s: &str) -> String {
         s.to_string()
     } else {
         format!("'{}'", s.replace('\'', r"'\''"))
-    }
-}
-
-/// Human-readable binary size, e.g. "1.5 GiB".
-pub fn human(bytes: u64) -> String {
-    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
-    let mut v = bytes as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u + 1 < UNITS.len() {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
     }
 }
 

@@ -11,6 +11,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context;
+
+use super::human;
 use ddgz_maas::{ApiKey, Client, FileType, NewResource, Outcome, UploadError};
 use sha2::{Digest, Sha256};
 
@@ -388,22 +390,6 @@ fn progress_bar(len: u64, what: &str) -> indicatif::ProgressBar {
     }
     bar.set_prefix(what.to_owned());
     bar
-}
-
-/// Binary size for messages, e.g. "1.5 GiB".
-fn human(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = bytes as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u + 1 < UNITS.len() {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
-    }
 }
 
 #[cfg(test)]
