@@ -329,7 +329,7 @@ fn synthetic_vmfs_headers_against_debugvmfs() {
         (Volume::Vmfs6, "debugvmfs6", "vmfs6"),
         (Volume::Vmfs6L, "debugvmfs6", "vmfs6l"),
     ] {
-        let part = dir.join(&format!("{name}.img"));
+        let part = dir.join(format!("{name}.img"));
         let f = std::fs::File::create(&part).unwrap();
         f.set_len(len).unwrap();
         sg::write_patches(&f, &esxi::vmfs_headers(v, len, name, 42)).unwrap();
@@ -340,7 +340,7 @@ fn synthetic_vmfs_headers_against_debugvmfs() {
         assert!(!err.contains("doesn't belong"), "{name}: {err}");
 
         // Broken LV UUID.
-        let bad = dir.join(&format!("{name}-bad.img"));
+        let bad = dir.join(format!("{name}-bad.img"));
         std::fs::copy(&part, &bad).unwrap();
         let f = OpenOptions::new().write(true).open(&bad).unwrap();
         f.write_all_at(&[0xFF], esxi::FS_LV_UUID + 3).unwrap();
