@@ -9,3 +9,4 @@ mod inspect;
 mod fat;
 mod upload;
 mod faults;
+mod proptests;
