@@ -3,7 +3,7 @@
 
 use std::io::Write;
 use std::ops::Range;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use ddgz_fat::{AddSpec, Error as FatError, KsOptions, Patch};
@@ -84,7 +84,7 @@ fn part_path(s: &str) -> (u32, &str) {
     }
 }
 
-fn open_volume(image: &PathBuf, part: u32) -> anyhow::Result<(Image, Range<u64>)> {
+fn open_volume(image: &Path, part: u32) -> anyhow::Result<(Image, Range<u64>)> {
     let disk = Image::open(image, &OpenOptions::default()).input()?;
     let range = if part == 0 {
         0..disk.size()
@@ -98,6 +98,14 @@ fn open_volume(image: &PathBuf, part: u32) -> anyhow::Result<(Image, Range<u64>)
         }
     };
     Ok((disk, range))
+}
+
+/// How errors name the volume: "partition N", or "the image" for PART 0.
+fn volume_label(part: u32) -> String {
+    match part {
+        0 => "the image".into(),
+        n => format!("partition {n}"),
+    }
 }
 
 /// List a directory of a FAT partition inside an image (qcow2 or raw), without mounting.
@@ -198,9 +206,9 @@ fn parse_size(s: &str) -> Result<u64, String> {
 pub fn run_ls(a: LsArgs) -> anyhow::Result<()> {
     let (part, path) = part_path(&a.path);
     let (disk, range) = open_volume(&a.image, part)?;
-    let entries = ddgz_fat::list(&disk, range, path)
+    let entries = ddgz_fat::list_in(&disk, range, Some(&volume_label(part)), path)
         .map_err(fat_err)
-        .with_context(|| format!("{}: partition {part}", a.image.display()))?;
+        .with_context(|| a.image.display().to_string())?;
     let mut out = std::io::stdout().lock();
     for e in entries {
         let name = if e.is_dir {
@@ -223,7 +231,8 @@ pub fn run_cat(a: CatArgs) -> anyhow::Result<()> {
     let (part, path) = part_path(&a.path);
     let (disk, range) = open_volume(&a.image, part)?;
     let mut out = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
-    let r = ddgz_fat::copy_file(&disk, range, path, &mut out).and_then(|_| {
+    let label = volume_label(part);
+    let r = ddgz_fat::copy_file_in(&disk, range, Some(&label), path, &mut out).and_then(|_| {
         out.flush().map_err(|e| FatError::Output {
             path: "-".into(),
             what: "write to stdout".into(),
@@ -234,9 +243,7 @@ pub fn run_cat(a: CatArgs) -> anyhow::Result<()> {
         Ok(()) => Ok(()),
         // A closed pipe (`ddgz cat … | head`) is not a failure: no code, exit.rs says 0.
         Err(e @ FatError::Output { .. }) => Err(anyhow::Error::new(e)),
-        Err(e) => {
-            Err(fat_err(e)).with_context(|| format!("{}: partition {part}", a.image.display()))
-        }
+        Err(e) => Err(fat_err(e)).with_context(|| a.image.display().to_string()),
     }
 }
 

@@ -316,7 +316,8 @@ mod tests {
 
     #[test]
     fn corrupt_fields_are_refused_with_the_value() {
-        let cases: Vec<(Box<dyn Fn(&mut [u8; 512])>, &str)> = vec![
+        type Mutation = Box<dyn Fn(&mut [u8; 512])>;
+        let cases: Vec<(Mutation, &str)> = vec![
             (Box::new(|b| b[0x1FF] = 0), "signature"),
             (Box::new(|b| b[0x0B] = 7), "bytes per sector is 519"),
             (Box::new(|b| b[0x0D] = 3), "sectors per cluster is 3"),

@@ -41,7 +41,7 @@ use std::path::PathBuf;
 pub use add::{add_files, plan};
 pub use bpb::FatType;
 pub use ks::{ks_media, KsOptions, KS_MIN_SIZE, KS_PARTITION_START};
-pub use read::{copy_file, list, read_file, Entry};
+pub use read::{copy_file, copy_file_in, list, list_in, read_file, Entry};
 pub use spec::AddSpec;
 
 pub use ddgz_image::Patch;

@@ -40,11 +40,12 @@ impl From<&RawEntry> for Entry {
     }
 }
 
-fn open<'d>(disk: &'d dyn Disk, range: &Range<u64>) -> Result<Volume<'d>> {
+fn open<'d>(disk: &'d dyn Disk, range: &Range<u64>, label: Option<&str>) -> Result<Volume<'d>> {
     let len = range.end.saturating_sub(range.start);
     check_range(disk.size(), range.start, len)?;
     let store = Rc::new(RefCell::new(Store::new(disk, range.start, len)));
-    Volume::open(store, crate::range_label(range))
+    let label = label.map_or_else(|| crate::range_label(range), str::to_string);
+    Volume::open(store, label)
 }
 
 fn components(path: &str) -> Vec<&str> {
@@ -57,7 +58,17 @@ fn components(path: &str) -> Vec<&str> {
 /// filesystem at byte range `range` of `disk`; for a file, that one entry. Entries come in
 /// directory order, without `.` and `..`.
 pub fn list(disk: &dyn Disk, range: Range<u64>, path: &str) -> Result<Vec<Entry>> {
-    let vol = open(disk, &range)?;
+    list_in(disk, range, None, path)
+}
+
+/// [`list`], with errors naming the volume `label` (e.g. "partition 1").
+pub fn list_in(
+    disk: &dyn Disk,
+    range: Range<u64>,
+    label: Option<&str>,
+    path: &str,
+) -> Result<Vec<Entry>> {
+    let vol = open(disk, &range, label)?;
     let comps = components(path);
     let loc = if comps.is_empty() {
         vol.root()
@@ -86,7 +97,18 @@ pub fn copy_file(
     path: &str,
     out: &mut dyn Write,
 ) -> Result<u64> {
-    let vol = open(disk, &range)?;
+    copy_file_in(disk, range, None, path, out)
+}
+
+/// [`copy_file`], with errors naming the volume `label` (e.g. "partition 1").
+pub fn copy_file_in(
+    disk: &dyn Disk,
+    range: Range<u64>,
+    label: Option<&str>,
+    path: &str,
+    out: &mut dyn Write,
+) -> Result<u64> {
+    let vol = open(disk, &range, label)?;
     let comps = components(path);
     let shown = comps.join("/");
     let e = match vol.lookup(&comps)? {

@@ -459,7 +459,7 @@ fn short_name(e: &[u8; 32], nt_case: bool) -> String {
 pub(crate) fn lfn_checksum(short: &[u8]) -> u8 {
     short
         .iter()
-        .fold(0u8, |s, &b| (s >> 1 | s << 7).wrapping_add(b))
+        .fold(0u8, |s, &b| s.rotate_right(1).wrapping_add(b))
 }
 
 /// Assembles a long name from its slots, which come last part first.
