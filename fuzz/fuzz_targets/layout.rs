@@ -1,0 +1,12 @@
+//! GPT / MBR / ESXi layout: `inspect` and `validate` of a raw disk held in memory (the
+//! input is the disk).
+#![no_main]
+use ddgz_image::MemoryDisk;
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let disk = MemoryDisk(data.to_vec());
+    let _ = ddgz_layout::inspect(&disk);
+    let _ = ddgz_layout::validate(&disk, ddgz_layout::Profile::Esxi);
+    let _ = ddgz_layout::partitions(&disk);
+});

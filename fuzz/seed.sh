@@ -1,0 +1,13 @@
+#!/bin/sh
+# Fills corpus/TARGET with seeds: the committed fixtures (fixtures/corrupt: valid images
+# and one per failure), and for `vmfs` the LVM header + FS descriptor areas of the real
+# VMFS-3 volume of ../shared/fixtures (seeds/vmfs3-toto.vmfs, 8 KiB of each).
+set -e
+cd "$(dirname "$0")"
+F=../fixtures/corrupt
+mkdir -p corpus/qcow2 corpus/layout corpus/vmfs corpus/fat corpus/gzip
+cp "$F"/*.qcow2 corpus/qcow2/
+cp "$F"/gpt-*.raw corpus/layout/
+cp "$F"/fat-*.img corpus/fat/
+cp "$F"/*.dd.gz corpus/gzip/
+cp seeds/*.vmfs corpus/vmfs/
