@@ -11,7 +11,8 @@
 //!
 //! The compute floor is what deflate alone costs on the same data: the non-zero 1 MiB
 //! chunks of the disk ÷ (threads × the single-thread rate of ddgz's backend, flate2 with
-//! zlib-rs at level 6, measured on a sample of those chunks).
+//! zlib-rs at level 6, measured in thread CPU time on a sample of those chunks, so that
+//! other load on the machine does not lower it).
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -53,6 +54,8 @@ struct Job {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Sample {
     pub wall: f64,
+    /// User + system CPU seconds.
+    pub cpu: f64,
     pub rss_kib: u64,
     pub out_bytes: u64,
 }
@@ -75,6 +78,7 @@ impl Row {
         let mut m = s[n / 2];
         if n % 2 == 0 {
             m.wall = (s[n / 2 - 1].wall + s[n / 2].wall) / 2.0;
+            m.cpu = (s[n / 2 - 1].cpu + s[n / 2].cpu) / 2.0;
         }
         m.rss_kib = s.iter().map(|x| x.rss_kib).max().unwrap_or(0);
         m
@@ -86,7 +90,8 @@ impl Row {
 pub struct Floor {
     /// Bytes in non-zero 1 MiB chunks.
     pub nonzero: u64,
-    /// Single-thread deflate rate (bytes/s) of flate2 zlib-rs level 6 on those chunks.
+    /// Single-thread deflate rate (bytes per CPU second) of flate2 zlib-rs level 6 on
+    /// those chunks.
     pub rate: f64,
     /// Deflate output / input on the sample, every chunk from a reset state (ddgz).
     pub ratio: f64,
@@ -130,8 +135,9 @@ fn gib(b: u64) -> f64 {
 /// `hiwater_rss` across exec), so it reports at least the harness's own peak.
 const GNU_TIME: &str = "/usr/bin/time";
 
-/// Runs `cmd`, returning wall seconds and peak RSS (KiB).
-fn measure(cmd: &mut Command) -> Result<(f64, u64)> {
+/// Runs `cmd`, returning wall seconds, peak RSS (KiB) and CPU seconds (user + system of
+/// the process and its descendants, from `wait4`: not skewed like its RSS).
+fn measure(cmd: &mut Command) -> Result<(f64, u64, f64)> {
     let rss_file = std::env::temp_dir().join(format!("xtask-rss-{}", std::process::id()));
     let mut cmd = if Path::new(GNU_TIME).exists() {
         let mut t = Command::new(GNU_TIME);
@@ -171,7 +177,8 @@ fn measure(cmd: &mut Command) -> Result<(f64, u64)> {
         }
         Err(_) => ru.ru_maxrss as u64,
     };
-    Ok((wall, rss))
+    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    Ok((wall, rss, tv(ru.ru_utime) + tv(ru.ru_stime)))
 }
 
 fn sh(script: &str) -> Command {
@@ -187,7 +194,7 @@ fn q(p: &Path) -> String {
 /// Runs `tool` once, writing to `out`.
 fn run_tool(cfg: &Config, tool: &Tool, out: &Path, tmp: &Path) -> Result<Sample> {
     let _ = std::fs::remove_file(out);
-    let (wall, rss_kib) = match tool {
+    let (wall, rss_kib, cpu) = match tool {
         Tool::Ddgz { input, threads } => measure(
             Command::new(&cfg.ddgz)
                 .arg("convert")
@@ -229,6 +236,7 @@ fn run_tool(cfg: &Config, tool: &Tool, out: &Path, tmp: &Path) -> Result<Sample>
     let _ = std::fs::remove_file(out);
     Ok(Sample {
         wall,
+        cpu,
         rss_kib,
         out_bytes,
     })
@@ -325,7 +333,16 @@ fn jobs(b: &Built, threads: usize, quick: bool, big_peer_runs: usize) -> Vec<Job
     v
 }
 
-/// Non-zero chunks of `disk` and the single-thread deflate rate on them.
+/// CPU seconds used by this thread: a deflate rate measured with it does not drop when
+/// other processes share the cores.
+fn thread_cpu() -> f64 {
+    // SAFETY: clock_gettime fills the timespec we own.
+    let mut ts: libc::timespec = unsafe { std::mem::zeroed() };
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    ts.tv_sec as f64 + ts.tv_nsec as f64 / 1e9
+}
+
+/// Non-zero chunks of `disk` and the single-thread deflate rate on them (per CPU second).
 pub fn floor(disk: &dyn Disk, threads: usize) -> Result<Floor> {
     let mut chunks = Vec::new();
     let mut buf = vec![0u8; CHUNK as usize];
@@ -360,7 +377,7 @@ pub fn floor(disk: &dyn Disk, threads: usize) -> Result<Floor> {
     let mut comp = Compress::new(Compression::new(6), false);
     let mut out = Vec::with_capacity(2 * CHUNK as usize);
     let (mut inb, mut outb) = (0u64, 0u64);
-    let t = Instant::now();
+    let t = thread_cpu();
     for d in &data {
         comp.reset();
         out.clear();
@@ -371,7 +388,7 @@ pub fn floor(disk: &dyn Disk, threads: usize) -> Result<Floor> {
         inb += d.len() as u64;
         outb += out.len() as u64;
     }
-    let secs = t.elapsed().as_secs_f64();
+    let secs = thread_cpu() - t;
     let rate = inb as f64 / secs;
     // The same chunks primed with the 32 KiB before them (pigz's scheme), for the size.
     let mut primed = 0u64;
@@ -504,8 +521,15 @@ pub fn table(results: &[FixtureResult], threads: usize, runs: usize) -> String {
         );
         let _ = writeln!(
             s,
-            "  {:<46} {:>8} {:>10} {:>11} {:>9} {:>12} {:>10}",
-            "tool", "time s", "virt GB/s", "output MiB", "RSS MiB", "ddgz faster", "ddgz size"
+            "  {:<46} {:>8} {:>7} {:>10} {:>11} {:>9} {:>12} {:>10}",
+            "tool",
+            "time s",
+            "CPU s",
+            "virt GB/s",
+            "output MiB",
+            "RSS MiB",
+            "ddgz faster",
+            "ddgz size"
         );
         for r in &f.rows {
             let m = r.median();
@@ -524,9 +548,10 @@ pub fn table(results: &[FixtureResult], threads: usize, runs: usize) -> String {
             };
             let _ = writeln!(
                 s,
-                "  {:<46} {:>8.2} {:>10.2} {:>11.1} {:>9.0} {:>12} {:>10}",
+                "  {:<46} {:>8.2} {:>7.1} {:>10.2} {:>11.1} {:>9.0} {:>12} {:>10}",
                 format!("{}{n}", r.label),
                 m.wall,
+                m.cpu,
                 f.virtual_size as f64 / m.wall / 1e9,
                 m.out_bytes as f64 / MIB,
                 m.rss_kib as f64 / 1024.0,
@@ -537,13 +562,15 @@ pub fn table(results: &[FixtureResult], threads: usize, runs: usize) -> String {
         if let Some(rf) = reference {
             let _ = writeln!(
                 s,
-                "  compute floor: {:.0} MiB non-zero ÷ ({threads} × {:.1} MB/s flate2/zlib-rs level 6 on 1 MiB chunks, ratio {:.4}; {:.4} primed with 32 KiB) = {:.2} s; ddgz at {:.2}× the floor",
+                "  compute floor: {:.0} MiB non-zero ÷ ({threads} × {:.1} MB per CPU s, flate2/zlib-rs level 6 on 1 MiB chunks, ratio {:.4}; {:.4} primed with 32 KiB) = {:.2} s; ddgz at {:.2}× the floor (CPU: {:.1} s = {:.2}× deflate alone)",
                 f.floor.nonzero as f64 / MIB,
                 f.floor.rate / 1e6,
                 f.floor.ratio,
                 f.floor.ratio_primed,
                 f.floor.seconds,
-                rf.wall / f.floor.seconds
+                rf.wall / f.floor.seconds,
+                rf.cpu,
+                rf.cpu / (f.floor.nonzero as f64 / f.floor.rate)
             );
         }
     }
@@ -579,6 +606,7 @@ pub fn json(
                     "seconds": r.samples.iter().map(|s| s.wall).collect::<Vec<_>>(),
                     "output_bytes": m.out_bytes,
                     "peak_rss_bytes": m.rss_kib * 1024,
+                    "cpu_seconds": m.cpu,
                 })
             }).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
@@ -860,6 +888,7 @@ mod tests {
             reference,
             samples: vec![Sample {
                 wall,
+                cpu: wall,
                 rss_kib,
                 out_bytes,
             }],
