@@ -334,11 +334,21 @@ fn synthetic_vmfs_headers_against_debugvmfs() {
         f.set_len(len).unwrap();
         sg::write_patches(&f, &esxi::vmfs_headers(v, len, name, 42)).unwrap();
         drop(f);
+        // Past every header check, the readers go for the FDC bitmap, which a header-only
+        // volume lacks (they die there, e.g. with SIGFPE on its zero geometry): none of
+        // their header-stage messages may appear.
         let (_, _, err) = debugvmfs_show(tool, &part);
-        assert!(!err.contains("invalid magic"), "{name}: {err}");
-        assert!(!err.contains("Unsupported version"), "{name}: {err}");
-        assert!(!err.contains("doesn't belong"), "{name}: {err}");
-
+        for early in [
+            "invalid magic",
+            "Unsupported version",
+            "Unable to read volume information",
+            "Unable to read FS information",
+            "Missing extents",
+            "doesn't belong",
+            "Unable to open device",
+        ] {
+            assert!(!err.contains(early), "{name}: {tool}: {err}");
+        }
         // Broken LV UUID.
         let bad = dir.join(format!("{name}-bad.img"));
         std::fs::copy(&part, &bad).unwrap();
