@@ -279,3 +279,79 @@ fn mutations_never_panic() {
         d.0[s..s + len.max(512) as usize].copy_from_slice(&base.0[s..s + len.max(512) as usize]);
     }
 }
+
+fn messages(d: &MemDisk, profile: Profile) -> Vec<String> {
+    validate(d, profile)
+        .unwrap()
+        .items
+        .iter()
+        .map(|f| f.to_string())
+        .collect()
+}
+
+#[test]
+fn protective_mbr_findings() {
+    let mut d = rich_disk();
+    d.0[..512].fill(0);
+    let m = messages(&d, Profile::Generic);
+    assert!(
+        m.iter()
+            .any(|s| s.starts_with("warning: no protective MBR")),
+        "{m:?}"
+    );
+    // Hybrid: a second MBR entry besides 0xEE.
+    let mut d = rich_disk();
+    d.0[446 + 16 + 4] = 0x0C;
+    d.0[446 + 16 + 8..446 + 16 + 12].copy_from_slice(&2048u32.to_le_bytes());
+    d.0[446 + 16 + 12..446 + 16 + 16].copy_from_slice(&2048u32.to_le_bytes());
+    let m = messages(&d, Profile::Generic);
+    assert!(m.iter().any(|s| s.contains("hybrid MBR")), "{m:?}");
+}
+
+#[test]
+fn fat_guard_names_the_field() {
+    // Partition 5's BPB claims more sectors than the partition has.
+    let mut d = rich_disk();
+    let bpb = 2 << 20;
+    d.0[bpb + 19..bpb + 21].copy_from_slice(&0u16.to_le_bytes());
+    d.0[bpb + 32..bpb + 36].copy_from_slice(&100_000u32.to_le_bytes());
+    let r = inspect(&d).unwrap();
+    match &r.partitions[1].content {
+        Content::Invalid { what, reason } => {
+            assert_eq!(what, "FAT");
+            assert!(
+                reason.contains("the partition has only 8388608"),
+                "{reason}"
+            );
+        }
+        c => panic!("{c:?}"),
+    }
+    let m = messages(&d, Profile::Generic);
+    assert!(
+        m.iter()
+            .any(|s| s.starts_with("warning: partition 5: FAT: BPB")),
+        "{m:?}"
+    );
+    // Under the ESXi profile the bootbank without a readable FAT is an error.
+    let f = validate(&d, Profile::Esxi).unwrap();
+    assert!(f.has_errors());
+}
+
+#[test]
+fn vmfs_lv_uuid_mismatch_is_an_error() {
+    let mut d = rich_disk();
+    let off = (18 << 20) + ddgz_synth::esxi::FS_LV_UUID as usize;
+    d.0[off] ^= 0xFF;
+    let f = validate(&d, Profile::Generic).unwrap();
+    let e = f
+        .items
+        .iter()
+        .find(|i| i.severity == Severity::Error)
+        .expect("an error");
+    assert_eq!(e.partition, Some(7));
+    assert!(
+        e.message.starts_with("VMFS: LV UUID mismatch"),
+        "{}",
+        e.message
+    );
+}
