@@ -218,7 +218,7 @@ pub struct TableInfo {
 }
 
 /// Everything `inspect` reports about a disk. The JSON shape is documented in
-/// `docs/inspect-json.md` and pinned by a test.
+/// the `ddgz` binary's `src/cmd/inspect.rs` (schema version 1) and pinned by `tests/inspect.rs`.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
     /// Virtual size of the disk in bytes.
