@@ -119,6 +119,8 @@ pub struct Config {
     pub runs: usize,
     /// Runs of the peers (pigz, gzip, qemu-img + pigz) on disks over 4 GiB.
     pub big_peer_runs: usize,
+    /// Skip `gzip -6` on disks larger than this (one core over every zero: minutes).
+    pub gzip_max_bytes: Option<u64>,
     pub threads: usize,
     /// `gzip -t` every ddgz output (the test does; the benchmark does not).
     pub check: bool,
@@ -243,7 +245,8 @@ fn run_tool(cfg: &Config, tool: &Tool, out: &Path, tmp: &Path) -> Result<Sample>
 }
 
 /// The jobs of one fixture.
-fn jobs(b: &Built, threads: usize, quick: bool, big_peer_runs: usize) -> Vec<Job> {
+fn jobs(b: &Built, cfg: &Config, quick: bool) -> Vec<Job> {
+    let threads = cfg.threads;
     let mut v = Vec::new();
     let job = |label: String, tool, reference| Job {
         label,
@@ -310,7 +313,8 @@ fn jobs(b: &Built, threads: usize, quick: bool, big_peer_runs: usize) -> Vec<Job
     if b.virtual_size > 4 << 30 {
         g.runs = 1;
     }
-    if !quick || b.virtual_size <= 4 << 30 {
+    let gzip_ok = cfg.gzip_max_bytes.is_none_or(|m| b.virtual_size <= m);
+    if (!quick || b.virtual_size <= 4 << 30) && gzip_ok {
         v.push(g);
     }
     v.push(job(
@@ -325,7 +329,7 @@ fn jobs(b: &Built, threads: usize, quick: bool, big_peer_runs: usize) -> Vec<Job
     if b.virtual_size > 4 << 30 {
         for j in &mut v {
             if !matches!(j.tool, Tool::Ddgz { .. }) {
-                j.runs = j.runs.min(big_peer_runs);
+                j.runs = j.runs.min(cfg.big_peer_runs);
             }
         }
     }
@@ -454,7 +458,7 @@ pub fn run(cfg: &Config, quick: bool) -> Result<Vec<FixtureResult>> {
                 )?
             }
         };
-        let jobs = jobs(&b, cfg.threads, quick, cfg.big_peer_runs);
+        let jobs = jobs(&b, cfg, quick);
         fixtures.push((b, floor, jobs));
     }
     let mut rows: Vec<Vec<Row>> = fixtures
@@ -782,12 +786,13 @@ fn load_average() -> String {
         .unwrap_or_else(|_| "?".into())
 }
 
-/// `cargo xtask bench [--quick] [--runs N] [--big-peer-runs N] [--threads N] [--out DIR]
-/// [--json FILE] [--svg FILE] [FIXTURE...]`.
+/// `cargo xtask bench [--quick] [--runs N] [--big-peer-runs N] [--gzip-max-gib N]
+/// [--threads N] [--out DIR] [--json FILE] [--svg FILE] [FIXTURE...]`.
 pub fn main(args: &[String]) -> Result<()> {
     let mut quick = false;
     let mut runs = None;
     let mut big_peer_runs = None;
+    let mut gzip_max_bytes = None;
     let mut threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut dir = crate::target_dir().join("fixtures");
     let mut json_out = None;
@@ -799,6 +804,9 @@ pub fn main(args: &[String]) -> Result<()> {
         match a.as_str() {
             "--quick" => quick = true,
             "--runs" => runs = Some(val()?.parse().context("--runs")?),
+            "--gzip-max-gib" => {
+                gzip_max_bytes = Some(val()?.parse::<u64>().context("--gzip-max-gib")? << 30)
+            }
             "--big-peer-runs" => big_peer_runs = Some(val()?.parse().context("--big-peer-runs")?),
             "--threads" => threads = val()?.parse().context("--threads")?,
             "--out" => dir = val()?.into(),
@@ -834,6 +842,7 @@ pub fn main(args: &[String]) -> Result<()> {
         dir,
         runs,
         big_peer_runs: big_peer_runs.unwrap_or(runs),
+        gzip_max_bytes,
         threads,
         check: false,
         verbose: true,
@@ -976,6 +985,7 @@ mod tests {
             dir: dir.clone(),
             runs: 1,
             big_peer_runs: 1,
+            gzip_max_bytes: None,
             threads: 2,
             check: true,
             verbose: false,

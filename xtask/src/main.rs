@@ -49,7 +49,7 @@ fn main() -> Result<()> {
                  demo                  synthesize a small sparse qcow2 disk, convert it with ddgz, print the report\n  \
                  fixtures [--out DIR] [NAME...]\n                        \
                  build the benchmark disks (generic-2g, esxi67-10g, esxi8-min-32g, esxi8-min-1t)\n  \
-                 bench [--quick] [--runs N] [--big-peer-runs N] [--json FILE] [--svg FILE] [FIXTURE...]\n                        \
+                 bench [--quick] [--runs N] [--big-peer-runs N] [--gzip-max-gib N] [--json FILE] [--svg FILE] [FIXTURE...]\n                        \
                  ddgz against pigz, gzip and qemu-img + pigz on the fixtures"
             );
             std::process::exit(2);
