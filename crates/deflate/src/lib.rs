@@ -168,36 +168,6 @@ fn deflate_chunk(c: &mut Compress, input: &[u8], out: &mut Vec<u8>) -> Result<()
     }
 }
 
-/// Decodes one chunk of raw deflate (as written by this crate: starting on a block
-/// boundary with an empty window) and returns the CRC-32 and length of what it decodes to.
-/// `expected` bounds the output: decoding more than that is an error, never an allocation.
-pub fn decode_chunk(bytes: &[u8], expected: usize) -> Result<(u32, u64), String> {
-    let mut d = flate2::Decompress::new(false);
-    let mut buf = vec![0u8; 256 << 10];
-    let mut crc = Hasher::new();
-    loop {
-        let before_in = d.total_in() as usize;
-        let before_out = d.total_out();
-        let status = d
-            .decompress(&bytes[before_in..], &mut buf, flate2::FlushDecompress::Sync)
-            .map_err(|e| format!("invalid deflate data at byte {before_in} of the chunk: {e}"))?;
-        let produced = (d.total_out() - before_out) as usize;
-        crc.update(&buf[..produced]);
-        if d.total_out() > expected as u64 {
-            return Err(format!("decodes to more than {expected} bytes"));
-        }
-        if status == flate2::Status::StreamEnd {
-            return Err("the chunk ends the deflate stream".into());
-        }
-        if d.total_in() as usize == bytes.len() && produced < buf.len() {
-            return Ok((crc.finalize(), d.total_out()));
-        }
-        if produced == 0 && d.total_in() as usize == before_in {
-            return Err(format!("decoding stalled at byte {before_in} of the chunk"));
-        }
-    }
-}
-
 /// Whether every byte of `buf` is zero; word-wise so that it vectorizes.
 pub fn is_zero(buf: &[u8]) -> bool {
     let mut blocks = buf.chunks_exact(256);
@@ -297,13 +267,18 @@ impl Worker {
         deflate_chunk(engine, &self.buf, &mut out)
             .map_err(|message| Error::Deflate { offset, message })?;
         if opts.verify {
-            let (dcrc, dlen) =
-                decode_chunk(&out, len).map_err(|e| Error::Verify { offset, detail: e })?;
+            let d = verify::decode_chunk(&out, &[]).map_err(|e| Error::Verify {
+                offset,
+                detail: e.to_string(),
+            })?;
             let scrc = crc.clone().finalize();
-            if dlen != len as u64 || dcrc != scrc {
+            if d.len != len as u64 || d.crc32 != scrc || d.final_block {
                 return Err(Error::Verify {
                     offset,
-                    detail: format!("decoded {dlen} bytes with CRC {dcrc:08x}, source has {len} bytes with CRC {scrc:08x}"),
+                    detail: format!(
+                        "decoded {} bytes with CRC {:08x}, source has {len} bytes with CRC {scrc:08x}",
+                        d.len, d.crc32
+                    ),
                 });
             }
         }
@@ -659,15 +634,15 @@ mod tests {
     }
 
     #[test]
-    fn decode_chunk_rejects_garbage_and_overruns() {
+    fn self_check_decodes_what_deflate_chunk_wrote() {
         let mut c = Compress::new(Compression::new(6), false);
         let mut out = Vec::new();
         deflate_chunk(&mut c, &[7u8; 10000], &mut out).unwrap();
+        let d = verify::decode_chunk(&out, &[]).unwrap();
         assert_eq!(
-            decode_chunk(&out, 10000).unwrap(),
-            (crc32fast::hash(&[7u8; 10000]), 10000)
+            (d.crc32, d.len, d.final_block),
+            (crc32fast::hash(&[7u8; 10000]), 10000, false)
         );
-        assert!(decode_chunk(&out, 9999).is_err());
-        assert!(decode_chunk(&[0xff, 0xff, 0xff], 100).is_err());
+        assert!(verify::decode_chunk(&[0xff, 0xff, 0xff], &[]).is_err());
     }
 }
