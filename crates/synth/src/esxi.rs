@@ -162,7 +162,22 @@ pub fn layout(opts: &Options) -> Gpt {
 
 /// Builds the disk described by `opts` at `path` (created or truncated).
 pub fn build(path: &Path, opts: &Options) -> io::Result<Built> {
-    build_with(path, opts, layout(opts))
+    let g = layout(opts);
+    let disk_sectors = opts.disk_size / SECTOR;
+    if let Some(p) = g
+        .parts
+        .iter()
+        .find(|p| p.is_empty() || p.last_lba + 34 > disk_sectors)
+    {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "a {} byte disk is too small for this ESXi layout (partition {} would end at LBA {})",
+                opts.disk_size, p.number, p.last_lba
+            ),
+        ));
+    }
+    build_with(path, opts, g)
 }
 
 /// Like [`build`], with a partition table of the caller's (e.g. [`layout`] edited to make a
@@ -492,3 +507,15 @@ pub fn vmfs_headers(v: Volume, part_len: u64, label: &str, seed: u64) -> Vec<Pat
 /// Offset (from the partition start) of the LV UUID in the filesystem descriptor: flip a
 /// byte there to make the volume inconsistent.
 pub const FS_LV_UUID: u64 = FS_DESCRIPTOR + 0xB1;
+
+#[cfg(test)]
+mod size_tests {
+    use super::*;
+
+    #[test]
+    fn a_disk_too_small_for_the_layout_is_an_error_not_a_panic() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = build(&dir.path().join("small.raw"), &Options::esxi67(6 << 30)).unwrap_err();
+        assert!(e.to_string().contains("too small"), "{e}");
+    }
+}

@@ -93,7 +93,7 @@ impl Part {
     }
     /// Size in bytes.
     pub fn len(&self) -> u64 {
-        (self.last_lba + 1 - self.first_lba) * SECTOR
+        (self.last_lba + 1).saturating_sub(self.first_lba) * SECTOR
     }
     /// Whether the partition is empty (never, for a valid entry).
     pub fn is_empty(&self) -> bool {
@@ -123,7 +123,7 @@ impl Gpt {
     }
     /// Last usable LBA: before the backup array and header.
     pub fn last_usable_lba(&self) -> u64 {
-        self.disk_sectors - 2 - ARRAY_SECTORS
+        self.disk_sectors.saturating_sub(2 + ARRAY_SECTORS)
     }
 
     /// The entry array (128 entries of 128 bytes).
