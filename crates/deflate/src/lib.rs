@@ -34,6 +34,9 @@ const GZIP_HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3];
 /// end of the deflate stream after the last sync-flushed chunk (what pigz writes).
 const FINAL_BLOCK: [u8; 2] = [0x03, 0x00];
 
+/// Deflate's window: the most a dictionary can help.
+const DICTIONARY: usize = 32 << 10;
+
 /// Default chunk size: large enough that per-chunk overhead (a sync marker, a cold window)
 /// costs well under 0.1 % of output, small enough to spread work over cores.
 pub const DEFAULT_CHUNK_SIZE: usize = 1 << 20;
@@ -143,7 +146,7 @@ impl ZeroChunk {
         let zeros = vec![0u8; len];
         let mut c = Compress::new(Compression::new(level), false);
         let mut deflate = Vec::new();
-        deflate_chunk(&mut c, &zeros, &mut deflate)
+        deflate_chunk(&mut c, &[], &zeros, &mut deflate)
             .map_err(|message| Error::Deflate { offset: 0, message })?;
         let mut crc = Hasher::new();
         crc.update(&zeros);
@@ -151,9 +154,18 @@ impl ZeroChunk {
     }
 }
 
-/// Compresses `input` as raw deflate ending in a sync flush, from a reset state, into `out`.
-fn deflate_chunk(c: &mut Compress, input: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
+/// Compresses `input` as raw deflate ending in a sync flush, from a reset state primed
+/// with `dictionary` (the bytes before the chunk, as pigz does), into `out`.
+fn deflate_chunk(
+    c: &mut Compress,
+    dictionary: &[u8],
+    input: &[u8],
+    out: &mut Vec<u8>,
+) -> Result<(), String> {
     c.reset();
+    if !dictionary.is_empty() {
+        c.set_dictionary(dictionary).map_err(|e| e.to_string())?;
+    }
     out.clear();
     out.reserve(input.len() / 2 + 4096);
     loop {
@@ -166,6 +178,24 @@ fn deflate_chunk(c: &mut Compress, input: &[u8], out: &mut Vec<u8>) -> Result<()
         }
         out.reserve(out.capacity().max(64 << 10));
     }
+}
+
+/// Fills `buf` with `[offset, offset + buf.len())` of `disk`, described by `extents`:
+/// zero extents are filled, not read.
+fn fill(
+    disk: &dyn Disk,
+    extents: &[ddgz_image::Extent],
+    offset: u64,
+    buf: &mut [u8],
+) -> ddgz_image::Result<()> {
+    for e in extents {
+        let range = (e.offset - offset) as usize..(e.end() - offset) as usize;
+        match e.kind {
+            ExtentKind::Zero => buf[range].fill(0),
+            ExtentKind::Data => disk.read_at(e.offset, &mut buf[range])?,
+        }
+    }
+    Ok(())
 }
 
 /// Whether every byte of `buf` is zero; word-wise so that it vectorizes.
@@ -241,33 +271,36 @@ impl Worker {
         if extents.iter().all(|e| e.kind == ExtentKind::Zero) {
             return Ok(Chunk::Zero(len));
         }
-        self.buf.resize(len, 0);
-        for e in &extents {
-            let range = (e.offset - offset) as usize..(e.end() - offset) as usize;
-            match e.kind {
-                ExtentKind::Zero => self.buf[range].fill(0),
-                ExtentKind::Data => disk
-                    .read_at(e.offset, &mut self.buf[range])
-                    .map_err(read_err)?,
-            }
+        // The chunk, preceded by up to 32 KiB of what comes before it: the dictionary, so
+        // that matches reach back across the chunk boundary. Zero and stored chunks are
+        // written without one; that is valid, a dictionary only allows references back.
+        let dict = (offset.min(DICTIONARY as u64)) as usize;
+        self.buf.resize(dict + len, 0);
+        if dict > 0 {
+            let before = disk
+                .extents(offset - dict as u64, dict as u64)
+                .map_err(read_err)?;
+            fill(disk, &before, offset - dict as u64, &mut self.buf[..dict]).map_err(read_err)?;
         }
-        if is_zero(&self.buf) {
+        fill(disk, &extents, offset, &mut self.buf[dict..]).map_err(read_err)?;
+        let (dictionary, data) = self.buf.split_at(dict);
+        if is_zero(data) {
             return Ok(Chunk::Zero(len));
         }
         let mut crc = Hasher::new();
-        crc.update(&self.buf);
+        crc.update(data);
         let mut out = Vec::new();
         let stored = opts.level > 0
-            && Self::looks_incompressible(&mut self.probe, &mut self.probe_out, &self.buf);
-        let engine = if stored {
-            &mut self.store
+            && Self::looks_incompressible(&mut self.probe, &mut self.probe_out, data);
+        let (engine, dictionary) = if stored {
+            (&mut self.store, &[][..])
         } else {
-            &mut self.compress
+            (&mut self.compress, dictionary)
         };
-        deflate_chunk(engine, &self.buf, &mut out)
+        deflate_chunk(engine, dictionary, data, &mut out)
             .map_err(|message| Error::Deflate { offset, message })?;
         if opts.verify {
-            let d = verify::decode_chunk(&out, &[]).map_err(|e| Error::Verify {
+            let d = verify::decode_chunk(&out, dictionary).map_err(|e| Error::Verify {
                 offset,
                 detail: e.to_string(),
             })?;
@@ -637,7 +670,7 @@ mod tests {
     fn self_check_decodes_what_deflate_chunk_wrote() {
         let mut c = Compress::new(Compression::new(6), false);
         let mut out = Vec::new();
-        deflate_chunk(&mut c, &[7u8; 10000], &mut out).unwrap();
+        deflate_chunk(&mut c, &[], &[7u8; 10000], &mut out).unwrap();
         let d = verify::decode_chunk(&out, &[]).unwrap();
         assert_eq!(
             (d.crc32, d.len, d.final_block),
