@@ -420,3 +420,75 @@ fn rootless_convert_add_and_ks_media() {
     );
     assert_eq!(d.sh("mtype -i out/usb.img@@1M ::/KS.CFG"), "vmaccepteula\n");
 }
+
+/// The real use: the packer-maas ESXi 8 image (32 GiB, sparse, ddgz-synth) and an ESXi 6.7
+/// one (4 MiB partition 1), converted with `--add curtin` and the layout validation on;
+/// partition 1 read back from the stream as curtin writes it.
+#[test]
+fn packer_maas_esxi_images_with_validation() {
+    use ddgz_synth::esxi::{self, Options};
+    for (name, opts) in [
+        ("esxi8", Options::packer_maas()),
+        ("esxi67", Options::esxi67(10 << 30)),
+    ] {
+        let d = Dir::new();
+        make_sources(&d);
+        let img = d.join(&format!("{name}.raw"));
+        let built = esxi::build(&img, &opts).unwrap();
+        let p1 = built.range(1).unwrap();
+        // The whole-file sha256 of the input is checked in the test above; here (32 GiB of
+        // mostly holes) the bytes up to the end of partition 1, and the mtime.
+        let head = |p: &std::path::Path| {
+            use std::io::Read;
+            let mut v = vec![0u8; p1.end as usize];
+            fs::File::open(p).unwrap().read_exact(&mut v).unwrap();
+            v
+        };
+        let (before, mt) = (head(&img), mtime(&img));
+        d.ddgz_ok(&[
+            "convert",
+            &format!("{name}.raw"),
+            "-o",
+            "out.dd.gz",
+            "--quiet",
+            "--add",
+            "curtin",
+            "--add",
+            "scripts.tar.xz:curtin/",
+        ]);
+        assert!(
+            head(&img) == before && mtime(&img) == mt,
+            "{name}: input changed"
+        );
+        // curtin's pipeline, stopped after partition 1 (the rest is checked elsewhere).
+        d.sh(&format!(
+            "zcat out.dd.gz | head -c {} > head.img; dd if=head.img of=p1.img bs=512 skip={} status=none",
+            p1.end,
+            p1.start / 512
+        ));
+        let fsck = Command::new("fsck.fat")
+            .arg("-n")
+            .arg(d.join("p1.img"))
+            .output()
+            .unwrap();
+        let out = String::from_utf8_lossy(&fsck.stdout);
+        assert!(
+            fsck.status.success() && out.lines().count() == 2,
+            "{name}: {out}"
+        );
+        let hooks = d.sh(&format!(
+            "mtype -i head.img@@{} ::/curtin/curtin-hooks",
+            p1.start
+        ));
+        assert_eq!(
+            hooks.as_bytes(),
+            fs::read(d.join("curtin/curtin-hooks")).unwrap(),
+            "{name}"
+        );
+        let ls = d.ddgz_ok(&["ls", &format!("{name}.raw"), "1:/"]);
+        assert!(
+            !ls.contains("curtin"),
+            "{name}: the input got curtin/: {ls}"
+        );
+    }
+}
