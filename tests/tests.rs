@@ -5,8 +5,8 @@
 mod util;
 mod convert;
 mod corrupt;
-mod inspect;
 mod fat;
-mod upload;
 mod faults;
+mod inspect;
 mod proptests;
+mod upload;
