@@ -180,6 +180,24 @@ fn deflate_chunk(
     }
 }
 
+/// The part of `extents` (sorted, covering a larger range) inside `[offset, offset + len)`.
+fn clip(extents: &[ddgz_image::Extent], offset: u64, len: u64) -> Vec<ddgz_image::Extent> {
+    let end = offset + len;
+    let first = extents.partition_point(|e| e.end() <= offset);
+    extents[first..]
+        .iter()
+        .take_while(|e| e.offset < end)
+        .map(|e| {
+            let start = e.offset.max(offset);
+            ddgz_image::Extent {
+                offset: start,
+                len: e.end().min(end) - start,
+                kind: e.kind,
+            }
+        })
+        .collect()
+}
+
 /// Fills `buf` with `[offset, offset + buf.len())` of `disk`, described by `extents`:
 /// zero extents are filled, not read.
 fn fill(
@@ -264,10 +282,10 @@ impl Worker {
         disk: &dyn Disk,
         offset: u64,
         len: usize,
+        extents: &[ddgz_image::Extent],
         opts: &Options,
     ) -> Result<Chunk, Error> {
         let read_err = |source| Error::Read { offset, source };
-        let extents = disk.extents(offset, len as u64).map_err(read_err)?;
         if extents.iter().all(|e| e.kind == ExtentKind::Zero) {
             return Ok(Chunk::Zero(len));
         }
@@ -282,7 +300,7 @@ impl Worker {
                 .map_err(read_err)?;
             fill(disk, &before, offset - dict as u64, &mut self.buf[..dict]).map_err(read_err)?;
         }
-        fill(disk, &extents, offset, &mut self.buf[dict..]).map_err(read_err)?;
+        fill(disk, extents, offset, &mut self.buf[dict..]).map_err(read_err)?;
         let (dictionary, data) = self.buf.split_at(dict);
         if is_zero(data) {
             return Ok(Chunk::Zero(len));
@@ -429,21 +447,42 @@ pub fn compress(
                             g.room_waiters -= 1;
                         }
                     }
-                    for i in first..=last {
-                        if shared.stop.load(Ordering::Relaxed) {
-                            return;
-                        }
-                        let offset = i * chunk;
-                        let len = (size - offset).min(chunk) as usize;
-                        let r = if cancelled() {
-                            Err(Error::Cancelled)
-                        } else {
-                            w.chunk(disk, offset, len, opts)
-                        };
-                        let failed = r.is_err();
-                        results.push((i, r));
-                        if failed {
-                            break;
+                    // One extent lookup for the whole claim (an L2 read on qcow2).
+                    let span_start = first * chunk;
+                    let span_end = ((last + 1) * chunk).min(size);
+                    match disk.extents(span_start, span_end - span_start) {
+                        // The writer reports the first error it meets, in order.
+                        Err(source) => results.push((
+                            first,
+                            Err(Error::Read {
+                                offset: span_start,
+                                source,
+                            }),
+                        )),
+                        Ok(span) => {
+                            for i in first..=last {
+                                if shared.stop.load(Ordering::Relaxed) {
+                                    return;
+                                }
+                                let offset = i * chunk;
+                                let len = (size - offset).min(chunk) as usize;
+                                let r = if cancelled() {
+                                    Err(Error::Cancelled)
+                                } else {
+                                    w.chunk(
+                                        disk,
+                                        offset,
+                                        len,
+                                        &clip(&span, offset, len as u64),
+                                        opts,
+                                    )
+                                };
+                                let failed = r.is_err();
+                                results.push((i, r));
+                                if failed {
+                                    break;
+                                }
+                            }
                         }
                     }
                     let mut g = lock();
