@@ -230,21 +230,8 @@ impl Write for Cursor<'_> {
 impl Seek for Cursor<'_> {
     fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
         let len = self.store.borrow().len();
-        let new = match to {
-            SeekFrom::Start(o) => Some(o),
-            SeekFrom::End(d) => len.checked_add_signed(d),
-            SeekFrom::Current(d) => self.pos.checked_add_signed(d),
-        };
-        match new {
-            Some(p) => {
-                self.pos = p;
-                Ok(p)
-            }
-            None => Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "seek before the start of the volume",
-            )),
-        }
+        self.pos = ddgz_image::seek_target(self.pos, len, to)?;
+        Ok(self.pos)
     }
 }
 

@@ -30,7 +30,7 @@ pub use image::{detect_format, Format, Image, OpenOptions};
 pub use memory::MemoryDisk;
 pub use overlay::{Overlay, Patch};
 pub use raw::RawDisk;
-pub use window::Window;
+pub use window::{seek_target, Window};
 
 /// A read-only source of guest bytes.
 ///

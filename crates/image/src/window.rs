@@ -53,22 +53,25 @@ impl Read for Window<'_> {
 
 impl Seek for Window<'_> {
     fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
-        let new = match to {
-            SeekFrom::Start(o) => Some(o),
-            SeekFrom::End(d) => self.len.checked_add_signed(d),
-            SeekFrom::Current(d) => self.pos.checked_add_signed(d),
-        };
-        match new {
-            Some(p) => {
-                self.pos = p;
-                Ok(p)
-            }
-            None => Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "seek before the start of the window",
-            )),
-        }
+        self.pos = seek_target(self.pos, self.len, to)?;
+        Ok(self.pos)
     }
+}
+
+/// Where `to` leads from `pos` in a stream of `len` bytes; an error before the start or on
+/// overflow. Shared by every `Seek` over a byte range of a disk.
+pub fn seek_target(pos: u64, len: u64, to: SeekFrom) -> io::Result<u64> {
+    match to {
+        SeekFrom::Start(o) => Some(o),
+        SeekFrom::End(d) => len.checked_add_signed(d),
+        SeekFrom::Current(d) => pos.checked_add_signed(d),
+    }
+    .ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "seek before the start of the range",
+        )
+    })
 }
 
 impl Write for Window<'_> {

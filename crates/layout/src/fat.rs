@@ -283,12 +283,7 @@ impl Read for Cached<'_> {
 
 impl Seek for Cached<'_> {
     fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
-        let new = match to {
-            SeekFrom::Start(o) => Some(o),
-            SeekFrom::End(d) => self.w.len().checked_add_signed(d),
-            SeekFrom::Current(d) => self.pos.checked_add_signed(d),
-        };
-        self.pos = new.ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "bad seek"))?;
+        self.pos = ddgz_image::seek_target(self.pos, self.w.len(), to)?;
         Ok(self.pos)
     }
 }
