@@ -317,3 +317,34 @@ fn convert_upload_sends_what_it_wrote() {
     assert_eq!(r.data, written);
     assert_eq!(m.seen().len(), 1 + written.len().div_ceil(16 << 10));
 }
+
+#[test]
+fn convert_json_upload_keeps_stdout_one_json_object() {
+    let dir = Dir::new();
+    let m = FakeMaas::start(Config::new(KEY));
+    std::fs::write(dir.join("disk.raw"), disk(300_000)).unwrap();
+    let out = ddgz()
+        .args([
+            "convert",
+            "disk.raw",
+            "--no-validate",
+            "--json",
+            "--upload",
+            "--name",
+            "esxi/8",
+        ])
+        .current_dir(dir.path())
+        .env("MAAS_URL", m.url())
+        .env("MAAS_API_KEY", KEY)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let v: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("stdout is one JSON object");
+    assert_eq!(v["sha256"].as_str().map(str::len), Some(64));
+    assert!(
+        stderr.contains("uploaded"),
+        "the upload result goes to stderr: {stderr}"
+    );
+}

@@ -346,6 +346,12 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             Some(report.output_bytes),
             &a.resource,
             a.quiet,
+            // With --json, stdout holds exactly one JSON object.
+            &mut *if a.json {
+                Box::new(std::io::stderr()) as Box<dyn Write>
+            } else {
+                Box::new(std::io::stdout())
+            },
         )?;
     }
     Ok(())

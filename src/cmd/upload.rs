@@ -124,14 +124,21 @@ fn parse_size(s: &str) -> Result<u64, String> {
 }
 
 pub fn run(a: Args) -> anyhow::Result<()> {
-    upload_file(&a.file, None, None, &a.resource, a.quiet)
+    upload_file(
+        &a.file,
+        None,
+        None,
+        &a.resource,
+        a.quiet,
+        &mut std::io::stdout(),
+    )
 }
 
 /// Uploads `path` to MAAS as described by `r`: checks the arguments, the URL and the key,
 /// takes the file type from the content, hashes the file unless `sha256` (and `size`) are
 /// given by the caller that just wrote it, then creates the resource and sends the chunks.
 ///
-/// Prints the result on stdout; progress (on a terminal, unless `quiet`) on stderr. Exit
+/// Prints the result on `out` (stdout, or stderr where stdout carries JSON); progress (on a terminal, unless `quiet`) on stderr. Exit
 /// codes: 2 for missing or bad arguments, 3 for an unreadable or unfit file, 4 when MAAS
 /// did not take the upload.
 pub fn upload_file(
@@ -140,6 +147,7 @@ pub fn upload_file(
     size: Option<u64>,
     r: &ResourceArgs,
     quiet: bool,
+    out: &mut dyn std::io::Write,
 ) -> anyhow::Result<()> {
     let (name, client) = checked(r)?;
 
@@ -216,23 +224,25 @@ pub fn upload_file(
     bar.finish_and_clear();
     match result {
         Ok(Outcome::AlreadyComplete(c)) => {
-            println!(
+            writeln!(
+                out,
                 "MAAS already has this content (sha256 {sha256}, {len} bytes): boot resource {} \
                  ({name}) uses it; nothing was uploaded",
                 c.id
-            );
+            )?;
             Ok(())
         }
         Ok(Outcome::Uploaded { created, chunks }) => {
             let secs = start.elapsed().as_secs_f64();
-            println!(
+            writeln!(
+                out,
                 "uploaded {file_name} to MAAS as boot resource {} ({name}, {filetype}, {}): \
                  {chunks} chunk(s) in {secs:.1} s, {}/s",
                 created.id,
                 human(len),
                 human((len as f64 / secs.max(1e-3)) as u64),
-            );
-            println!("  sha256 {sha256}");
+            )?;
+            writeln!(out, "  sha256 {sha256}")?;
             Ok(())
         }
         Err(e) => Err(with_code(Code::Output, anyhow::anyhow!(explain(&e, len)))),
