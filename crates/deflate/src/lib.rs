@@ -144,9 +144,8 @@ struct ZeroChunk {
 impl ZeroChunk {
     fn new(len: usize, level: u32) -> Result<Self, Error> {
         let zeros = vec![0u8; len];
-        let mut c = Compress::new(Compression::new(level), false);
         let mut deflate = Vec::new();
-        deflate_chunk(&mut c, &[], &zeros, &mut deflate)
+        deflate_chunk(level, &[], &zeros, &mut deflate)
             .map_err(|message| Error::Deflate { offset: 0, message })?;
         let mut crc = Hasher::new();
         crc.update(&zeros);
@@ -157,12 +156,16 @@ impl ZeroChunk {
 /// Compresses `input` as raw deflate ending in a sync flush, from a reset state primed
 /// with `dictionary` (the bytes before the chunk, as pigz does), into `out`.
 fn deflate_chunk(
-    c: &mut Compress,
+    level: u32,
     dictionary: &[u8],
     input: &[u8],
     out: &mut Vec<u8>,
 ) -> Result<(), String> {
-    c.reset();
+    // A fresh engine per chunk, not `reset()`: with zlib-rs, a reset engine that had been
+    // given a dictionary before produced output that depended on which chunks the worker
+    // had compressed earlier (caught by the -j1/-j3 identity test). Creating one costs
+    // microseconds next to deflating a MiB.
+    let c = &mut Compress::new(Compression::new(level), false);
     if !dictionary.is_empty() {
         c.set_dictionary(dictionary).map_err(|e| e.to_string())?;
     }
@@ -229,11 +232,6 @@ pub fn is_zero(buf: &[u8]) -> bool {
 
 /// A worker's reusable state.
 struct Worker {
-    compress: Compress,
-    /// Level 0: stored blocks, for chunks that are already compressed.
-    store: Compress,
-    /// Level 1, for the incompressibility probe.
-    probe: Compress,
     probe_out: Vec<u8>,
     buf: Vec<u8>,
 }
@@ -243,11 +241,8 @@ const PROBE_SAMPLES: usize = 4;
 const PROBE_SAMPLE_LEN: usize = 16 << 10;
 
 impl Worker {
-    fn new(level: u32) -> Self {
+    fn new() -> Self {
         Self {
-            compress: Compress::new(Compression::new(level), false),
-            store: Compress::new(Compression::none(), false),
-            probe: Compress::new(Compression::fast(), false),
             probe_out: Vec::with_capacity(2 * PROBE_SAMPLE_LEN),
             buf: Vec::new(),
         }
@@ -257,14 +252,15 @@ impl Worker {
     /// sample deflated at level 1 keeps over 98 % of its size. Such a chunk is stored
     /// rather than deflated: deflate would spend most of its time to save nothing.
     /// Decided from the content only, so the output stays deterministic.
-    fn looks_incompressible(probe: &mut Compress, probe_out: &mut Vec<u8>, buf: &[u8]) -> bool {
+    /// A fresh level-1 engine per sample, like [`deflate_chunk`]: nothing carries over.
+    fn looks_incompressible(probe_out: &mut Vec<u8>, buf: &[u8]) -> bool {
         if buf.len() < PROBE_SAMPLES * PROBE_SAMPLE_LEN * 4 {
             return false;
         }
         let stride = (buf.len() - PROBE_SAMPLE_LEN) / (PROBE_SAMPLES - 1);
         (0..PROBE_SAMPLES).all(|k| {
             let sample = &buf[k * stride..k * stride + PROBE_SAMPLE_LEN];
-            probe.reset();
+            let mut probe = Compress::new(Compression::fast(), false);
             probe_out.clear();
             match probe.compress_vec(sample, probe_out, FlushCompress::Finish) {
                 // Output that did not fit in twice the sample is certainly not smaller.
@@ -308,14 +304,13 @@ impl Worker {
         let mut crc = Hasher::new();
         crc.update(data);
         let mut out = Vec::new();
-        let stored = opts.level > 0
-            && Self::looks_incompressible(&mut self.probe, &mut self.probe_out, data);
-        let (engine, dictionary) = if stored {
-            (&mut self.store, &[][..])
+        let stored = opts.level > 0 && Self::looks_incompressible(&mut self.probe_out, data);
+        let (level, dictionary) = if stored {
+            (0, &[][..])
         } else {
-            (&mut self.compress, dictionary)
+            (opts.level, dictionary)
         };
-        deflate_chunk(engine, dictionary, data, &mut out)
+        deflate_chunk(level, dictionary, data, &mut out)
             .map_err(|message| Error::Deflate { offset, message })?;
         if opts.verify {
             let d = verify::decode_chunk(&out, dictionary).map_err(|e| Error::Verify {
@@ -429,7 +424,7 @@ pub fn compress(
     let result: Result<(), Error> = std::thread::scope(|s| {
         for _ in 0..threads.min(count.max(1) as usize) {
             s.spawn(|| {
-                let mut w = Worker::new(opts.level);
+                let mut w = Worker::new();
                 let mut results = Vec::with_capacity(CLAIM as usize);
                 loop {
                     let first = shared.next.fetch_add(CLAIM, Ordering::Relaxed);
@@ -620,6 +615,10 @@ mod tests {
         let (c, _) = run(&disk, 5, 65536);
         assert_eq!(a, b);
         assert_eq!(a, c);
+        // Workers see different chunk histories on every run: none may leak into the bytes.
+        for threads in [2, 3, 4, 2, 3] {
+            assert_eq!(run(&disk, threads, 65536).0, a, "{threads} threads");
+        }
         assert_eq!(gunzip(&a), data);
         assert_eq!(sa.output_bytes, a.len() as u64);
         assert_eq!(sa.crc32, crc32fast::hash(&data));
@@ -649,9 +648,8 @@ mod tests {
             "the random chunk was not stored"
         );
         // Compressible chunks are not.
-        let mut w = Worker::new(6);
+        let mut w = Worker::new();
         assert!(!Worker::looks_incompressible(
-            &mut w.probe,
             &mut w.probe_out,
             &data[..1 << 20]
         ));
@@ -707,9 +705,8 @@ mod tests {
 
     #[test]
     fn self_check_decodes_what_deflate_chunk_wrote() {
-        let mut c = Compress::new(Compression::new(6), false);
         let mut out = Vec::new();
-        deflate_chunk(&mut c, &[], &[7u8; 10000], &mut out).unwrap();
+        deflate_chunk(6, &[], &[7u8; 10000], &mut out).unwrap();
         let d = verify::decode_chunk(&out, &[]).unwrap();
         assert_eq!(
             (d.crc32, d.len, d.final_block),
