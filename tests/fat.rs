@@ -108,7 +108,7 @@ fn fsck_clean(d: &Dir, img: &str, n: u32) {
     ));
     let out = Command::new("fsck.fat")
         .arg("-n")
-        .arg(d.join(&format!("p{n}.img")))
+        .arg(d.join(format!("p{n}.img")))
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -433,7 +433,7 @@ fn packer_maas_esxi_images_with_validation() {
     ] {
         let d = Dir::new();
         make_sources(&d);
-        let img = d.join(&format!("{name}.raw"));
+        let img = d.join(format!("{name}.raw"));
         let built = esxi::build(&img, &opts).unwrap();
         let p1 = built.range(1).unwrap();
         // The whole-file sha256 of the input is checked in the test above; here (32 GiB of

@@ -216,6 +216,8 @@ fn start_convert(dir: &Path, input: &str, out: &str, extra: &[&str]) -> (Child, 
         }
         std::thread::sleep(Duration::from_millis(1));
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("{} did not appear within 60 s", partial.display());
 }
 

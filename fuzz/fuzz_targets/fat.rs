@@ -1,7 +1,7 @@
 //! FAT through ddgz-fat (which guards what it gives `fatfs`): list the volume held in
 //! memory, walk its directories and read its files, within bounds.
 #![no_main]
-use ddgz_image::MemoryDisk;
+use ddgz_disk::MemoryDisk;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -1,7 +1,7 @@
 //! GPT / MBR / ESXi layout: `inspect` and `validate` of a raw disk held in memory (the
 //! input is the disk).
 #![no_main]
-use ddgz_image::MemoryDisk;
+use ddgz_disk::MemoryDisk;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

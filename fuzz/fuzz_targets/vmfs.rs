@@ -2,7 +2,7 @@
 //! 1 MiB) and the filesystem descriptor area (0x1300000) of a 64 MiB partition that reads
 //! as zeros elsewhere.
 #![no_main]
-use ddgz_image::{Disk, Extent, ExtentKind};
+use ddgz_disk::{Disk, Extent, ExtentKind};
 use libfuzzer_sys::fuzz_target;
 
 const SIZE: u64 = 64 << 20;
@@ -14,12 +14,12 @@ impl Disk for Sparse {
     fn size(&self) -> u64 {
         SIZE
     }
-    fn extents(&self, offset: u64, len: u64) -> ddgz_image::Result<Vec<Extent>> {
-        ddgz_image::check_range(SIZE, offset, len)?;
+    fn extents(&self, offset: u64, len: u64) -> ddgz_disk::Result<Vec<Extent>> {
+        ddgz_disk::check_range(SIZE, offset, len)?;
         Ok(vec![Extent { offset, len, kind: ExtentKind::Data }])
     }
-    fn read_at(&self, offset: u64, buf: &mut [u8]) -> ddgz_image::Result<()> {
-        ddgz_image::check_range(SIZE, offset, buf.len() as u64)?;
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> ddgz_disk::Result<()> {
+        ddgz_disk::check_range(SIZE, offset, buf.len() as u64)?;
         buf.fill(0);
         let end = offset + buf.len() as u64;
         for (at, bytes) in &self.0 {

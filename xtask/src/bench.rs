@@ -76,7 +76,7 @@ impl Row {
         s.sort_by(|a, b| a.wall.total_cmp(&b.wall));
         let n = s.len();
         let mut m = s[n / 2];
-        if n % 2 == 0 {
+        if n.is_multiple_of(2) {
             m.wall = (s[n / 2 - 1].wall + s[n / 2].wall) / 2.0;
             m.cpu = (s[n / 2 - 1].cpu + s[n / 2].cpu) / 2.0;
         }

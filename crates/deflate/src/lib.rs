@@ -23,7 +23,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 
 use crc32fast::Hasher;
-use ddgz_image::{Disk, ExtentKind};
+use ddgz_disk::{Disk, ExtentKind};
 use flate2::{Compress, Compression, FlushCompress};
 
 /// The gzip header we write: magic, CM = 8 (deflate), no flags, mtime 0, XFL 0, OS 3 (Unix).
@@ -97,7 +97,7 @@ pub enum Error {
         offset: u64,
         /// The disk's error.
         #[source]
-        source: ddgz_image::Error,
+        source: ddgz_disk::Error,
     },
     /// The output could not be written.
     #[error("writing the output: {0}")]
@@ -184,7 +184,7 @@ fn deflate_chunk(
 }
 
 /// The part of `extents` (sorted, covering a larger range) inside `[offset, offset + len)`.
-fn clip(extents: &[ddgz_image::Extent], offset: u64, len: u64) -> Vec<ddgz_image::Extent> {
+fn clip(extents: &[ddgz_disk::Extent], offset: u64, len: u64) -> Vec<ddgz_disk::Extent> {
     let end = offset + len;
     let first = extents.partition_point(|e| e.end() <= offset);
     extents[first..]
@@ -192,7 +192,7 @@ fn clip(extents: &[ddgz_image::Extent], offset: u64, len: u64) -> Vec<ddgz_image
         .take_while(|e| e.offset < end)
         .map(|e| {
             let start = e.offset.max(offset);
-            ddgz_image::Extent {
+            ddgz_disk::Extent {
                 offset: start,
                 len: e.end().min(end) - start,
                 kind: e.kind,
@@ -205,10 +205,10 @@ fn clip(extents: &[ddgz_image::Extent], offset: u64, len: u64) -> Vec<ddgz_image
 /// zero extents are filled, not read.
 fn fill(
     disk: &dyn Disk,
-    extents: &[ddgz_image::Extent],
+    extents: &[ddgz_disk::Extent],
     offset: u64,
     buf: &mut [u8],
-) -> ddgz_image::Result<()> {
+) -> ddgz_disk::Result<()> {
     for e in extents {
         let range = (e.offset - offset) as usize..(e.end() - offset) as usize;
         match e.kind {
@@ -278,7 +278,7 @@ impl Worker {
         disk: &dyn Disk,
         offset: u64,
         len: usize,
-        extents: &[ddgz_image::Extent],
+        extents: &[ddgz_disk::Extent],
         opts: &Options,
     ) -> Result<Chunk, Error> {
         let read_err = |source| Error::Read { offset, source };
@@ -561,7 +561,7 @@ pub fn compress(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ddgz_image::{MemoryDisk, Overlay, Patch, RawDisk};
+    use ddgz_disk::{MemoryDisk, Overlay, Patch, RawDisk};
     use std::io::Read;
 
     fn gunzip(gz: &[u8]) -> Vec<u8> {

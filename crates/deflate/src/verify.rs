@@ -28,7 +28,7 @@ use std::io::{self, Read};
 use std::ops::Range;
 use std::sync::Mutex;
 
-use ddgz_image::{Disk, Extent, ExtentKind};
+use ddgz_disk::{Disk, Extent, ExtentKind};
 use flate2::{Decompress, FlushDecompress, Status};
 
 /// gzip member magic, ID1 ID2 (RFC 1952, 2.3.1).
@@ -93,7 +93,7 @@ pub enum Error {
     },
     /// The source disk could not be read.
     #[error("reading the source: {0}")]
-    Source(#[from] ddgz_image::Error),
+    Source(#[from] ddgz_disk::Error),
 }
 
 impl Error {
@@ -734,7 +734,7 @@ impl Capture {
     /// Keeps the head and tail of the stream, and at most `budget` bytes besides.
     pub fn new(budget: u64) -> Self {
         Self {
-            wanted: vec![0..CAPTURE_HEAD],
+            wanted: std::iter::once(0..CAPTURE_HEAD).collect(),
             kept: BTreeMap::new(),
             tail: Vec::new(),
             nonzero: Vec::new(),
@@ -891,8 +891,8 @@ impl Disk for CaptureView<'_> {
         self.size
     }
 
-    fn extents(&self, offset: u64, len: u64) -> ddgz_image::Result<Vec<Extent>> {
-        ddgz_image::check_range(self.size, offset, len)?;
+    fn extents(&self, offset: u64, len: u64) -> ddgz_disk::Result<Vec<Extent>> {
+        ddgz_disk::check_range(self.size, offset, len)?;
         let end = offset + len;
         let mut out: Vec<Extent> = Vec::new();
         let mut pos = offset;
@@ -917,8 +917,8 @@ impl Disk for CaptureView<'_> {
         Ok(out)
     }
 
-    fn read_at(&self, offset: u64, buf: &mut [u8]) -> ddgz_image::Result<()> {
-        ddgz_image::check_range(self.size, offset, buf.len() as u64)?;
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> ddgz_disk::Result<()> {
+        ddgz_disk::check_range(self.size, offset, buf.len() as u64)?;
         if buf.is_empty() || self.capture.read_kept(offset, buf) {
             return Ok(());
         }
@@ -1088,7 +1088,7 @@ mod tests {
         fn size(&self) -> u64 {
             self.0.len() as u64
         }
-        fn extents(&self, offset: u64, len: u64) -> ddgz_image::Result<Vec<Extent>> {
+        fn extents(&self, offset: u64, len: u64) -> ddgz_disk::Result<Vec<Extent>> {
             // Zero below `self.1`, data above.
             let mut v = Vec::new();
             let end = offset + len;
@@ -1109,7 +1109,7 @@ mod tests {
             }
             Ok(v)
         }
-        fn read_at(&self, offset: u64, buf: &mut [u8]) -> ddgz_image::Result<()> {
+        fn read_at(&self, offset: u64, buf: &mut [u8]) -> ddgz_disk::Result<()> {
             assert!(offset >= self.1, "read a zero extent at {offset}");
             buf.copy_from_slice(&self.0[offset as usize..][..buf.len()]);
             Ok(())
@@ -1199,7 +1199,7 @@ mod tests {
         assert_eq!(&buf[..], &d[1_500_000..1_500_512]);
         assert!(v.misses().is_empty());
         // Over budget.
-        assert!(!cap.want(&[0..(10 << 20)]));
+        assert!(!cap.want(std::slice::from_ref(&(0..(10 << 20)))));
     }
 
     #[test]

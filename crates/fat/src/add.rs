@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use ddgz_image::{check_range, Disk, Patch};
+use ddgz_disk::{check_range, Disk, Patch};
 
 use crate::cow::{Cursor, Store};
 use crate::spec::check_name;
@@ -49,7 +49,7 @@ struct Op {
 
 /// Copies the files and trees of `specs` into the FAT filesystem at byte range `partition`
 /// of `disk`, in memory, and returns the changed byte ranges (at disk offsets, sorted, not
-/// overlapping) for an [`ddgz_image::Overlay`]. `disk` is only read.
+/// overlapping) for an [`ddgz_disk::Overlay`]. `disk` is only read.
 ///
 /// All `specs` are taken to be for this partition (their `partition` field only names it
 /// in errors). An existing file is overwritten only with `replace`; existing directories

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::rc::Rc;
 
-use ddgz_image::{Disk, Patch};
+use ddgz_disk::{Disk, Patch};
 
 /// Granularity of the copy-on-write store: a page, and a multiple of every FAT sector size
 /// (512..4096).
@@ -230,7 +230,7 @@ impl Write for Cursor<'_> {
 impl Seek for Cursor<'_> {
     fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
         let len = self.store.borrow().len();
-        self.pos = ddgz_image::seek_target(self.pos, len, to)?;
+        self.pos = ddgz_disk::seek_target(self.pos, len, to)?;
         Ok(self.pos)
     }
 }
@@ -246,16 +246,16 @@ mod tests {
         fn size(&self) -> u64 {
             self.0
         }
-        fn extents(&self, offset: u64, len: u64) -> ddgz_image::Result<Vec<ddgz_image::Extent>> {
-            ddgz_image::check_range(self.0, offset, len)?;
-            Ok(vec![ddgz_image::Extent {
+        fn extents(&self, offset: u64, len: u64) -> ddgz_disk::Result<Vec<ddgz_disk::Extent>> {
+            ddgz_disk::check_range(self.0, offset, len)?;
+            Ok(vec![ddgz_disk::Extent {
                 offset,
                 len,
-                kind: ddgz_image::ExtentKind::Data,
+                kind: ddgz_disk::ExtentKind::Data,
             }])
         }
-        fn read_at(&self, offset: u64, buf: &mut [u8]) -> ddgz_image::Result<()> {
-            ddgz_image::check_range(self.0, offset, buf.len() as u64)?;
+        fn read_at(&self, offset: u64, buf: &mut [u8]) -> ddgz_disk::Result<()> {
+            ddgz_disk::check_range(self.0, offset, buf.len() as u64)?;
             for (i, b) in buf.iter_mut().enumerate() {
                 *b = ((offset + i as u64) % 251) as u8;
             }

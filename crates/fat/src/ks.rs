@@ -12,7 +12,7 @@ use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use ddgz_image::RawDisk;
+use ddgz_disk::RawDisk;
 
 use crate::spec::{base_name, check_name};
 use crate::volume::eq_ignore_case;

@@ -4,7 +4,7 @@
 //! copy-on-write view (reads go to the disk, writes stay in memory in 4 KiB blocks), lets
 //! the `fatfs` crate create files and directories in it, repairs what `fatfs` 0.3.6 gets
 //! wrong in new directories (see [`dirfix`]), and returns the changed blocks as
-//! [`Patch`]es for an [`ddgz_image::Overlay`]. Memory is what changed, whatever the
+//! [`Patch`]es for an [`ddgz_disk::Overlay`]. Memory is what changed, whatever the
 //! partition size.
 //!
 //! `fatfs` trusts the volume it is given; a cyclic cluster chain makes it loop. So before
@@ -15,7 +15,7 @@
 //!
 //! ```no_run
 //! use ddgz_fat::{add_files, AddSpec};
-//! use ddgz_image::{Disk, Image, OpenOptions, Overlay};
+//! use ddgz_disk::{Disk, Image, OpenOptions, Overlay};
 //! let disk = Image::open("esxi.qcow2".as_ref(), &OpenOptions::default())?;
 //! let part1 = 64 * 512..8192 * 512; // from the partition table
 //! let specs = [AddSpec::parse("curtin")?];
@@ -44,7 +44,7 @@ pub use ks::{ks_media, KsOptions, KS_MIN_SIZE, KS_PARTITION_START};
 pub use read::{copy_file, copy_file_in, list, list_in, read_file, Entry};
 pub use spec::AddSpec;
 
-pub use ddgz_image::Patch;
+pub use ddgz_disk::Patch;
 
 /// Result with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -193,7 +193,7 @@ pub enum Error {
     },
     /// The byte range given for a partition does not lie inside the disk.
     #[error(transparent)]
-    Disk(#[from] ddgz_image::Error),
+    Disk(#[from] ddgz_disk::Error),
 }
 
 impl Error {

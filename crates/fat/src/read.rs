@@ -6,7 +6,7 @@ use std::io::Write;
 use std::ops::Range;
 use std::rc::Rc;
 
-use ddgz_image::{check_range, Disk};
+use ddgz_disk::{check_range, Disk};
 
 use crate::cow::Store;
 use crate::volume::{DirLoc, RawEntry, Volume};

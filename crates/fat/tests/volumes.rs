@@ -7,8 +7,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use ddgz_disk::{Disk, Overlay, RawDisk};
 use ddgz_fat::{add_files, list, read_file, AddSpec, Error};
-use ddgz_image::{Disk, Overlay, RawDisk};
 
 const MIB: u64 = 1 << 20;
 
@@ -101,7 +101,7 @@ fn make_sources(dir: &Path) -> Vec<(String, Vec<u8>)> {
 fn apply(
     disk: &Path,
     range: &std::ops::Range<u64>,
-    patches: Vec<ddgz_image::Patch>,
+    patches: Vec<ddgz_disk::Patch>,
     out: &Path,
 ) -> Vec<u8> {
     let raw = RawDisk::open(disk).unwrap();

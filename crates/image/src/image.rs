@@ -6,13 +6,14 @@ use std::path::{Path, PathBuf};
 
 use ddgz_qcow2::Qcow2;
 
-use crate::{Disk, Error, Extent, ExtentKind, RawDisk, Result};
+use ddgz_disk::{Disk, Error, Extent, RawDisk, Result};
 
 /// The qcow2 magic, `QFI\xfb` (qcow2 spec, "Header").
 const QCOW2_MAGIC: [u8; 4] = *b"QFI\xfb";
 
 /// On-disk container format of an image file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Format {
     /// The guest bytes as they are.
     Raw,
@@ -74,7 +75,7 @@ pub struct Image {
 #[derive(Debug)]
 enum Inner {
     Raw(RawDisk),
-    Qcow2(Qcow2),
+    Qcow2(Box<Qcow2>),
 }
 
 impl Image {
@@ -91,7 +92,7 @@ impl Image {
                     force_corrupt: opts.force_corrupt,
                     ..Default::default()
                 };
-                Inner::Qcow2(Qcow2::open(path, &q)?)
+                Inner::Qcow2(Box::new(Qcow2::open(path, &q)?))
             }
         };
         Ok(Self {
@@ -133,35 +134,14 @@ impl Disk for Image {
     fn extents(&self, offset: u64, len: u64) -> Result<Vec<Extent>> {
         match &self.inner {
             Inner::Raw(r) => r.extents(offset, len),
-            Inner::Qcow2(q) => {
-                crate::check_range(q.virtual_size(), offset, len)?;
-                let mut out = Vec::new();
-                for m in q.mappings(offset, len)? {
-                    let kind = match m.kind {
-                        ddgz_qcow2::MappingKind::Zero => ExtentKind::Zero,
-                        _ => ExtentKind::Data,
-                    };
-                    crate::extent::push_merged(
-                        &mut out,
-                        Extent {
-                            offset: m.offset,
-                            len: m.len,
-                            kind,
-                        },
-                    );
-                }
-                Ok(out)
-            }
+            Inner::Qcow2(q) => Disk::extents(q, offset, len),
         }
     }
 
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
         match &self.inner {
             Inner::Raw(r) => r.read_at(offset, buf),
-            Inner::Qcow2(q) => {
-                crate::check_range(q.virtual_size(), offset, buf.len() as u64)?;
-                Ok(q.read_at(offset, buf)?)
-            }
+            Inner::Qcow2(q) => Disk::read_at(q, offset, buf),
         }
     }
 }

@@ -1,7 +1,7 @@
 //! Partition-table findings: protective MBR, both GPT headers and entry arrays, their
 //! agreement, and the partitions' placement (UEFI 2.10, sections 5.2.3 and 5.3).
 
-use ddgz_image::Disk;
+use ddgz_disk::Disk;
 
 use crate::{gpt, mbr, read, Error, Finding, Partition, Table, TableSource, SECTOR};
 

@@ -26,7 +26,7 @@
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::ops::Range;
 
-use ddgz_image::{Disk, Window};
+use ddgz_disk::{Disk, Window};
 use serde::Serialize;
 
 use crate::{read, Error};
@@ -283,7 +283,7 @@ impl Read for Cached<'_> {
 
 impl Seek for Cached<'_> {
     fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
-        self.pos = ddgz_image::seek_target(self.pos, self.w.len(), to)?;
+        self.pos = ddgz_disk::seek_target(self.pos, self.w.len(), to)?;
         Ok(self.pos)
     }
 }

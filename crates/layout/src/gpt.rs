@@ -25,7 +25,7 @@
 
 use crate::guid::Guid;
 use crate::{read, Error, SECTOR};
-use ddgz_image::Disk;
+use ddgz_disk::Disk;
 
 /// `EFI PART`, the header signature (UEFI 5.3.2).
 pub const SIGNATURE: [u8; 8] = *b"EFI PART";

@@ -19,7 +19,7 @@ pub mod vmfs;
 
 use std::ops::Range;
 
-use ddgz_image::Disk;
+use ddgz_disk::Disk;
 use serde::Serialize;
 
 pub use guid::Guid;
@@ -34,7 +34,7 @@ pub const SECTOR: u64 = 512;
 pub enum Error {
     /// Reading the disk failed.
     #[error(transparent)]
-    Read(#[from] ddgz_image::Error),
+    Read(#[from] ddgz_disk::Error),
     /// Neither a GPT nor an MBR partition table is present.
     #[error("no partition table: {0}")]
     NoTable(String),

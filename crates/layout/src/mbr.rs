@@ -7,7 +7,7 @@
 //! up, Linux's convention) are chained through extended boot records.
 
 use crate::{read, Error, SECTOR};
-use ddgz_image::Disk;
+use ddgz_disk::Disk;
 
 /// The boot signature at byte 510.
 pub const BOOT_SIGNATURE: [u8; 2] = [0x55, 0xAA];

@@ -6,7 +6,7 @@
 
 use std::ops::Range;
 
-use ddgz_image::{Disk, ExtentKind};
+use ddgz_disk::{Disk, ExtentKind};
 use serde::Serialize;
 
 use crate::{esxi, fat, read, vmfs, Error, Findings, Guid, Partition, TableSource};

@@ -1,7 +1,7 @@
 //! Unit tests on in-memory disks built with `ddgz-synth`.
 
 use super::*;
-use ddgz_image::{Extent, ExtentKind};
+use ddgz_disk::{Extent, ExtentKind};
 use ddgz_synth::gpt as sg;
 
 /// A disk held in memory; all of it is `Data`.
@@ -12,8 +12,8 @@ impl Disk for MemDisk {
     fn size(&self) -> u64 {
         self.0.len() as u64
     }
-    fn extents(&self, offset: u64, len: u64) -> ddgz_image::Result<Vec<Extent>> {
-        ddgz_image::check_range(self.size(), offset, len)?;
+    fn extents(&self, offset: u64, len: u64) -> ddgz_disk::Result<Vec<Extent>> {
+        ddgz_disk::check_range(self.size(), offset, len)?;
         Ok(if len == 0 {
             vec![]
         } else {
@@ -24,15 +24,15 @@ impl Disk for MemDisk {
             }]
         })
     }
-    fn read_at(&self, offset: u64, buf: &mut [u8]) -> ddgz_image::Result<()> {
-        ddgz_image::check_range(self.size(), offset, buf.len() as u64)?;
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> ddgz_disk::Result<()> {
+        ddgz_disk::check_range(self.size(), offset, buf.len() as u64)?;
         buf.copy_from_slice(&self.0[offset as usize..offset as usize + buf.len()]);
         Ok(())
     }
 }
 
 impl MemDisk {
-    pub(crate) fn apply(&mut self, patches: &[ddgz_image::Patch]) {
+    pub(crate) fn apply(&mut self, patches: &[ddgz_disk::Patch]) {
         for p in patches {
             self.0[p.offset as usize..p.offset as usize + p.data.len()].copy_from_slice(&p.data);
         }
@@ -189,7 +189,7 @@ fn rich_disk() -> MemDisk {
         }
         c.into_inner()
     };
-    let mut put = |off: u64, data: Vec<u8>| d.apply(&[ddgz_image::Patch { offset: off, data }]);
+    let mut put = |off: u64, data: Vec<u8>| d.apply(&[ddgz_disk::Patch { offset: off, data }]);
     put(mib * 512, fat(mib * 512, None));
     put(2 * mib * 512, fat(8 * mib * 512, Some("boot.cfg")));
     put(10 * mib * 512, fat(8 * mib * 512, None));

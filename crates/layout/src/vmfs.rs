@@ -19,7 +19,7 @@
 
 use std::ops::Range;
 
-use ddgz_image::Disk;
+use ddgz_disk::Disk;
 use serde::Serialize;
 
 use crate::{read, Error};

@@ -955,3 +955,41 @@ pub fn fuzz_image(data: &[u8]) {
 
 #[cfg(test)]
 mod tests;
+
+impl From<Error> for ddgz_disk::Error {
+    fn from(e: Error) -> Self {
+        ddgz_disk::Error::Reader(Box::new(e))
+    }
+}
+
+/// The guest view: [`MappingKind::Zero`] runs are zero extents, everything else is data.
+impl ddgz_disk::Disk for Qcow2 {
+    fn size(&self) -> u64 {
+        self.virtual_size()
+    }
+
+    fn extents(&self, offset: u64, len: u64) -> ddgz_disk::Result<Vec<ddgz_disk::Extent>> {
+        ddgz_disk::check_range(self.virtual_size(), offset, len)?;
+        let mut out = Vec::new();
+        for m in self.mappings(offset, len)? {
+            let kind = match m.kind {
+                MappingKind::Zero => ddgz_disk::ExtentKind::Zero,
+                MappingKind::Data => ddgz_disk::ExtentKind::Data,
+            };
+            ddgz_disk::push_merged(
+                &mut out,
+                ddgz_disk::Extent {
+                    offset: m.offset,
+                    len: m.len,
+                    kind,
+                },
+            );
+        }
+        Ok(out)
+    }
+
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> ddgz_disk::Result<()> {
+        ddgz_disk::check_range(self.virtual_size(), offset, buf.len() as u64)?;
+        Ok(Qcow2::read_at(self, offset, buf)?)
+    }
+}

@@ -142,7 +142,7 @@ const SYLLABLES: &[&str] = &[
 impl Content {
     /// A generator for `seed`.
     pub fn new(seed: u64) -> Self {
-        let mut rng = Rng::new(seed ^ 0x5eed_0f_c0de);
+        let mut rng = Rng::new(seed ^ 0x005e_ed0f_c0de);
         let mut vocab = Vec::with_capacity(VOCAB);
         for i in 0..VOCAB {
             // Frequent words are short, as in every language.

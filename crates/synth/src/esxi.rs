@@ -15,7 +15,7 @@ use std::io;
 use std::path::Path;
 use std::process::Command;
 
-use ddgz_image::Patch;
+use ddgz_disk::Patch;
 
 use crate::gpt::{self, guid, seeded_guid, types, Gpt, Part, SECTOR};
 

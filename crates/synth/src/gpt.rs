@@ -8,7 +8,7 @@ use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
 
-use ddgz_image::Patch;
+use ddgz_disk::Patch;
 
 /// Logical sector size.
 pub const SECTOR: u64 = 512;

@@ -26,7 +26,7 @@ impl Extent {
 }
 
 /// Appends `e` to `out`, merging it with the last run when they touch and have one kind.
-pub(crate) fn push_merged(out: &mut Vec<Extent>, e: Extent) {
+pub fn push_merged(out: &mut Vec<Extent>, e: Extent) {
     if e.len == 0 {
         return;
     }

@@ -18,9 +18,9 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    /// The qcow2 reader refused or failed.
+    /// A format reader refused or failed; its own error says where and why.
     #[error(transparent)]
-    Qcow2(#[from] ddgz_qcow2::Error),
+    Reader(Box<dyn std::error::Error + Send + Sync>),
     /// The file is not in the format asked for, or in none we read.
     #[error("{}: {reason}", path.display())]
     Format {

@@ -1,0 +1,107 @@
+//! The `Disk` abstraction of ddgz: the bottom of the crate graph.
+//!
+//! Every source of guest bytes — a raw file, a qcow2 image with its backing chain, a disk
+//! with some byte ranges replaced — answers two questions: *what is at guest range
+//! [a, b)* ([`Disk::extents`], so that zero regions are never read) and *give me those
+//! bytes* ([`Disk::read_at`]). The compressor, the validators and the FAT editor all work
+//! on a `&dyn Disk` and never care where the bytes come from.
+//!
+//! Every format reader (qcow2, …) implements [`Disk`] in its own crate; the consumers
+//! (layout validation, FAT edits, compression) depend on this crate only.
+//!
+//! ```
+//! use ddgz_disk::{Disk, MemoryDisk};
+//! let disk = MemoryDisk::new(vec![0u8; 4096]);
+//! for e in disk.extents(0, disk.size())? {
+//!     println!("{:>12} +{:<12} {:?}", e.offset, e.len, e.kind);
+//! }
+//! # Ok::<(), ddgz_disk::Error>(())
+//! ```
+#![deny(missing_docs)]
+
+mod error;
+mod extent;
+mod memory;
+mod overlay;
+mod raw;
+mod window;
+
+pub use error::{Error, Result};
+pub use extent::{push_merged, Extent, ExtentKind};
+pub use memory::MemoryDisk;
+pub use overlay::{Overlay, Patch};
+pub use raw::RawDisk;
+pub use window::{seek_target, Window};
+
+/// A read-only source of guest bytes.
+///
+/// Implementations must be usable from several threads at once: the compressor reads
+/// chunks in parallel.
+pub trait Disk: Send + Sync + std::fmt::Debug {
+    /// Virtual size in bytes.
+    fn size(&self) -> u64;
+
+    /// Describes `[offset, offset + len)` as runs of [`ExtentKind::Zero`] and
+    /// [`ExtentKind::Data`], in order, adjacent runs of one kind merged, covering the range
+    /// exactly. `Data` may still contain zeros; `Zero` never contains anything else.
+    /// Fails if the range does not lie inside the disk.
+    fn extents(&self, offset: u64, len: u64) -> Result<Vec<Extent>>;
+
+    /// Fills `buf` with the guest bytes at `offset`. Fails if the range does not lie inside
+    /// the disk or the source cannot be read.
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()>;
+}
+
+impl<D: Disk + ?Sized> Disk for &D {
+    fn size(&self) -> u64 {
+        (**self).size()
+    }
+    fn extents(&self, offset: u64, len: u64) -> Result<Vec<Extent>> {
+        (**self).extents(offset, len)
+    }
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
+        (**self).read_at(offset, buf)
+    }
+}
+
+impl<D: Disk + ?Sized> Disk for Box<D> {
+    fn size(&self) -> u64 {
+        (**self).size()
+    }
+    fn extents(&self, offset: u64, len: u64) -> Result<Vec<Extent>> {
+        (**self).extents(offset, len)
+    }
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
+        (**self).read_at(offset, buf)
+    }
+}
+
+impl<D: Disk + ?Sized> Disk for std::sync::Arc<D> {
+    fn size(&self) -> u64 {
+        (**self).size()
+    }
+    fn extents(&self, offset: u64, len: u64) -> Result<Vec<Extent>> {
+        (**self).extents(offset, len)
+    }
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
+        (**self).read_at(offset, buf)
+    }
+}
+
+/// Checks that `[offset, offset + len)` lies inside a disk of `size` bytes.
+pub fn check_range(size: u64, offset: u64, len: u64) -> Result<()> {
+    match offset.checked_add(len) {
+        Some(end) if end <= size => Ok(()),
+        _ => Err(Error::OutOfRange { offset, len, size }),
+    }
+}
+
+/// Bytes of `disk` that are not known to be zero (the sum of its `Data` extents).
+pub fn allocated_bytes(disk: &dyn Disk) -> Result<u64> {
+    Ok(disk
+        .extents(0, disk.size())?
+        .iter()
+        .filter(|e| e.kind == ExtentKind::Data)
+        .map(|e| e.len)
+        .sum())
+}
