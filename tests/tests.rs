@@ -9,4 +9,5 @@ mod fat;
 mod faults;
 mod inspect;
 mod proptests;
+mod safety;
 mod upload;

@@ -48,6 +48,9 @@ pub const MAX_BACKING_NAME_LEN: u32 = 1023;
 pub const MAX_REFCOUNT_ORDER: u32 = 6;
 /// Largest virtual size: QEMU keeps sizes in an `int64_t`.
 pub const MAX_VIRTUAL_SIZE: u64 = i64::MAX as u64;
+/// QEMU's sector: it opens a qcow2 as `size / 512` whole sectors, so a size that is not a
+/// multiple of 512 loses its tail (`qcow2_do_open`, `bs->total_sectors`).
+pub const SECTOR_SIZE: u64 = 512;
 
 /// Incompatible feature bit 0: the image was not closed cleanly (refcounts may be stale;
 /// the mapping is valid, so reading is safe).
@@ -87,6 +90,7 @@ pub(crate) struct Header {
     pub backing_file_offset: u64,
     pub backing_file_size: u32,
     pub cluster_bits: u32,
+    /// The virtual size rounded down to whole sectors, as QEMU reads it.
     pub size: u64,
     pub crypt_method: u32,
     pub l1_size: u32,
@@ -264,7 +268,7 @@ impl Header {
             backing_file_offset,
             backing_file_size,
             cluster_bits,
-            size,
+            size: size - size % SECTOR_SIZE,
             crypt_method: be32(buf, 32),
             l1_size: be32(buf, 36),
             l1_table_offset: be64(buf, 40),
