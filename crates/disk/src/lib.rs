@@ -19,15 +19,19 @@
 //! ```
 #![deny(missing_docs)]
 
+mod capture;
 mod error;
 mod extent;
+mod file;
 mod memory;
 mod overlay;
 mod raw;
 mod window;
 
+pub use capture::{first_nonzero, Capture, CaptureView, CAPTURE_HEAD, CAPTURE_TAIL};
 pub use error::{Error, Result};
 pub use extent::{push_merged, Extent, ExtentKind};
+pub use file::InputFile;
 pub use memory::MemoryDisk;
 pub use overlay::{Overlay, Patch};
 pub use raw::RawDisk;

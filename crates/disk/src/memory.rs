@@ -6,6 +6,13 @@ use crate::{check_range, Disk, Extent, ExtentKind, Result};
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MemoryDisk(pub Vec<u8>);
 
+impl MemoryDisk {
+    /// A disk holding `bytes`.
+    pub fn new(bytes: Vec<u8>) -> Self {
+        Self(bytes)
+    }
+}
+
 impl Disk for MemoryDisk {
     fn size(&self) -> u64 {
         self.0.len() as u64

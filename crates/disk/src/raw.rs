@@ -1,47 +1,53 @@
 //! A raw disk file, read sparse-aware: holes reported by the filesystem
 //! (`lseek(SEEK_DATA / SEEK_HOLE)`) are zero extents and are never read.
 
-use std::fs::File;
-use std::os::unix::fs::FileExt;
 use std::os::unix::io::AsRawFd;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::extent::push_merged;
-use crate::{check_range, Disk, Error, Extent, ExtentKind, Result};
+use crate::{check_range, Disk, Error, Extent, ExtentKind, InputFile, Result};
 
-/// A raw disk image file, opened read-only.
+/// A raw disk image: a regular file (sparse-aware) or a block device, opened read-only.
 #[derive(Debug)]
 pub struct RawDisk {
-    path: PathBuf,
-    file: File,
+    input: InputFile,
     size: u64,
 }
 
 impl RawDisk {
-    /// Opens `path` read-only; its length is the disk size.
+    /// Opens `path` read-only ([`InputFile::open`]: FIFOs, sockets and character devices
+    /// are refused); its length (a block device's real size) is the disk size.
     pub fn open(path: &Path) -> Result<Self> {
-        let io = |what: &str, source| Error::Io {
-            path: path.into(),
-            what: what.into(),
-            source,
-        };
-        let file = File::open(path).map_err(|e| io("open", e))?;
-        let size = file.metadata().map_err(|e| io("stat", e))?.len();
-        Ok(Self::from_file(path, file, size))
+        Ok(Self::new(InputFile::open(path)?))
     }
 
-    /// Wraps an already opened file whose first `size` bytes are the disk.
-    pub fn from_file(path: &Path, file: File, size: u64) -> Self {
+    /// The disk held by an input file: all of it.
+    pub fn new(input: InputFile) -> Self {
+        let size = input.size();
+        Self::with_size(input, size)
+    }
+
+    /// The first `size` bytes of a file already opened (read-only or not).
+    pub fn from_file(path: &Path, file: std::fs::File, size: u64) -> Result<Self> {
+        Ok(Self::with_size(InputFile::from_file(path, file)?, size))
+    }
+
+    /// The first `size` bytes of an input file (e.g. a fixed VHD without its footer).
+    pub fn with_size(input: InputFile, size: u64) -> Self {
         Self {
-            path: path.into(),
-            file,
-            size,
+            size: size.min(input.size()),
+            input,
         }
     }
 
     /// The file's path.
     pub fn path(&self) -> &Path {
-        &self.path
+        self.input.path()
+    }
+
+    /// The input file.
+    pub fn input(&self) -> &InputFile {
+        &self.input
     }
 
     /// `lseek(fd, offset, whence)`, `None` when there is no further data (ENXIO),
@@ -49,7 +55,7 @@ impl RawDisk {
     fn seek(&self, offset: u64, whence: libc::c_int) -> std::io::Result<Option<u64>> {
         let off = libc::off_t::try_from(offset).map_err(|_| std::io::ErrorKind::InvalidInput)?;
         // SAFETY: lseek on a file descriptor we own; no memory is passed.
-        let r = unsafe { libc::lseek(self.file.as_raw_fd(), off, whence) };
+        let r = unsafe { libc::lseek(self.input.file().as_raw_fd(), off, whence) };
         if r >= 0 {
             return Ok(Some(r as u64));
         }
@@ -73,6 +79,18 @@ impl Disk for RawDisk {
         check_range(self.size, offset, len)?;
         let end = offset + len;
         let mut out = Vec::new();
+        if self.input.is_block_device() {
+            // A device has no holes to ask about.
+            push_merged(
+                &mut out,
+                Extent {
+                    offset,
+                    len,
+                    kind: ExtentKind::Data,
+                },
+            );
+            return Ok(out);
+        }
         let mut pos = offset;
         while pos < end {
             let data = match self.seek(pos, libc::SEEK_DATA) {
@@ -91,7 +109,7 @@ impl Disk for RawDisk {
                 }
                 Err(source) => {
                     return Err(Error::Io {
-                        path: self.path.clone(),
+                        path: self.path().into(),
                         what: format!("lseek(SEEK_DATA, {pos})"),
                         source,
                     })
@@ -115,7 +133,7 @@ impl Disk for RawDisk {
                 Ok(None) => end,
                 Err(source) => {
                     return Err(Error::Io {
-                        path: self.path.clone(),
+                        path: self.path().into(),
                         what: format!("lseek(SEEK_HOLE, {data})"),
                         source,
                     })
@@ -135,14 +153,14 @@ impl Disk for RawDisk {
         }
         // A file truncated while being read answers "no more data" (a hole) for what it
         // lost: those bytes must not turn into zeros.
-        let now = self.file.metadata().map_err(|source| Error::Io {
-            path: self.path.clone(),
+        let now = self.input.file().metadata().map_err(|source| Error::Io {
+            path: self.path().into(),
             what: "stat".into(),
             source,
         })?;
         if now.len() < end {
             return Err(Error::Io {
-                path: self.path.clone(),
+                path: self.path().into(),
                 what: format!(
                     "the file is now {} bytes, {} when opened: truncated while being read",
                     now.len(),
@@ -156,15 +174,7 @@ impl Disk for RawDisk {
 
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
         check_range(self.size, offset, buf.len() as u64)?;
-        self.file.read_exact_at(buf, offset).map_err(|source| Error::Io {
-            path: self.path.clone(),
-            what: if source.kind() == std::io::ErrorKind::UnexpectedEof {
-                format!("read of {} bytes at offset {offset}: the file ended early (truncated while being read?)", buf.len())
-            } else {
-                format!("read of {} bytes at offset {offset}", buf.len())
-            },
-            source,
-        })
+        self.input.read_exact_at(buf, offset, "disk data")
     }
 }
 

@@ -146,7 +146,8 @@ pub fn ks_media(files: &[PathBuf], out: &Path, opts: &KsOptions) -> Result<()> {
         &tmp.path,
         tmp.file.try_clone().map_err(|e| werr("reopen", e))?,
         opts.size,
-    );
+    )
+    .map_err(|e| werr("reopen", io::Error::other(e)))?;
     let patches = add_files(&disk, KS_PARTITION_START..opts.size, &specs, false)?;
     for p in patches {
         tmp.file

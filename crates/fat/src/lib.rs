@@ -15,8 +15,8 @@
 //!
 //! ```no_run
 //! use ddgz_fat::{add_files, AddSpec};
-//! use ddgz_disk::{Disk, Image, OpenOptions, Overlay};
-//! let disk = Image::open("esxi.qcow2".as_ref(), &OpenOptions::default())?;
+//! use ddgz_disk::{Disk, Overlay, RawDisk};
+//! let disk = RawDisk::open("esxi.raw".as_ref())?; // or any Disk: ddgz_image::Image::open
 //! let part1 = 64 * 512..8192 * 512; // from the partition table
 //! let specs = [AddSpec::parse("curtin")?];
 //! let patches = add_files(&disk, part1, &specs, false)?;
