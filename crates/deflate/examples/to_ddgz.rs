@@ -2,7 +2,7 @@
 //!
 //! `cargo run --release -p ddgz-deflate --example to_ddgz -- disk.qcow2 disk.dd.gz`
 
-use ddgz_image::{Disk, ExtentKind, Image, OpenOptions};
+use ddgz_image::{Disk, Image, OpenOptions};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args_os().skip(1);
@@ -10,18 +10,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         return Err("usage: to_ddgz INPUT OUTPUT.dd.gz".into());
     };
     let disk = Image::open(input.as_ref(), &OpenOptions::default())?;
-    let extents = disk.extents(0, disk.size())?;
-    let data: u64 = extents
-        .iter()
-        .filter(|e| e.kind == ExtentKind::Data)
-        .map(|e| e.len)
-        .sum();
+    // Counted from the extent map, walked in bounded windows (never one list for the disk).
+    let data = disk.allocated_bytes()?;
     println!(
-        "{:?}: {} bytes virtual, {} in {} extents hold data",
+        "{:?}: {} bytes virtual, {} hold data",
         disk.format(),
         disk.size(),
-        data,
-        extents.len()
+        data
     );
 
     let out = std::io::BufWriter::new(std::fs::File::create(&output)?);

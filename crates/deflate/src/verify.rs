@@ -48,7 +48,7 @@ const IN_BUF: usize = 256 * 1024;
 /// Bytes decoded at a time (and handed to the sinks at most at once).
 const OUT_BUF: usize = 256 * 1024;
 /// Extents of the source asked for at a time by [`Against`], to bound the list.
-const EXTENT_WINDOW: u64 = 256 * 1024 * 1024;
+const EXTENT_WINDOW: u64 = ddgz_disk::EXTENT_WINDOW;
 
 /// Result with this module's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;

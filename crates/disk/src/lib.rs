@@ -11,7 +11,7 @@
 //!
 //! ```
 //! use ddgz_disk::{Disk, MemoryDisk};
-//! let disk = MemoryDisk::new(vec![0u8; 4096]);
+//! let disk = MemoryDisk(vec![0u8; 4096]);
 //! for e in disk.extents(0, disk.size())? {
 //!     println!("{:>12} +{:<12} {:?}", e.offset, e.len, e.kind);
 //! }
@@ -26,6 +26,7 @@ mod file;
 mod memory;
 mod overlay;
 mod raw;
+mod walk;
 mod window;
 
 pub use capture::{first_nonzero, Capture, CaptureView, CAPTURE_HEAD, CAPTURE_TAIL};
@@ -35,6 +36,7 @@ pub use file::InputFile;
 pub use memory::MemoryDisk;
 pub use overlay::{Overlay, Patch};
 pub use raw::RawDisk;
+pub use walk::{data_bytes_in, first_data, walk_extents, EXTENT_WINDOW};
 pub use window::{seek_target, Window};
 
 /// A read-only source of guest bytes.
@@ -54,6 +56,13 @@ pub trait Disk: Send + Sync + std::fmt::Debug {
     /// Fills `buf` with the guest bytes at `offset`. Fails if the range does not lie inside
     /// the disk or the source cannot be read.
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()>;
+
+    /// Bytes that are not known to be zero (the sum of the `Data` extents). The default
+    /// walks the extents in [`EXTENT_WINDOW`]s, so memory does not grow with the disk; a
+    /// format that can count from its tables more cheaply overrides it.
+    fn allocated_bytes(&self) -> Result<u64> {
+        data_bytes_in(self, 0, self.size())
+    }
 }
 
 impl<D: Disk + ?Sized> Disk for &D {
@@ -65,6 +74,9 @@ impl<D: Disk + ?Sized> Disk for &D {
     }
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
         (**self).read_at(offset, buf)
+    }
+    fn allocated_bytes(&self) -> Result<u64> {
+        (**self).allocated_bytes()
     }
 }
 
@@ -78,6 +90,9 @@ impl<D: Disk + ?Sized> Disk for Box<D> {
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
         (**self).read_at(offset, buf)
     }
+    fn allocated_bytes(&self) -> Result<u64> {
+        (**self).allocated_bytes()
+    }
 }
 
 impl<D: Disk + ?Sized> Disk for std::sync::Arc<D> {
@@ -90,6 +105,9 @@ impl<D: Disk + ?Sized> Disk for std::sync::Arc<D> {
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
         (**self).read_at(offset, buf)
     }
+    fn allocated_bytes(&self) -> Result<u64> {
+        (**self).allocated_bytes()
+    }
 }
 
 /// Checks that `[offset, offset + len)` lies inside a disk of `size` bytes.
@@ -100,12 +118,7 @@ pub fn check_range(size: u64, offset: u64, len: u64) -> Result<()> {
     }
 }
 
-/// Bytes of `disk` that are not known to be zero (the sum of its `Data` extents).
+/// Bytes of `disk` that are not known to be zero: [`Disk::allocated_bytes`].
 pub fn allocated_bytes(disk: &dyn Disk) -> Result<u64> {
-    Ok(disk
-        .extents(0, disk.size())?
-        .iter()
-        .filter(|e| e.kind == ExtentKind::Data)
-        .map(|e| e.len)
-        .sum())
+    disk.allocated_bytes()
 }

@@ -100,11 +100,13 @@ pub fn human(n: u64) -> String {
 /// its first [`BLANK_SCAN`] bytes.
 pub fn is_blank(disk: &dyn Disk, range: Range<u64>) -> Result<bool, Error> {
     let len = range.end - range.start;
-    let extents = disk.extents(range.start, len)?;
+    // Data past the first BLANK_SCAN bytes would not change the answer: only the extents
+    // of that prefix are asked for, so a huge partition costs no more than a small one.
+    let limit = range.start + len.min(BLANK_SCAN);
+    let extents = disk.extents(range.start, limit - range.start)?;
     if extents.iter().all(|e| e.kind == ExtentKind::Zero) {
         return Ok(true);
     }
-    let limit = range.start + len.min(BLANK_SCAN);
     let mut buf = vec![0u8; 1 << 20];
     for e in extents.iter().filter(|e| e.kind == ExtentKind::Data) {
         let mut pos = e.offset;
@@ -161,8 +163,8 @@ pub fn probe_content(disk: &dyn Disk, p: &Partition) -> Result<Content, Error> {
         }
     };
     let len = range.end - range.start;
-    let extents = disk.extents(range.start, len)?;
-    if extents.iter().all(|e| e.kind == ExtentKind::Zero) {
+    // Walked in windows: a partition's extent list can be as long as it has clusters.
+    if ddgz_disk::first_data(disk, range.start, len)?.is_none() {
         return Ok(Content::Blank);
     }
     match fat::probe(disk, range.clone())? {
