@@ -11,7 +11,7 @@
 //!
 //! ```
 //! use ddgz_disk::{Disk, MemoryDisk};
-//! let disk = MemoryDisk(vec![0u8; 4096]);
+//! let disk = MemoryDisk::new(vec![0u8; 4096]);
 //! for e in disk.extents(0, disk.size())? {
 //!     println!("{:>12} +{:<12} {:?}", e.offset, e.len, e.kind);
 //! }
