@@ -193,3 +193,51 @@ fn memory_is_bounded_on_a_striped_1tib_qcow2() {
     );
     assert_eq!(n, 1 << 20, "convert: {err}");
 }
+
+/// Every numeric option is bounded where it is parsed: a usage error (exit 2) that names
+/// the range, before any file is opened. The old code took `-j 100000000` (a deadlock or a
+/// 100 GB allocation) and failed on `--chunk-size 1` with exit 4 after opening the input.
+#[test]
+fn numeric_options_out_of_range_are_usage_errors() {
+    let d = Dir::new();
+    d.sh("truncate -s 1M in.raw && echo ks > ks.cfg");
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["convert", "in.raw", "-j", "100000000"],
+            "between 0 (one per core) and 128",
+        ),
+        (
+            &["convert", "in.raw", "-j", "18446744073709551616"],
+            "between 0",
+        ),
+        (&["convert", "in.raw", "--threads=-1"], "between 0"),
+        (
+            &["convert", "in.raw", "--chunk-size", "1"],
+            "between 4096 and 67108864",
+        ),
+        (
+            &["convert", "in.raw", "--chunk-size", "1000000000"],
+            "between 4096",
+        ),
+        (&["convert", "in.raw", "--level", "10"], "0..=9"),
+        (
+            &["ks-media", "ks.cfg", "-o", "ks.img", "--size", "4T"],
+            "between 35651584",
+        ),
+        (
+            &["ks-media", "ks.cfg", "-o", "ks.img", "--size", "1M"],
+            "between 35651584",
+        ),
+        (
+            &["upload", "in.raw", "--name", "a/b", "--chunk-size", "2G"],
+            "between 4096",
+        ),
+    ];
+    for (args, want) in cases {
+        let out = d.ddgz(args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(want), "{args:?}: {err}");
+    }
+    assert!(!d.join("in.raw.dd.gz").exists() && !d.join("ks.img").exists());
+}

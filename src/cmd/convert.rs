@@ -47,8 +47,8 @@ pub struct Args {
     #[arg(short, long, default_value_t = 6, value_parser = clap::value_parser!(u32).range(0..=9))]
     pub level: u32,
 
-    /// Compression threads [default: one per core].
-    #[arg(short = 'j', long, value_name = "N")]
+    /// Compression threads, 0 to 128 [default: 0, one per core].
+    #[arg(short = 'j', long, value_name = "N", value_parser = crate::cmd::parse_threads)]
     pub threads: Option<usize>,
 
     /// Overwrite an existing output; also read a qcow2 whose corrupt bit is set.
@@ -81,8 +81,9 @@ pub struct Args {
     #[command(flatten)]
     pub resource: crate::cmd::upload::ResourceArgs,
 
-    /// Guest bytes per compressed chunk.
-    #[arg(long = "chunk-size", default_value_t = ddgz_deflate::DEFAULT_CHUNK_SIZE, hide = true)]
+    /// Guest bytes per compressed chunk, 4096 to 64 MiB.
+    #[arg(long = "chunk-size", default_value_t = ddgz_deflate::DEFAULT_CHUNK_SIZE, hide = true,
+          value_parser = crate::cmd::parse_deflate_chunk_size)]
     pub deflate_chunk_size: usize,
 }
 

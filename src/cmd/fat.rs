@@ -163,9 +163,9 @@ pub struct KsMediaArgs {
     /// The image to write.
     #[arg(short, long, value_name = "OUT")]
     pub output: PathBuf,
-    /// Size of the image (K, M, G suffixes are powers of 1024). At least 34M: FAT32 needs
-    /// 65525 clusters.
-    #[arg(long, default_value = "64M", value_parser = parse_size)]
+    /// Size of the image (K, M, G suffixes are powers of 1024), 34M to 2T: FAT32 needs
+    /// 65525 clusters, an MBR addresses 2^32 sectors.
+    #[arg(long, default_value = "64M", value_parser = parse_ks_size)]
     pub size: u64,
     /// Volume label (up to 11 characters, stored upper case).
     #[arg(long, default_value = "KS")]
@@ -173,6 +173,20 @@ pub struct KsMediaArgs {
     /// Overwrite OUT if it exists.
     #[arg(short, long)]
     pub force: bool,
+}
+
+/// `ks-media --size`: [`parse_size`] within what FAT32 in an MBR partition can hold.
+fn parse_ks_size(s: &str) -> Result<u64, String> {
+    const MAX: u64 = u32::MAX as u64 * 512;
+    let n = parse_size(s)?;
+    if (ddgz_fat::KS_MIN_SIZE..=MAX).contains(&n) {
+        Ok(n)
+    } else {
+        Err(format!(
+            "{n} bytes is out of range; the size must be between {} (34M) and {MAX} (2T - 512)",
+            ddgz_fat::KS_MIN_SIZE
+        ))
+    }
 }
 
 /// `64M`, `1G`, `36700160`, `64MiB`: bytes, suffixes in powers of 1024.

@@ -27,3 +27,72 @@ pub fn human(bytes: u64) -> String {
         format!("{v:.1} {}", UNITS[u])
     }
 }
+
+/// Most compression threads `-j` takes: beyond this the memory in flight (a few chunks and
+/// a deflate state per worker) grows with no gain on any machine ddgz targets.
+pub const MAX_THREADS: usize = 128;
+
+/// Parses a whole number within `range` for clap, naming the range when it is not: clap
+/// turns the `Err` into a usage error (exit 2).
+pub fn parse_in_range(
+    s: &str,
+    range: std::ops::RangeInclusive<u64>,
+    what: &str,
+) -> Result<u64, String> {
+    let n: u64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?} is not a whole number; {what}"))?;
+    if range.contains(&n) {
+        Ok(n)
+    } else {
+        Err(format!("{n} is out of range; {what}"))
+    }
+}
+
+/// `-j N`: 0 (one per core) to [`MAX_THREADS`].
+pub fn parse_threads(s: &str) -> Result<usize, String> {
+    parse_in_range(
+        s,
+        0..=MAX_THREADS as u64,
+        &format!("threads must be between 0 (one per core) and {MAX_THREADS}"),
+    )
+    .map(|n| n as usize)
+}
+
+/// `--chunk-size`: 4096 to [`ddgz_deflate::MAX_CHUNK_SIZE`] bytes.
+pub fn parse_deflate_chunk_size(s: &str) -> Result<usize, String> {
+    let max = ddgz_deflate::MAX_CHUNK_SIZE as u64;
+    parse_in_range(
+        s,
+        4096..=max,
+        &format!("the chunk size must be between 4096 and {max} bytes"),
+    )
+    .map(|n| n as usize)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numeric_options_name_their_range() {
+        assert_eq!(parse_threads("0"), Ok(0));
+        assert_eq!(parse_threads("128"), Ok(128));
+        for bad in [
+            "129",
+            "18446744073709551615",
+            "99999999999999999999",
+            "-1",
+            "x",
+        ] {
+            let e = parse_threads(bad).unwrap_err();
+            assert!(e.contains("between 0 (one per core) and 128"), "{bad}: {e}");
+        }
+        assert!(parse_deflate_chunk_size("4095").is_err());
+        assert_eq!(parse_deflate_chunk_size("65536"), Ok(65536));
+        assert!(parse_deflate_chunk_size(&(64u64 << 20 | 1).to_string())
+            .unwrap_err()
+            .contains("between 4096 and 67108864"));
+    }
+}

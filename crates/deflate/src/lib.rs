@@ -361,6 +361,10 @@ struct State {
 /// that the work still spreads evenly over the workers.
 const CLAIM: u64 = 4;
 
+/// Guest bytes of chunks in flight beyond one claim per worker: what bounds the memory of
+/// many threads or big chunks (each chunk in flight holds up to its size of output).
+const IN_FLIGHT_BUDGET: u64 = 256 << 20;
+
 /// Compresses all of `disk` into `out` as one gzip member. `progress` is called with the
 /// number of guest bytes written so far, after each chunk.
 pub fn compress(
@@ -388,8 +392,11 @@ pub fn compress(
     let size = disk.size();
     let chunk = opts.chunk_size as u64;
     let count = size.div_ceil(chunk);
-    // In flight: enough to keep every worker busy while the writer waits on a slow chunk.
-    let window = (threads as u64) * 4 * CLAIM;
+    // In flight: enough to keep every worker busy while the writer waits on a slow chunk
+    // (4 claims per worker), but at most IN_FLIGHT_BUDGET of chunks, and never less than one
+    // claim per worker (fewer would leave a worker waiting on chunks no one has claimed).
+    let claims_per_worker = (IN_FLIGHT_BUDGET / (threads as u64 * CLAIM * chunk)).clamp(1, 4);
+    let window = (threads as u64) * claims_per_worker * CLAIM;
     let cancelled = || {
         opts.cancel
             .as_ref()
