@@ -241,3 +241,135 @@ fn numeric_options_out_of_range_are_usage_errors() {
     }
     assert!(!d.join("in.raw.dd.gz").exists() && !d.join("ks.img").exists());
 }
+
+/// Runs `cmd`, killing it after `secs` seconds: a hang fails the test instead of stalling
+/// the suite. Returns (exit code, stdout, stderr).
+fn run_bounded(mut cmd: std::process::Command, secs: u64) -> (Option<i32>, String, String) {
+    use std::process::Stdio;
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "{cmd:?} hung (killed after {secs} s): {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `sh -c SCRIPT` in `d` (for pipes into ddgz), bounded like [`run_bounded`].
+fn sh_bounded(d: &Dir, script: &str, secs: u64) -> (Option<i32>, String, String) {
+    let mut c = std::process::Command::new("sh");
+    c.arg("-c")
+        .arg(script)
+        .current_dir(d.path())
+        .env("DDGZ", env!("CARGO_BIN_EXE_ddgz"));
+    run_bounded(c, secs)
+}
+
+/// A small .dd.gz of a GPT disk with a FAT partition, made by ddgz itself.
+fn small_ddgz(d: &Dir) {
+    d.sh(
+        "truncate -s 40M disk.raw && sgdisk -n 1:2048:+32M -t 1:0700 disk.raw >/dev/null \
+         && mkfs.vfat -F 16 --offset 2048 disk.raw 32768 >/dev/null",
+    );
+    d.ddgz_ok(&["convert", "disk.raw", "-o", "disk.dd.gz", "--quiet"]);
+}
+
+/// `verify` reads a stream once: from a pipe as `/dev/stdin`, from a FIFO with a writer;
+/// a FIFO without a writer is refused after a bounded wait; never a hang, never a second
+/// open of the stream. The old code opened the file once per pass, so a FIFO with one
+/// writer hung on the second pass, and a FIFO without a writer hung at once.
+#[test]
+fn verify_reads_a_stream_once_and_never_hangs() {
+    let d = Dir::new();
+    small_ddgz(&d);
+    // A pipe: the gzip stream is checked and the layout validated from what one pass kept
+    // (the first 64 MiB of the disk and its tail).
+    let (code, out, err) = sh_bounded(&d, "cat disk.dd.gz | \"$DDGZ\" verify /dev/stdin", 60);
+    assert_eq!(code, Some(0), "{out} {err}");
+    assert!(out.contains("layout OK") && out.contains("1 pass"), "{out}");
+    let (code, out, err) = sh_bounded(
+        &d,
+        "cat disk.dd.gz | \"$DDGZ\" verify /dev/stdin --against disk.raw",
+        60,
+    );
+    assert_eq!(code, Some(0), "{out} {err}");
+    assert!(out.contains("byte for byte"), "{out}");
+    // A FIFO with one writer, which writes the stream once.
+    d.sh("mkfifo p");
+    let (code, out, err) = sh_bounded(
+        &d,
+        "cat disk.dd.gz > p & \"$DDGZ\" verify p --no-layout; s=$?; wait; exit $s",
+        60,
+    );
+    assert_eq!(code, Some(0), "{out} {err}");
+    let (code, out, err) = sh_bounded(
+        &d,
+        "cat disk.dd.gz > p & \"$DDGZ\" verify p; s=$?; wait; exit $s",
+        60,
+    );
+    assert_eq!(code, Some(0), "{out} {err}");
+    // A FIFO no one writes: refused after the writer wait (10 s), exit 3.
+    let (code, _, err) = sh_bounded(&d, "\"$DDGZ\" verify p", 40);
+    assert_eq!(code, Some(3), "{err}");
+    assert!(err.contains("no writer opened it"), "{err}");
+}
+
+/// `upload` needs a regular file: a FIFO, a pipe or a device is refused at once (the old
+/// code hung on a FIFO, or uploaded an empty or endless stream); an API key file of
+/// `/dev/zero` is refused after 64 KiB instead of filling memory.
+#[test]
+fn upload_refuses_streams_at_once() {
+    let d = Dir::new();
+    d.sh("mkfifo p && echo x > key");
+    let env = [
+        ("MAAS_API_KEY", "a:b:c"),
+        ("MAAS_URL", "http://127.0.0.1:9/MAAS"),
+    ];
+    for script in [
+        "\"$DDGZ\" upload p --name a/b",
+        "echo x | \"$DDGZ\" upload /dev/stdin --name a/b",
+        "\"$DDGZ\" upload /dev/zero --name a/b",
+    ] {
+        let mut c = std::process::Command::new("sh");
+        c.arg("-c")
+            .arg(script)
+            .current_dir(d.path())
+            .env("DDGZ", env!("CARGO_BIN_EXE_ddgz"))
+            .envs(env);
+        let (code, _, err) = run_bounded(c, 20);
+        assert_eq!(code, Some(3), "{script}: {err}");
+        assert!(err.contains("not a regular file"), "{script}: {err}");
+    }
+    let out = d.ddgz(&[
+        "upload",
+        "key",
+        "--name",
+        "a/b",
+        "--url",
+        "http://127.0.0.1:9/MAAS",
+        "--api-key-file",
+        "/dev/zero",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(err.contains("longer than 65536 bytes"), "{err}");
+}

@@ -3,6 +3,7 @@
 pub mod convert;
 pub mod fat;
 pub mod inspect;
+pub mod stream;
 pub mod upload;
 pub mod verify;
 

@@ -152,6 +152,20 @@ pub fn upload_file(
     let (name, client) = checked(r)?;
 
     let file_name = path.display().to_string();
+    // Checked before opening: opening a FIFO would wait for a writer.
+    let meta = std::fs::metadata(path)
+        .with_context(|| format!("cannot open {file_name}"))
+        .input()?;
+    if !meta.is_file() {
+        return Err(with_code(
+            Code::Input,
+            anyhow::anyhow!(
+                "{file_name}: is not a regular file (a pipe, FIFO, device or directory): upload \
+                 needs one, as it announces the size first and reads the file twice (sha256, \
+                 then the chunks)"
+            ),
+        ));
+    }
     let mut file = File::open(path)
         .with_context(|| format!("cannot open {file_name}"))
         .input()?;
@@ -330,9 +344,7 @@ fn client(r: &ResourceArgs) -> anyhow::Result<Client> {
     };
     let (text, source) = match &r.api_key_file {
         Some(p) => {
-            let mut t = String::new();
-            File::open(p)
-                .and_then(|mut f| f.read_to_string(&mut t))
+            let t = crate::cmd::stream::read_small(p, crate::cmd::stream::MAX_KEY_FILE)
                 .with_context(|| format!("cannot read the API key file {}", p.display()))
                 .input()?;
             (t, format!("--api-key-file {}", p.display()))

@@ -11,13 +11,13 @@
 //!   [`CAPTURE_BUDGET`] bytes. The findings reported are those of a run that read only
 //!   bytes really decoded from the stream.
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use ddgz_deflate::verify::{self, Against, Capture, Summary};
 use ddgz_image::{Disk, Image, OpenOptions};
 
+use crate::cmd::stream::{self, Kind};
 use crate::exit::{with_code, Code, ResultExt};
 
 /// Passes over the stream at most, when the layout validator needs bytes not yet kept.
@@ -60,6 +60,11 @@ pub fn run(a: Args) -> anyhow::Result<()> {
 
     // Pass 1: the stream, compared with the source, keeping head and tail.
     let mut capture = Capture::new(CAPTURE_BUDGET);
+    if matches!(Kind::of(&a.file), Ok(Kind::Stream)) {
+        // One pass is all a stream gives: keep the first CAPTURE_BUDGET bytes of the disk
+        // as well, where the partition headers of most layouts lie.
+        capture.want(std::slice::from_ref(&(0..CAPTURE_BUDGET)));
+    }
     let summary = {
         let mut against = source.as_ref().map(|s| Against::new(s as &dyn Disk));
         let mut sinks: Vec<&mut dyn verify::Sink> = Vec::new();
@@ -70,6 +75,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         }
         pass(&a.file, &mut sinks, &progress, 1)?
     };
+    let (summary, kind) = summary;
     let mut lines = vec![format!(
         "{name}: gzip stream OK: {} member{}, {} bytes compressed, {} bytes decompressed, CRC32 {:08x}",
         summary.members,
@@ -108,6 +114,19 @@ pub fn run(a: Args) -> anyhow::Result<()> {
                             warnings,
                         );
                     }
+                    if kind == Kind::Stream {
+                        // A pipe can be read once: never open it again (a FIFO would wait
+                        // for a new writer, forever).
+                        return Err(with_code(
+                            Code::Failed,
+                            anyhow::anyhow!(
+                                "{name}: the gzip stream is sound, but the layout could not be validated: it \
+                                 needs bytes of the decompressed disk past what one pass keeps, \
+                                 and a stream (pipe, FIFO) can be read only once (verify a \
+                                 file, or use --against SOURCE, or --no-layout)"
+                            ),
+                        ));
+                    }
                     if passes >= MAX_PASSES || !capture.want(&misses) {
                         return Err(with_code(
                             Code::Failed,
@@ -121,7 +140,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
                         ));
                     }
                     passes += 1;
-                    let again = pass(&a.file, &mut [&mut capture], &progress, passes)?;
+                    let (again, _) = pass(&a.file, &mut [&mut capture], &progress, passes)?;
                     if again != summary {
                         return Err(with_code(
                             Code::Input,
@@ -144,26 +163,34 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// One pass over the stream in `path`.
+/// One pass over the stream in `path`; also says whether it could be read again.
 fn pass(
     path: &Path,
     sinks: &mut [&mut dyn verify::Sink],
     progress: &Progress,
     n: u32,
-) -> anyhow::Result<Summary> {
+) -> anyhow::Result<(Summary, Kind)> {
     let name = path.display();
-    let file = File::open(path)
+    let (file, kind) = stream::open(path, stream::WRITER_WAIT)
         .with_context(|| format!("cannot open {name}"))
         .input()?;
+    if kind == Kind::Directory {
+        return Err(with_code(
+            Code::Input,
+            anyhow::anyhow!("{name}: is a directory, not a .dd.gz file"),
+        ));
+    }
     progress.start(n);
-    verify::check_stream(file, sinks, &mut |c| progress.at(c)).map_err(|e| {
-        let code = if e.is_finding() {
-            Code::Failed
-        } else {
-            Code::Input
-        };
-        with_code(code, anyhow::Error::new(e).context(format!("{name}")))
-    })
+    verify::check_stream(file, sinks, &mut |c| progress.at(c))
+        .map(|s| (s, kind))
+        .map_err(|e| {
+            let code = if e.is_finding() {
+                Code::Failed
+            } else {
+                Code::Input
+            };
+            with_code(code, anyhow::Error::new(e).context(format!("{name}")))
+        })
 }
 
 /// Validates the partition table / layout of `disk` as `ddgz validate` does (auto
