@@ -348,3 +348,107 @@ fn convert_json_upload_keeps_stdout_one_json_object() {
         "the upload result goes to stderr: {stderr}"
     );
 }
+
+/// An `upload_uri` on another origin (a MAAS whose `maas_url` names another host, or a
+/// hostile answer) is refused before any chunk: the API key never reaches that host.
+#[test]
+fn the_key_goes_to_the_configured_origin_only() {
+    let dir = Dir::new();
+    std::fs::write(dir.join("esxi.dd.gz"), gzip(&disk(20_000))).unwrap();
+    let other = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    other.set_nonblocking(true).unwrap();
+    let mut cfg = Config::new(KEY);
+    cfg.upload_origin = Some(format!("http://{}", other.local_addr().unwrap()));
+    let m = FakeMaas::start(cfg);
+    let (out, _, stderr) = run(
+        &dir,
+        Some(&m.url()),
+        Some(KEY),
+        &["esxi.dd.gz", "--name", "esxi/8"],
+    );
+    assert_eq!(out.status.code(), Some(4), "{stderr}");
+    assert!(
+        stderr.contains("is not on http://127.0.0.1:") && stderr.contains("configured"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("boot-resource delete 1"),
+        "the created resource is named: {stderr}"
+    );
+    assert!(
+        matches!(other.accept(), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+        "ddgz connected to the other origin"
+    );
+    assert!(
+        m.seen().iter().all(|s| s.method == "POST"),
+        "no PUT was made"
+    );
+}
+
+/// A server that accepts the connection and never answers: a clear error after the
+/// response timeout, not a hang.
+#[test]
+fn a_silent_server_times_out() {
+    let dir = Dir::new();
+    std::fs::write(dir.join("esxi.dd.gz"), gzip(&disk(20_000))).unwrap();
+    // Bound but never accepted: the kernel completes the handshake, nobody answers.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/MAAS", silent.local_addr().unwrap());
+    let mut c = ddgz();
+    c.args([
+        "upload",
+        "esxi.dd.gz",
+        "--name",
+        "esxi/8",
+        "--response-timeout",
+        "2",
+    ])
+    .current_dir(dir.path())
+    .env("MAAS_URL", &url)
+    .env("MAAS_API_KEY", KEY)
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("ddgz upload hung on a silent server");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{stderr}");
+    assert!(
+        stderr.contains("no answer from MAAS") && stderr.to_lowercase().contains("timeout"),
+        "{stderr}"
+    );
+    let (out, _, stderr) = run(
+        &dir,
+        Some(&url),
+        Some(KEY),
+        &["esxi.dd.gz", "--name", "x", "--response-timeout", "0"],
+    );
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("1..=3600"), "{stderr}");
+}
+
+/// Credentials in `MAAS_URL` are refused and never echoed.
+#[test]
+fn credentials_in_the_url_are_not_echoed() {
+    let dir = Dir::new();
+    std::fs::write(dir.join("esxi.dd.gz"), gzip(&disk(20_000))).unwrap();
+    let (out, stdout, stderr) = run(
+        &dir,
+        Some("http://admin:Hunter2Pass@127.0.0.1:9/MAAS"),
+        Some(KEY),
+        &["esxi.dd.gz", "--name", "esxi/8"],
+    );
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("credentials in the URL"), "{stderr}");
+    assert!(
+        !stderr.contains("Hunter2Pass") && !stdout.contains("Hunter2Pass"),
+        "{stderr}"
+    );
+}

@@ -42,6 +42,13 @@ Environment:
   MAAS_URL       the MAAS URL, e.g. http://maas.example:5240/MAAS (or --url)
   MAAS_API_KEY   the API key, consumer_key:token_key:token_secret (or --api-key-file)
 
+Network:
+  The API key is sent to the MAAS URL's origin only: an upload_uri on another host, port
+  or scheme is refused, and redirects are reported, never followed. Timeouts: 30 s to
+  connect; --response-timeout (120 s) for each answer and for any pause while bytes move;
+  600 s to send one chunk's body and for MAAS's answer to the last chunk (it hashes the
+  whole file first).
+
 Examples:
   ddgz upload vmware-esxi.dd.gz --name esxi/8 --title 'VMware ESXi 8.0'
   ddgz upload win.dd.gz --name windows/2022 --api-key-file ~/.maas-key --chunk-size 1M"
@@ -90,6 +97,11 @@ pub struct ResourceArgs {
     /// File holding the API key, consumer_key:token_key:token_secret [default: $MAAS_API_KEY].
     #[arg(long, value_name = "FILE")]
     pub api_key_file: Option<PathBuf>,
+
+    /// Seconds to wait for each MAAS answer, and longest pause while bytes move, 1 to 3600.
+    #[arg(long, value_name = "SECS", default_value_t = 120,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub response_timeout: u64,
 }
 
 fn parse_filetype(s: &str) -> Result<FileType, String> {
@@ -371,12 +383,18 @@ fn client(r: &ResourceArgs) -> anyhow::Result<Client> {
             ),
         )
     })?;
-    Client::new(&url, key).map_err(|e| {
-        with_code(
-            Code::Usage,
-            anyhow::anyhow!("{e}\n  next: {}", e.advice().unwrap_or_default()),
-        )
-    })
+    let timeouts = ddgz_maas::Timeouts {
+        response: std::time::Duration::from_secs(r.response_timeout),
+        ..Default::default()
+    };
+    Client::new(&url, key)
+        .map(|c| c.with_timeouts(timeouts))
+        .map_err(|e| {
+            with_code(
+                Code::Usage,
+                anyhow::anyhow!("{e}\n  next: {}", e.advice().unwrap_or_default()),
+            )
+        })
 }
 
 /// sha256 of the file, as 64 lowercase hex digits, with a progress bar when `show`.

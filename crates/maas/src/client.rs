@@ -72,6 +72,34 @@ pub enum Outcome {
     },
 }
 
+/// How long the client waits, per request phase. A server that accepts the connection
+/// and never answers fails after `connect + response`, not after the hours a large
+/// upload may take: only the body of a chunk in flight and MAAS's answer to the last
+/// chunk (it hashes the whole file first) get long limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// Name resolution and TCP connect.
+    pub connect: Duration,
+    /// From the end of a request to the first byte of the answer, and the longest pause
+    /// while bytes move in either direction.
+    pub response: Duration,
+    /// Sending one chunk's body, whole.
+    pub chunk_body: Duration,
+    /// MAAS's answer to the last chunk.
+    pub last_answer: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            connect: Duration::from_secs(30),
+            response: Duration::from_secs(120),
+            chunk_body: Duration::from_secs(600),
+            last_answer: Duration::from_secs(600),
+        }
+    }
+}
+
 /// A MAAS API client for boot-resource uploads.
 ///
 /// Every request gets a fresh `Authorization` header from the [`Clock`], so an upload may
@@ -84,6 +112,7 @@ pub struct Client {
     origin: String,
     key: ApiKey,
     clock: Arc<dyn Clock>,
+    timeouts: Timeouts,
 }
 
 impl fmt::Debug for Client {
@@ -100,25 +129,22 @@ impl Client {
     /// `/api/2.0` is accepted) with the system clock.
     pub fn new(url: &str, key: ApiKey) -> Result<Self, Error> {
         let (base, origin) = parse_base(url)?;
-        let config = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            // A redirected POST or PUT cannot be replayed; report the redirect instead.
-            .max_redirects(0)
-            .max_redirects_will_error(false)
-            .timeout_connect(Some(Duration::from_secs(30)))
-            .timeout_send_body(Some(Duration::from_secs(600)))
-            // MAAS hashes the whole file when the last chunk arrives.
-            .timeout_recv_response(Some(Duration::from_secs(1800)))
-            .timeout_recv_body(Some(Duration::from_secs(60)))
-            .user_agent(concat!("ddgz/", env!("CARGO_PKG_VERSION")))
-            .build();
+        let t = Timeouts::default();
         Ok(Self {
-            agent: config.into(),
+            agent: agent(&t),
             base,
             origin,
             key,
             clock: Arc::new(SystemClock::new()),
+            timeouts: t,
         })
+    }
+
+    /// Uses `t` instead of [`Timeouts::default`].
+    pub fn with_timeouts(mut self, t: Timeouts) -> Self {
+        self.agent = agent(&t);
+        self.timeouts = t;
+        self
     }
 
     /// Uses `clock` for timestamps and nonces (tests simulate time with it).
@@ -138,13 +164,38 @@ impl Client {
     }
 
     /// The absolute URL of an `upload_uri` from MAAS (usually a path on the same host).
-    pub fn resolve(&self, uri: &str) -> String {
-        if uri.starts_with("http://") || uri.starts_with("https://") {
-            uri.to_owned()
+    ///
+    /// An absolute URL on another origin (scheme, host, port) is refused: the API key
+    /// goes to the configured MAAS only, whatever an answer says.
+    pub fn resolve(&self, uri: &str) -> Result<String, Error> {
+        let lower = uri.to_ascii_lowercase();
+        if lower.starts_with("http://") || lower.starts_with("https://") {
+            let (_, theirs) = parse_base(uri).map_err(|_| self.foreign(uri))?;
+            if same_origin(&theirs, &self.origin) {
+                Ok(uri.to_owned())
+            } else {
+                Err(self.foreign(uri))
+            }
+        } else if uri.contains("://") || uri.starts_with("//") {
+            Err(self.foreign(uri))
         } else if uri.starts_with('/') {
-            format!("{}{uri}", self.origin)
+            Ok(format!("{}{uri}", self.origin))
         } else {
-            format!("{}/{uri}", self.base)
+            Ok(format!("{}/{uri}", self.base))
+        }
+    }
+
+    fn foreign(&self, uri: &str) -> Error {
+        Error::Protocol {
+            method: "POST",
+            url: self.endpoint(),
+            status: 201,
+            reason: format!(
+                "the upload_uri {:?} is not on {}; ddgz sends the API key to the configured \
+                 MAAS only (check MAAS's maas_url setting and any proxy in front of it)",
+                redact(uri),
+                self.origin
+            ),
         }
     }
 
@@ -175,14 +226,22 @@ impl Client {
         })
     }
 
-    /// Step 2, once: appends `chunk` to the file at `upload_uri`.
-    pub fn put_chunk(&self, upload_uri: &str, chunk: &[u8]) -> Result<(), Error> {
-        let url = self.resolve(upload_uri);
+    /// Step 2, once: appends `chunk` to the file at `upload_uri`; `last` gives MAAS's
+    /// answer the longer [`Timeouts::last_answer`].
+    pub fn put_chunk(&self, upload_uri: &str, chunk: &[u8], last: bool) -> Result<(), Error> {
+        let url = self.resolve(upload_uri)?;
+        let t = &self.timeouts;
+        let wait = if last { t.last_answer } else { t.response };
         let req = self
             .agent
             .put(&url)
             .header("Authorization", &self.key.authorization(&*self.clock))
-            .content_type("application/octet-stream");
+            .content_type("application/octet-stream")
+            .config()
+            .timeout_recv_response(Some(wait))
+            // The answer to the last chunk may be long in coming: no idle limit on it.
+            .timeout_per_read(if last { None } else { Some(t.response) })
+            .build();
         answer("PUT", &url, req.send(chunk)).map(|_| ())
     }
 
@@ -223,6 +282,8 @@ impl Client {
             };
             return Err(fail(0, error));
         };
+        // Before any byte goes out: the chunks go to MAAS's own origin or nowhere.
+        self.resolve(&uri).map_err(|e| fail(0, e))?;
         let chunk_size = chunk_size.max(1);
         let first = usize::try_from(r.size)
             .unwrap_or(usize::MAX)
@@ -278,7 +339,9 @@ impl Client {
                     ));
                 }
             }
-            self.put_chunk(&uri, &buf[..n]).map_err(|e| fail(sent, e))?;
+            let last = sent + n as u64 == r.size;
+            self.put_chunk(&uri, &buf[..n], last)
+                .map_err(|e| fail(sent, e))?;
             sent += n as u64;
             chunks += 1;
         }
@@ -301,10 +364,59 @@ fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
     Ok(n)
 }
 
+/// The HTTP agent: no redirects (a redirected POST or PUT cannot be replayed, and the
+/// key must not follow one), status codes as answers, and the phase timeouts of `t`.
+fn agent(t: &Timeouts) -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .max_redirects_will_error(false)
+        .timeout_resolve(Some(t.connect))
+        .timeout_connect(Some(t.connect))
+        .timeout_send_request(Some(t.response))
+        .timeout_send_body(Some(t.chunk_body))
+        .timeout_per_write(Some(t.response))
+        .timeout_recv_response(Some(t.response))
+        .timeout_per_read(Some(t.response))
+        .timeout_recv_body(Some(t.response))
+        .user_agent(concat!("ddgz/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .into()
+}
+
+/// `uri` with any `user:password@` replaced by `***@`, so that no credential is echoed.
+pub fn redact(uri: &str) -> String {
+    let Some((scheme, rest)) = uri.split_once("://") else {
+        return uri.to_owned();
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..end].rfind('@') {
+        Some(at) => format!("{scheme}://***@{}", &rest[at + 1..]),
+        None => uri.to_owned(),
+    }
+}
+
+/// Whether two `scheme://authority` origins are the same (case-insensitive, default
+/// ports implied).
+fn same_origin(a: &str, b: &str) -> bool {
+    fn norm(o: &str) -> String {
+        let o = o.to_ascii_lowercase();
+        for (scheme, port) in [("http://", ":80"), ("https://", ":443")] {
+            if let Some(auth) = o.strip_prefix(scheme) {
+                if let Some(host) = auth.strip_suffix(port) {
+                    return format!("{scheme}{host}");
+                }
+            }
+        }
+        o
+    }
+    norm(a) == norm(b)
+}
+
 /// Splits the MAAS URL into (base without trailing slash, origin).
 fn parse_base(url: &str) -> Result<(String, String), Error> {
     let bad = |reason: &str| Error::Url {
-        url: url.to_owned(),
+        url: redact(url),
         reason: reason.to_owned(),
     };
     let u = url.trim();
@@ -455,10 +567,40 @@ mod tests {
         );
         assert!(p("h:5240/MAAS").is_err());
         assert!(p("ftp://h/MAAS").is_err());
-        assert!(p("http://u:p@h/MAAS").is_err());
+        let e = p("http://u:s3cret@h/MAAS").unwrap_err();
+        assert!(!e.contains("s3cret"), "{e}");
         if !cfg!(feature = "tls") {
             assert!(p("https://h:5443/MAAS").unwrap_err().contains("TLS"));
         }
+    }
+
+    #[test]
+    fn upload_uris_stay_on_the_origin() {
+        let key = ApiKey::parse("a:b:c").unwrap();
+        let c = Client::new("http://Maas.example:5240/MAAS", key).unwrap();
+        let ok = |u: &str| c.resolve(u).unwrap();
+        assert_eq!(ok("/MAAS/x/"), "http://Maas.example:5240/MAAS/x/");
+        assert_eq!(ok("x/"), "http://Maas.example:5240/MAAS/x/");
+        assert_eq!(
+            ok("HTTP://maas.example:5240/MAAS/x/"),
+            "HTTP://maas.example:5240/MAAS/x/"
+        );
+        for bad in [
+            "http://evil.example:5240/MAAS/x/",
+            "http://maas.example:5241/MAAS/x/",
+            "http://maas.example:5240@evil.example/x/",
+            "//evil.example/x/",
+            "ftp://maas.example:5240/x",
+        ] {
+            let e = c.resolve(bad).unwrap_err().to_string();
+            assert!(
+                e.contains("sends the API key to the configured"),
+                "{bad}: {e}"
+            );
+        }
+        let d = Client::new("http://h/MAAS", ApiKey::parse("a:b:c").unwrap()).unwrap();
+        assert!(d.resolve("http://h:80/MAAS/x").is_ok());
+        assert_eq!(redact("http://u:p@h:1/x@y"), "http://***@h:1/x@y");
     }
 
     #[test]

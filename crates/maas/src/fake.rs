@@ -102,6 +102,9 @@ pub struct Config {
     pub faults: Vec<Fault>,
     /// Bodies longer than this get 413 "Request Entity Too Large", as from a proxy.
     pub max_body: usize,
+    /// When set, `upload_uri` is an absolute URL on this origin (`http://host:port`), as
+    /// from a MAAS whose `maas_url` names another host.
+    pub upload_origin: Option<String>,
 }
 
 impl Config {
@@ -113,6 +116,7 @@ impl Config {
             on_request: None,
             faults: Vec::new(),
             max_body: 64 << 20,
+            upload_origin: None,
         }
     }
 }
@@ -308,7 +312,15 @@ fn serve(config: &Config, state: &Mutex<State>, mut req: tiny_http::Request) {
             };
             match fault {
                 Some(f) => (f.status, f.body),
-                None => route(&mut s, &method, &path, &content_type, has_length, &body),
+                None => route(
+                    &mut s,
+                    config,
+                    &method,
+                    &path,
+                    &content_type,
+                    has_length,
+                    &body,
+                ),
             }
         };
         s.seen.push(Seen {
@@ -404,6 +416,7 @@ fn check_auth(
 
 fn route(
     s: &mut State,
+    config: &Config,
     method: &str,
     path: &str,
     content_type: &str,
@@ -418,7 +431,7 @@ fn route(
     };
     let parts: Vec<&str> = rest.trim_end_matches('/').split('/').collect();
     match (method, &parts[..]) {
-        ("POST", [""]) => create(s, content_type, body),
+        ("POST", [""]) => create(s, config, content_type, body),
         ("PUT", [id, "upload", fid]) => match (id.parse::<u64>(), fid.parse::<u64>()) {
             (Ok(id), Ok(fid)) => upload(s, id, fid, content_type, has_length, body),
             _ => (404, "Not Found".into()),
@@ -469,7 +482,7 @@ fn field_error(field: &str, msg: &str) -> (u16, String) {
     (400, serde_json::json!({ field: [msg] }).to_string())
 }
 
-fn create(s: &mut State, content_type: &str, body: &[u8]) -> (u16, String) {
+fn create(s: &mut State, config: &Config, content_type: &str, body: &[u8]) -> (u16, String) {
     let Some(f) = form(content_type, body) else {
         return (400, "Expected a multipart/form-data body.".into());
     };
@@ -543,8 +556,9 @@ fn create(s: &mut State, content_type: &str, body: &[u8]) -> (u16, String) {
     });
     if !stored.complete {
         file["progress"] = 0.into();
+        let origin = config.upload_origin.as_deref().unwrap_or("");
         file["upload_uri"] =
-            format!("{PREFIX}/api/2.0/boot-resources/{id}/upload/{file_id}/").into();
+            format!("{origin}{PREFIX}/api/2.0/boot-resources/{id}/upload/{file_id}/").into();
     }
     let answer = serde_json::json!({
         "id": id,

@@ -41,6 +41,8 @@ pub mod filetype;
 pub mod fake;
 
 pub use auth::{ApiKey, Clock, SystemClock};
-pub use client::{Client, Created, NewResource, Outcome, API_PATH, DEFAULT_CHUNK_SIZE};
+pub use client::{
+    redact, Client, Created, NewResource, Outcome, Timeouts, API_PATH, DEFAULT_CHUNK_SIZE,
+};
 pub use error::{Error, UploadError, MAX_BODY_SHOWN};
 pub use filetype::FileType;

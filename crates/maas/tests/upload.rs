@@ -288,7 +288,7 @@ fn over_size_and_complete_puts_are_400() {
     let d = data(10);
     let created = c.create(&resource(&d)).unwrap();
     let uri = created.upload_uri.unwrap();
-    let e = c.put_chunk(&uri, &data(11)).unwrap_err();
+    let e = c.put_chunk(&uri, &data(11), false).unwrap_err();
     assert!(
         matches!(&e, Error::Status { status: 400, body, .. } if body == "Too much data received."),
         "{e}"
@@ -297,9 +297,9 @@ fn over_size_and_complete_puts_are_400() {
         .advice()
         .unwrap()
         .contains("more bytes than the declared size"));
-    c.put_chunk(&uri, &d).unwrap();
+    c.put_chunk(&uri, &d, false).unwrap();
     assert!(m.resources()[0].complete);
-    let e = c.put_chunk(&uri, &d[..1]).unwrap_err();
+    let e = c.put_chunk(&uri, &d[..1], false).unwrap_err();
     assert!(
         matches!(&e, Error::Status { status: 400, body, .. } if body.contains("complete file")),
         "{e}"
