@@ -92,6 +92,7 @@ fn v7(datastore: bool) -> Options {
         datastore_volume: Volume::Vmfs6,
         fat: true,
         seed: 7,
+        build: None,
     }
 }
 
@@ -636,7 +637,10 @@ fn inspect_json_shape_is_pinned() {
     assert_eq!(parts[3]["type"], "4EB2EA39-7855-4790-A79E-FAE495E21F8D");
     assert_eq!(parts[3]["type_name"], "VMware VMFS-L");
     assert_eq!(parts[3]["name"], "OSDATA");
-    assert_eq!(k(&j["esxi"]), "generation,reference_lbas,variant");
+    assert_eq!(
+        k(&j["esxi"]),
+        "generation,reference_lbas,variant,version,version_missing"
+    );
     assert_eq!(k(&j["findings"]), "items,profile");
     for i in j["findings"]["items"].as_array().unwrap() {
         assert_eq!(k(i), "message,partition,severity");

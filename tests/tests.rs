@@ -5,6 +5,7 @@
 mod util;
 mod convert;
 mod corrupt;
+mod esxi;
 mod fat;
 mod faults;
 mod inspect;

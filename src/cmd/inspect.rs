@@ -35,7 +35,11 @@
 //!              | { "kind": "invalid", "what": "FAT"|"VMFS", "reason" }
 //!              | { "kind": "unreadable", "reason" }
 //!   } ],
-//!   "esxi": null | { "generation": "6.x"|"7.0/8.0", "variant": string, "reference_lbas": bool },
+//!   "esxi": null | { "generation": "6.x"|"7.0/8.0", "variant": string, "reference_lbas": bool,
+//!                    "version": null | { "version": "8.0.3", "major": u32, "minor": u32,
+//!                                        "build": "24022510", "build_line": string,
+//!                                        "partition": 5|6 },
+//!                    "version_missing": null | string (why: "no boot.cfg found: …") },
 //!   "findings": { "profile": "esxi"|"generic",
 //!                 "items": [ { "severity": "error"|"warning"|"info",
 //!                              "partition": u32|null, "message": string } ] }
@@ -317,6 +321,20 @@ fn print_inspect(
             }
         )?,
         None => writeln!(out, "layout:     not ESXi")?,
+    }
+    if let Some(l) = &r.esxi {
+        match (&l.version, &l.version_missing) {
+            (Some(v), _) => writeln!(
+                out,
+                "release:    ESXi {} build {} (build={} in boot.cfg of partition {})",
+                v.version, v.build, v.build_line, v.partition
+            )?,
+            (None, why) => writeln!(
+                out,
+                "release:    unknown: {}",
+                why.as_deref().unwrap_or("no boot.cfg found")
+            )?,
+        }
     }
     if !r.partitions.is_empty() {
         writeln!(out)?;

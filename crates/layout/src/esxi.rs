@@ -41,6 +41,11 @@ pub struct Layout {
     pub variant: String,
     /// Whether every partition sits at the LBAs of the reference layout.
     pub reference_lbas: bool,
+    /// The release, from the `build=` line of the bootbank's `boot.cfg` (else the
+    /// altbootbank's).
+    pub version: Option<crate::bootcfg::EsxiVersion>,
+    /// Why there is no `version`, in words (e.g. "no boot.cfg found: …").
+    pub version_missing: Option<String>,
 }
 
 /// What a partition of the layout must hold.
@@ -299,6 +304,8 @@ pub fn layout(t: &Table, disk_size: u64) -> Option<Layout> {
         generation: g,
         variant,
         reference_lbas: reference,
+        version: None,
+        version_missing: None,
     })
 }
 

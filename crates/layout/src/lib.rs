@@ -8,9 +8,11 @@
 //! typed errors or findings that name the offset and the value.
 #![deny(missing_docs)]
 
+pub mod bootcfg;
 mod checks;
 pub mod esxi;
 pub mod fat;
+pub mod files;
 pub mod gpt;
 pub mod guid;
 pub mod mbr;
@@ -439,10 +441,16 @@ fn analyze(disk: &dyn Disk, profile: Profile) -> Result<Report, Error> {
         esxi::check(t, &parts, &mut items);
     }
     items.sort_by_key(|f| f.severity); // stable: keeps the order of discovery within a severity
-    let layout = checked
+    let mut layout = checked
         .table
         .as_ref()
         .and_then(|t| esxi::layout(t, disk.size()));
+    if let Some(l) = layout.as_mut() {
+        match bootcfg::lookup(disk, &parts) {
+            bootcfg::Lookup::Found(v) => l.version = Some(v),
+            bootcfg::Lookup::Missing(why) => l.version_missing = Some(why),
+        }
+    }
     Ok(Report {
         disk_size: disk.size(),
         table: checked.table.as_ref().map(|t| TableInfo {

@@ -62,6 +62,9 @@ pub struct Options {
     pub fat: bool,
     /// Seed for GUIDs, UUIDs and file content.
     pub seed: u64,
+    /// The `build=` value of the bootbank's `boot.cfg` [default: [`default_build`] of the
+    /// version]; ESXi writes `8.0.3-0.0.24022510`, `8.0.3-24022510`, `6.7.0-8169922`.
+    pub build: Option<String>,
 }
 
 impl Options {
@@ -77,6 +80,7 @@ impl Options {
             datastore_volume: Volume::Blank,
             fat: true,
             seed: 1,
+            build: None,
         }
     }
 
@@ -320,12 +324,25 @@ pub fn noise(seed: u64, len: usize) -> Vec<u8> {
     out
 }
 
-/// The `boot.cfg` of a bootbank.
+/// The `build=` value of a patched install of `version` (`X.Y.Z-0.U.BUILD`).
+pub fn default_build(version: Version) -> &'static str {
+    match version {
+        Version::V6_7 => "6.7.0-3.73.14320388",
+        Version::V7_0 => "7.0.3-0.95.23794027",
+        Version::V8_0 => "8.0.3-0.35.24280767",
+    }
+}
+
+/// The `boot.cfg` of a bootbank, with `build=` [`default_build`].
 pub fn boot_cfg(version: Version) -> String {
-    let (build, modules) = match version {
-        Version::V6_7 => ("6.7.0-3.73.14320388", "b.b00 --- jumpstrt.gz --- useropts.gz --- k.b00 --- s.v00 --- imgdb.tgz --- state.tgz"),
-        Version::V7_0 => ("7.0.3-0.95.23794027", "b.b00 --- jumpstrt.gz --- useropts.gz --- bmod.tgz --- s.v00 --- esxupdt.v00 --- imgdb.tgz --- state.tgz"),
-        Version::V8_0 => ("8.0.3-0.35.24280767", "b.b00 --- jumpstrt.gz --- useropts.gz --- bmod.tgz --- s.v00 --- esxupdt.v00 --- imgdb.tgz --- state.tgz"),
+    boot_cfg_with(version, default_build(version))
+}
+
+/// The `boot.cfg` of a bootbank of `version`, with `build=BUILD`.
+pub fn boot_cfg_with(version: Version, build: &str) -> String {
+    let modules = match version {
+        Version::V6_7 => "b.b00 --- jumpstrt.gz --- useropts.gz --- k.b00 --- s.v00 --- imgdb.tgz --- state.tgz",
+        Version::V7_0 | Version::V8_0 => "b.b00 --- jumpstrt.gz --- useropts.gz --- bmod.tgz --- s.v00 --- esxupdt.v00 --- imgdb.tgz --- state.tgz",
     };
     format!(
         "bootstate=0\ntitle=Loading VMware ESXi\ntimeout=5\nprefix=\nkernel=b.b00\nkernelopt=autoPartition=FALSE\nmodules={modules}\nbuild={build}\nupdated=1\n"
@@ -359,7 +376,13 @@ fn make_fats(path: &Path, b: &Built, opts: &Options) -> io::Result<()> {
     }
     if let Some(p5) = b.part(5) {
         mkfs_fat(path, p5, 16, if v6 { "BOOTBANK" } else { "BOOTBANK1" }, &[])?;
-        mcopy(path, p5, "::/boot.cfg", boot_cfg(opts.version).as_bytes())?;
+        let build = opts.build.as_deref().unwrap_or(default_build(opts.version));
+        mcopy(
+            path,
+            p5,
+            "::/boot.cfg",
+            boot_cfg_with(opts.version, build).as_bytes(),
+        )?;
         let files = [
             ("b.b00", 640),
             ("jumpstrt.gz", 4),
