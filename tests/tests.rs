@@ -9,6 +9,8 @@ mod esxi;
 mod fat;
 mod faults;
 mod inspect;
+mod oracle;
 mod proptests;
 mod safety;
 mod upload;
+mod vhd;

@@ -92,6 +92,9 @@ pub struct Args {
 pub enum FormatArg {
     Raw,
     Qcow2,
+    /// VHD (Virtual PC / Hyper-V); `vpc` is QEMU's name for it.
+    #[value(alias = "vpc")]
+    Vhd,
 }
 
 impl From<FormatArg> for Format {
@@ -99,6 +102,7 @@ impl From<FormatArg> for Format {
         match f {
             FormatArg::Raw => Format::Raw,
             FormatArg::Qcow2 => Format::Qcow2,
+            FormatArg::Vhd => Format::Vhd,
         }
     }
 }

@@ -169,12 +169,32 @@ struct Qcow2Json {
 }
 
 #[derive(Debug, Serialize)]
+struct VhdParentJson {
+    path: PathBuf,
+    subformat: &'static str,
+    virtual_size: u64,
+    found_by: String,
+}
+
+#[derive(Debug, Serialize)]
+struct VhdJson {
+    subformat: &'static str,
+    block_size: Option<u64>,
+    creator_app: String,
+    size_rule: &'static str,
+    footer: &'static str,
+    parents: Vec<VhdParentJson>,
+}
+
+#[derive(Debug, Serialize)]
 struct ImageJson {
     path: PathBuf,
     format: &'static str,
     virtual_size: u64,
     allocated_bytes: u64,
     qcow2: Option<Qcow2Json>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    vhd: Option<VhdJson>,
 }
 
 #[derive(Debug, Serialize)]
@@ -211,12 +231,39 @@ fn image_json(path: &Path, image: &Image) -> anyhow::Result<ImageJson> {
                 .collect(),
         }
     });
+    let vhd = image.vhd().map(|v| {
+        let i = v.info();
+        VhdJson {
+            subformat: i.disk_type.name(),
+            block_size: i.block_size,
+            creator_app: i.creator_app,
+            size_rule: match i.size_rule {
+                ddgz_vhd::SizeRule::Chs => "chs",
+                ddgz_vhd::SizeRule::CurrentSize => "current_size",
+            },
+            footer: match i.footer {
+                ddgz_vhd::FooterCopy::End => "end",
+                ddgz_vhd::FooterCopy::Head => "copy_at_0",
+            },
+            parents: i
+                .parents
+                .into_iter()
+                .map(|p| VhdParentJson {
+                    path: p.path,
+                    subformat: p.disk_type.name(),
+                    virtual_size: p.virtual_size,
+                    found_by: p.found_by,
+                })
+                .collect(),
+        }
+    });
     Ok(ImageJson {
         path: path.into(),
         format: image.format().name(),
         virtual_size: image.size(),
         allocated_bytes: allocated,
         qcow2,
+        vhd,
     })
 }
 
@@ -279,7 +326,36 @@ fn print_inspect(
                 )?;
             }
         }
-        None => writeln!(out, "container:  {}", img.format)?,
+        None => match &img.vhd {
+            Some(v) => {
+                write!(out, "container:  vhd {}", v.subformat)?;
+                if let Some(b) = v.block_size {
+                    write!(out, ", {} blocks", human(b))?;
+                }
+                let rule = match v.size_rule {
+                    "chs" => "CHS geometry",
+                    _ => "current_size",
+                };
+                writeln!(out, ", creator {:?}, size from {rule}", v.creator_app)?;
+                if v.footer != "end" {
+                    writeln!(
+                        out,
+                        "footer:     copy at offset 0 (the footer at the end is damaged)"
+                    )?;
+                }
+                for p in &v.parents {
+                    writeln!(
+                        out,
+                        "parent:     {} (vhd {}, {}; found by {})",
+                        p.path.display(),
+                        p.subformat,
+                        human(p.virtual_size),
+                        p.found_by
+                    )?;
+                }
+            }
+            None => writeln!(out, "container:  {}", img.format)?,
+        },
     }
     writeln!(
         out,

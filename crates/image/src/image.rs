@@ -5,6 +5,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use ddgz_qcow2::Qcow2;
+use ddgz_vhd::Vhd;
 
 use ddgz_disk::{Disk, Error, Extent, RawDisk, Result};
 
@@ -19,6 +20,8 @@ pub enum Format {
     Raw,
     /// QEMU copy-on-write v2/v3.
     Qcow2,
+    /// Virtual PC / Hyper-V VHD: fixed, dynamic, differencing (QEMU's `vpc`).
+    Vhd,
 }
 
 impl Format {
@@ -27,6 +30,7 @@ impl Format {
         match self {
             Format::Raw => "raw",
             Format::Qcow2 => "qcow2",
+            Format::Vhd => "vhd",
         }
     }
 }
@@ -40,7 +44,8 @@ pub struct OpenOptions {
     pub force_corrupt: bool,
 }
 
-/// Detects the format of `path` from its first bytes: the qcow2 magic, else raw.
+/// Detects the format of `path` from its first bytes (the qcow2 magic, a VHD footer
+/// copy) and its last 512 (a fixed VHD's footer), else raw.
 pub fn detect_format(path: &Path) -> Result<Format> {
     let io = |what: &str, source| Error::Io {
         path: path.into(),
@@ -48,7 +53,7 @@ pub fn detect_format(path: &Path) -> Result<Format> {
         source,
     };
     let mut f = File::open(path).map_err(|e| io("open", e))?;
-    let mut magic = [0u8; 4];
+    let mut magic = [0u8; 8];
     let mut got = 0;
     while got < magic.len() {
         match f.read(&mut magic[got..]) {
@@ -58,11 +63,21 @@ pub fn detect_format(path: &Path) -> Result<Format> {
             Err(e) => return Err(io("read the first bytes", e)),
         }
     }
-    Ok(if got == 4 && magic == QCOW2_MAGIC {
-        Format::Qcow2
-    } else {
-        Format::Raw
-    })
+    if got >= 4 && magic[..4] == QCOW2_MAGIC {
+        return Ok(Format::Qcow2);
+    }
+    // A fixed VHD is its data followed by a footer: probed by the footer at the end.
+    let mut tail = [0u8; 512];
+    let len = f.metadata().map_err(|e| io("stat", e))?.len();
+    if len >= 512 {
+        use std::os::unix::fs::FileExt;
+        f.read_exact_at(&mut tail, len - 512)
+            .map_err(|e| io("read the last 512 bytes", e))?;
+    }
+    if ddgz_vhd::probe(&magic[..got], &tail) {
+        return Ok(Format::Vhd);
+    }
+    Ok(Format::Raw)
 }
 
 /// An opened image file: raw or qcow2.
@@ -76,6 +91,7 @@ pub struct Image {
 enum Inner {
     Raw(RawDisk),
     Qcow2(Box<Qcow2>),
+    Vhd(Box<Vhd>),
 }
 
 impl Image {
@@ -94,6 +110,7 @@ impl Image {
                 };
                 Inner::Qcow2(Box::new(Qcow2::open(path, &q)?))
             }
+            Format::Vhd => Inner::Vhd(Box::new(Vhd::open(path, &Default::default())?)),
         };
         Ok(Self {
             path: path.into(),
@@ -111,6 +128,7 @@ impl Image {
         match self.inner {
             Inner::Raw(_) => Format::Raw,
             Inner::Qcow2(_) => Format::Qcow2,
+            Inner::Vhd(_) => Format::Vhd,
         }
     }
 
@@ -118,7 +136,15 @@ impl Image {
     pub fn qcow2(&self) -> Option<&Qcow2> {
         match &self.inner {
             Inner::Qcow2(q) => Some(q),
-            Inner::Raw(_) => None,
+            _ => None,
+        }
+    }
+
+    /// The VHD reader, for container details (subformat, block size, parents).
+    pub fn vhd(&self) -> Option<&Vhd> {
+        match &self.inner {
+            Inner::Vhd(v) => Some(v),
+            _ => None,
         }
     }
 }
@@ -128,6 +154,7 @@ impl Disk for Image {
         match &self.inner {
             Inner::Raw(r) => r.size(),
             Inner::Qcow2(q) => q.virtual_size(),
+            Inner::Vhd(v) => v.size(),
         }
     }
 
@@ -135,6 +162,7 @@ impl Disk for Image {
         match &self.inner {
             Inner::Raw(r) => r.extents(offset, len),
             Inner::Qcow2(q) => Disk::extents(q, offset, len),
+            Inner::Vhd(v) => v.extents(offset, len),
         }
     }
 
@@ -142,6 +170,7 @@ impl Disk for Image {
         match &self.inner {
             Inner::Raw(r) => r.read_at(offset, buf),
             Inner::Qcow2(q) => Disk::read_at(q, offset, buf),
+            Inner::Vhd(v) => v.read_at(offset, buf),
         }
     }
 }
