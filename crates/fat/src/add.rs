@@ -11,7 +11,7 @@
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 use std::fs;
-use std::io::{self, Read, Write};
+use std::io;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
@@ -19,18 +19,18 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use ddgz_disk::{check_range, Disk, Patch};
 
-use crate::cow::{Cursor, Store};
+use crate::cow::Store;
 use crate::spec::check_name;
-use crate::time::{set_now, to_dos, SOURCE_TIME};
 use crate::volume::{DirLoc, Volume};
-use crate::{dirfix, AddSpec, Error, Result};
+use crate::write::Writer;
+use crate::{AddSpec, Error, Result};
 
 /// Source trees nested deeper than this are refused (a symlink loop, most likely).
 const MAX_DEPTH: usize = 64;
+/// Entries (32-byte slots) a FAT directory may hold (spec section 6.1).
+const MAX_DIR_SLOTS: u64 = 65536;
 /// The largest file FAT can hold: sizes are 32-bit (spec section 6).
 const MAX_FILE: u64 = u32::MAX as u64;
-/// Copy buffer.
-const COPY_BUF: usize = 1 << 20;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -123,7 +123,7 @@ where
     Ok(out)
 }
 
-fn source_err(path: &Path, e: io::Error) -> Error {
+pub(crate) fn source_err(path: &Path, e: io::Error) -> Error {
     let what = match e.kind() {
         io::ErrorKind::NotFound => "no such file or directory".to_string(),
         io::ErrorKind::PermissionDenied => "permission denied".to_string(),
@@ -247,6 +247,8 @@ enum State {
 struct Planner<'a, 'd> {
     vol: &'a Volume<'d>,
     replace: bool,
+    /// Names in the existing directories looked at, by key: each is read once.
+    listings: HashMap<String, HashMap<String, State>>,
     /// What this run creates, by key.
     created: HashMap<String, State>,
     /// Slots added per directory (by key, with its components; "" = root).
@@ -260,16 +262,36 @@ impl Planner<'_, '_> {
         bytes.div_ceil(self.vol.geo.cluster_size as u64)
     }
 
-    fn state(&self, comps: &[String]) -> Result<State> {
+    fn state(&mut self, comps: &[String]) -> Result<State> {
         if let Some(s) = self.created.get(&key(comps)) {
             return Ok(*s);
         }
-        let refs: Vec<&str> = comps.iter().map(String::as_str).collect();
-        Ok(match self.vol.lookup(&refs)? {
-            None => State::Missing,
-            Some((_, e)) if e.is_dir() => State::Dir,
-            Some((_, e)) => State::File(Some(self.clusters(e.size() as u64))),
-        })
+        let (parent, name) = comps.split_at(comps.len() - 1);
+        let pk = key(parent);
+        if self.created.contains_key(&pk) {
+            return Ok(State::Missing); // a directory this run creates holds only our entries
+        }
+        if !self.listings.contains_key(&pk) {
+            let refs: Vec<&str> = parent.iter().map(String::as_str).collect();
+            let mut names = HashMap::new();
+            if let Some(loc) = self.vol.dir_at(&refs)? {
+                let shown = format!("/{}", parent.join("/"));
+                for e in self.vol.read_dir(loc, &shown)?.entries {
+                    let s = if e.is_dir() {
+                        State::Dir
+                    } else {
+                        State::File(Some(self.clusters(e.size() as u64)))
+                    };
+                    names.insert(e.name.to_uppercase(), s);
+                    names.insert(e.short.to_uppercase(), s);
+                }
+            }
+            self.listings.insert(pk.clone(), names);
+        }
+        Ok(self.listings[&pk]
+            .get(&name[0].to_uppercase())
+            .copied()
+            .unwrap_or(State::Missing))
     }
 
     fn conflict(&self, comps: &[String], reason: String) -> Error {
@@ -354,7 +376,15 @@ impl Planner<'_, '_> {
         let cs = self.vol.geo.cluster_size as u64;
         let mut total = 0;
         for (comps, new_slots, is_new) in self.slots.values() {
+            let full = |have: u64| Error::DirFull {
+                volume: self.vol.label.clone(),
+                path: comps.join("/"),
+                needed: have + new_slots,
+            };
             if *is_new {
+                if *new_slots > MAX_DIR_SLOTS {
+                    return Err(full(0));
+                }
                 total += (new_slots * 32).div_ceil(cs).max(1);
                 continue;
             }
@@ -378,6 +408,9 @@ impl Planner<'_, '_> {
                     }
                 }
                 DirLoc::Chain(_) => {
+                    if l.used_slots + new_slots > MAX_DIR_SLOTS {
+                        return Err(full(l.used_slots));
+                    }
                     let want = ((l.used_slots + new_slots) * 32).div_ceil(cs);
                     total += want.saturating_sub(l.chain_len);
                 }
@@ -392,6 +425,7 @@ fn check_plan(vol: &Volume<'_>, ops: &[Op], replace: bool) -> Result<()> {
     let mut p = Planner {
         vol,
         replace,
+        listings: HashMap::new(),
         created: HashMap::new(),
         slots: BTreeMap::new(),
         data_clusters: 0,
@@ -414,89 +448,16 @@ fn check_plan(vol: &Volume<'_>, ops: &[Op], replace: bool) -> Result<()> {
     Ok(())
 }
 
-type Fs<'d> = fatfs::FileSystem<Cursor<'d>>;
-
 fn apply(vol: &Volume<'_>, ops: &[Op]) -> Result<()> {
-    let label = &vol.label;
-    let options = fatfs::FsOptions::new().time_provider(&SOURCE_TIME);
-    let fs: Fs<'_> = fatfs::FileSystem::new(Cursor::new(vol.store.clone()), options)
-        .map_err(|e| Error::io(label, "", "open the filesystem with fatfs", e))?;
+    let mut w = Writer::new(vol)?;
     for op in ops {
         for i in 1..op.dest.len() {
-            ensure_dir(vol, &fs, &op.dest[..i], op.mtime)?;
+            w.ensure_dir(&op.dest[..i], op.mtime)?;
         }
         match op.kind {
-            Kind::Dir => ensure_dir(vol, &fs, &op.dest, op.mtime)?,
-            Kind::File { len } => write_file(vol, &fs, op, len)?,
+            Kind::Dir => w.ensure_dir(&op.dest, op.mtime)?,
+            Kind::File { len } => w.write_file(&op.dest, &op.src, len, op.mtime)?,
         }
     }
-    fs.unmount()
-        .map_err(|e| Error::io(label, "", "unmount (write the FSInfo sector)", e))
-}
-
-fn ensure_dir(vol: &Volume<'_>, fs: &Fs<'_>, comps: &[String], mtime: SystemTime) -> Result<()> {
-    let refs: Vec<&str> = comps.iter().map(String::as_str).collect();
-    if vol.dir_at(&refs)?.is_some() {
-        return Ok(());
-    }
-    let path = comps.join("/");
-    set_now(mtime);
-    fs.root_dir()
-        .create_dir(&path)
-        .map_err(|e| Error::io(&vol.label, &path, "create the directory", e))?;
-    let (parent, name) = refs.split_at(refs.len() - 1);
-    let parent = vol.dir_at(parent)?.expect("the parent was created first");
-    let entry = vol
-        .read_dir(parent, &path)?
-        .entries
-        .into_iter()
-        .find(|e| e.matches(name[0]) && e.is_dir())
-        .ok_or_else(|| Error::NotFound {
-            volume: vol.label.clone(),
-            path: path.clone(),
-        })?;
-    dirfix::fix_new_dir(vol, parent, &entry)
-}
-
-fn write_file(vol: &Volume<'_>, fs: &Fs<'_>, op: &Op, len: u64) -> Result<()> {
-    let path = op.dest.join("/");
-    let fat_err = |what: &str, e| Error::io(&vol.label, &path, what, e);
-    let mut src = fs::File::open(&op.src).map_err(|e| source_err(&op.src, e))?;
-    set_now(op.mtime);
-    let refs: Vec<&str> = op.dest.iter().map(String::as_str).collect();
-    let root = fs.root_dir();
-    let mut f = if vol.lookup(&refs)?.is_some() {
-        let mut f = root.open_file(&path).map_err(|e| fat_err("open", e))?;
-        f.truncate().map_err(|e| fat_err("truncate", e))?;
-        f
-    } else {
-        root.create_file(&path).map_err(|e| fat_err("create", e))?
-    };
-    let mut buf = vec![0u8; COPY_BUF.min(len.max(1) as usize)];
-    let mut copied = 0u64;
-    loop {
-        let n = match src.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(source_err(&op.src, e)),
-        };
-        copied += n as u64;
-        if copied > len {
-            break;
-        }
-        f.write_all(&buf[..n]).map_err(|e| fat_err("write", e))?;
-    }
-    if copied != len {
-        return Err(Error::Source {
-            path: op.src.clone(),
-            what: format!("changed size while being copied ({len} bytes planned)"),
-            source: None,
-        });
-    }
-    #[allow(deprecated)] // the supported way is a TimeProvider, which we also use
-    f.set_modified(to_dos(op.mtime));
-    f.flush()
-        .map_err(|e| fat_err("write the directory entry", e))?;
-    Ok(())
+    w.finish()
 }

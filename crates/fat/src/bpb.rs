@@ -92,6 +92,10 @@ pub(crate) struct Geometry {
     pub data_offset: u64,
     /// Number of data clusters: valid cluster numbers are `2..clusters + 2`.
     pub clusters: u32,
+    /// Number of FAT copies (each `fat_len` bytes, one after the other).
+    pub fats: u32,
+    /// FAT32: byte offset of the FSInfo sector.
+    pub fsinfo: Option<u64>,
 }
 
 impl Geometry {
@@ -153,6 +157,7 @@ impl Geometry {
                  but the partition holds only {volume_len} bytes"
             ));
         }
+        let mut fsinfo_sector = None;
         let (fatsz, root) = if fat32_layout {
             if root_entries != 0 {
                 return Err(format!(
@@ -182,6 +187,7 @@ impl Geometry {
                     "backup boot sector is {backup}; must be inside the {reserved} reserved sectors"
                 ));
             }
+            fsinfo_sector = Some(fsinfo as u64);
             (fatsz32, Root::Cluster(u32_at(0x2C)))
         } else {
             if root_entries == 0 {
@@ -264,6 +270,8 @@ impl Geometry {
             root,
             data_offset: first_data * bps64,
             clusters,
+            fats,
+            fsinfo: fsinfo_sector.map(|s| s * bps64),
         })
     }
 

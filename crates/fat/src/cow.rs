@@ -1,13 +1,11 @@
-//! A copy-on-write view of one partition of a read-only [`Disk`]: `Read + Write + Seek`
-//! for `fatfs`, reads go through to the disk, writes stay in memory as 4 KiB blocks.
+//! A copy-on-write view of one partition of a read-only [`Disk`]: reads go through to the
+//! disk, writes stay in memory as 4 KiB blocks.
 //! At the end the written blocks that really differ become [`Patch`]es at disk offsets.
 //!
 //! Memory is what changed (plus a few cached blocks), whatever the partition size.
 
-use std::cell::RefCell;
 use std::collections::BTreeMap;
-use std::io::{self, Read, Seek, SeekFrom, Write};
-use std::rc::Rc;
+use std::io;
 
 use ddgz_disk::{Disk, Patch};
 
@@ -15,8 +13,7 @@ use ddgz_disk::{Disk, Patch};
 /// (512..4096).
 pub(crate) const BLOCK: u64 = 4096;
 
-/// Clean blocks kept to serve the many small reads `fatfs` makes (FAT entries, 32-byte
-/// directory entries field by field).
+/// Clean blocks kept to serve the many small reads of FAT entries and directory entries.
 const CLEAN_CACHE_BLOCKS: usize = 16;
 
 /// The shared state: the disk range and the written blocks.
@@ -180,61 +177,6 @@ impl<'d> Store<'d> {
     }
 }
 
-/// A cursor on a shared [`Store`]: what `fatfs` is given. Several cursors may exist; they
-/// see each other's writes at once (`fatfs` keeps no cache of its own).
-#[derive(Debug, Clone)]
-pub(crate) struct Cursor<'d> {
-    store: Rc<RefCell<Store<'d>>>,
-    pos: u64,
-}
-
-impl<'d> Cursor<'d> {
-    pub(crate) fn new(store: Rc<RefCell<Store<'d>>>) -> Self {
-        Self { store, pos: 0 }
-    }
-}
-
-impl Read for Cursor<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let mut s = self.store.borrow_mut();
-        let n = s.len().saturating_sub(self.pos).min(buf.len() as u64) as usize;
-        if n == 0 {
-            return Ok(0);
-        }
-        s.read_at(self.pos, &mut buf[..n])?;
-        self.pos += n as u64;
-        Ok(n)
-    }
-}
-
-impl Write for Cursor<'_> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let mut s = self.store.borrow_mut();
-        let n = s.len().saturating_sub(self.pos).min(buf.len() as u64) as usize;
-        if n == 0 && !buf.is_empty() {
-            return Err(io::Error::new(
-                io::ErrorKind::WriteZero,
-                format!("write at offset {} past the end of the volume", self.pos),
-            ));
-        }
-        s.write_at(self.pos, &buf[..n])?;
-        self.pos += n as u64;
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Seek for Cursor<'_> {
-    fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
-        let len = self.store.borrow().len();
-        self.pos = ddgz_disk::seek_target(self.pos, len, to)?;
-        Ok(self.pos)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -266,29 +208,21 @@ mod tests {
     #[test]
     fn writes_stay_in_memory_and_become_merged_patches() {
         let disk = Pattern(100_000);
-        let store = Rc::new(RefCell::new(Store::new(&disk, 1000, 50_000)));
-        let mut c = Cursor::new(store.clone());
-        c.seek(SeekFrom::Start(4000)).unwrap();
-        c.write_all(&[0xEE; 300]).unwrap(); // spans blocks 0 and 1
-        c.seek(SeekFrom::Start(49_990)).unwrap();
-        c.write_all(&[1; 10]).unwrap(); // last, short block
-        assert!(c.write(&[1]).is_err(), "past the end");
+        let mut s = Store::new(&disk, 1000, 50_000);
+        s.write_at(4000, &[0xEE; 300]).unwrap(); // spans blocks 0 and 1
+        s.write_at(49_990, &[1; 10]).unwrap(); // last, short block
+        assert!(s.write_at(50_000, &[1]).is_err(), "past the end");
         // Same bytes as the disk: no patch.
-        c.seek(SeekFrom::Start(20_000)).unwrap();
         let mut same = [0u8; 8];
-        c.read_exact(&mut same).unwrap();
-        c.seek(SeekFrom::Start(20_000)).unwrap();
-        c.write_all(&same).unwrap();
+        s.read_at(20_000, &mut same).unwrap();
+        s.write_at(20_000, &same).unwrap();
 
         let mut back = [0u8; 310];
-        c.seek(SeekFrom::Start(3995)).unwrap();
-        c.read_exact(&mut back).unwrap();
+        s.read_at(3995, &mut back).unwrap();
         assert_eq!(back[0], ((1000 + 3995) % 251) as u8);
         assert!(back[5..305].iter().all(|&b| b == 0xEE));
         assert_eq!(back[305], ((1000 + 4300) % 251) as u8);
 
-        drop(c);
-        let s = Rc::try_unwrap(store).unwrap().into_inner();
         assert_eq!(s.dirty_bytes(), 3 * 4096 + (50_000 - 12 * 4096));
         let p = s.into_patches().unwrap();
         assert_eq!(p.len(), 2);

@@ -1,17 +1,16 @@
 //! FAT edits on a disk image without mounting it, listing and reading files, kickstart media.
 //!
 //! The input disk is never written. [`add_files`] opens one partition of a [`Disk`] as a
-//! copy-on-write view (reads go to the disk, writes stay in memory in 4 KiB blocks), lets
-//! the `fatfs` crate create files and directories in it, repairs what `fatfs` 0.3.6 gets
-//! wrong in new directories (see [`dirfix`]), and returns the changed blocks as
-//! [`Patch`]es for an [`ddgz_disk::Overlay`]. Memory is what changed, whatever the
-//! partition size.
+//! copy-on-write view (reads go to the disk, writes stay in memory in 4 KiB blocks),
+//! creates files and directories in it with our own writer (each directory read once,
+//! entries appended: O(N) for N files), and returns the changed blocks as [`Patch`]es for
+//! an [`ddgz_disk::Overlay`]. Memory is what changed plus the FAT, whatever the partition
+//! size.
 //!
-//! `fatfs` trusts the volume it is given; a cyclic cluster chain makes it loop. So before
-//! it sees a volume, our own reader checks the boot sector (sizes inside the partition,
-//! sane values) and walks every directory and file chain once with bounds (no chain
-//! leaves the volume, none is shared, none loops): a corrupt volume is an error, never a
-//! hang or a panic.
+//! Before anything is written, our reader checks the boot sector (sizes inside the
+//! partition, sane values) and walks every directory and file chain once with bounds (no
+//! chain leaves the volume, none is shared, none loops): a corrupt volume is an error,
+//! never a hang or a panic. `fatfs` only formats kickstart media.
 //!
 //! ```no_run
 //! use ddgz_fat::{add_files, AddSpec};
@@ -28,12 +27,12 @@
 mod add;
 mod bpb;
 mod cow;
-pub mod dirfix;
 mod ks;
 mod read;
 mod spec;
 mod time;
 mod volume;
+mod write;
 
 use std::io;
 use std::path::PathBuf;
@@ -155,6 +154,16 @@ pub enum Error {
         /// Entries it holds.
         capacity: u64,
         /// Entries missing.
+        needed: u64,
+    },
+    /// A directory would pass the 65,536 entries (32-byte slots) FAT allows.
+    #[error("{volume}: /{path}: the directory is full: FAT allows 65,536 entries per directory, and these files need {needed} (a long name takes one more per 13 characters)")]
+    DirFull {
+        /// The volume.
+        volume: String,
+        /// The directory.
+        path: String,
+        /// Entries it would need.
         needed: u64,
     },
     /// Reading or writing the volume failed (a disk read error, or `fatfs` refused).

@@ -1,12 +1,8 @@
 //! Timestamps: files and directories we create get their source's modification time.
 //!
-//! `fatfs` asks a `&'static dyn TimeProvider` for "now" whenever it creates an entry or
-//! writes a file. Ours answers with a per-thread value that the caller sets to the source's
-//! mtime just before each create / write, so every entry carries its source's time without
-//! touching entries afterwards. Times are stored as UTC (what Linux's vfat driver assumes
+//! Times are stored as UTC (what Linux's vfat driver assumes
 //! without a `tz=` option); DOS dates cover 1980..=2107, times outside are clamped.
 
-use std::cell::Cell;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use fatfs::{Date, DateTime, Time};
@@ -25,31 +21,6 @@ const DOS_EPOCH: DateTime = DateTime {
         millis: 0,
     },
 };
-
-thread_local! {
-    static NOW: Cell<DateTime> = const { Cell::new(DOS_EPOCH) };
-}
-
-/// The provider handed to `fatfs`.
-#[derive(Debug)]
-pub(crate) struct SourceTime;
-
-/// The one instance (`FsOptions::time_provider` wants a `'static`).
-pub(crate) static SOURCE_TIME: SourceTime = SourceTime;
-
-impl fatfs::TimeProvider for SourceTime {
-    fn get_current_date(&self) -> Date {
-        NOW.with(|n| n.get().date)
-    }
-    fn get_current_date_time(&self) -> DateTime {
-        NOW.with(|n| n.get())
-    }
-}
-
-/// Makes `t` the time of what is created or written next on this thread.
-pub(crate) fn set_now(t: SystemTime) {
-    NOW.with(|n| n.set(to_dos(t)));
-}
 
 /// Converts to a DOS date and time (UTC), clamped to 1980..=2107.
 pub(crate) fn to_dos(t: SystemTime) -> DateTime {

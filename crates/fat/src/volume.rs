@@ -27,7 +27,7 @@ pub(crate) const ATTR_DIR: u8 = 0x10;
 pub(crate) const ATTR_LFN: u8 = 0x0F;
 
 /// The largest directory the spec allows: 65536 entries of 32 bytes (section 6.1).
-const MAX_DIR_BYTES: u64 = 65536 * 32;
+pub(crate) const MAX_DIR_BYTES: u64 = 65536 * 32;
 
 /// Where a directory's entries are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,6 +49,8 @@ pub(crate) struct RawEntry {
     pub raw: [u8; 32],
     /// First cluster (0: none).
     pub cluster: u32,
+    /// Index of the 32-byte short entry in its directory.
+    pub slot: u64,
 }
 
 impl RawEntry {
@@ -295,6 +297,7 @@ impl<'d> Volume<'d> {
                     short,
                     raw: *e,
                     cluster: hi << 16 | lo,
+                    slot: slot - 1,
                 });
             }
         }
