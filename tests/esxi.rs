@@ -137,3 +137,122 @@ fn the_altbootbank_is_read_when_the_bootbank_has_no_boot_cfg_and_a_missing_one_i
         "{text}"
     );
 }
+
+const KEY: &str = "e2eConsumerKey:e2eTokenKey:e2eTokenSecret";
+
+/// `ddgz ARGS` in `dir` with MAAS_URL and MAAS_API_KEY set for `m`.
+fn with_maas(dir: &Dir, m: &ddgz_maas::fake::FakeMaas, args: &[&str]) -> std::process::Output {
+    crate::util::ddgz()
+        .args(args)
+        .current_dir(dir.path())
+        .env("MAAS_URL", m.url())
+        .env("MAAS_API_KEY", KEY)
+        .output()
+        .unwrap()
+}
+
+fn text(o: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+#[test]
+fn convert_names_esxi_images_esxi_release_and_uploads_them_so() {
+    use ddgz_maas::fake::{Config, FakeMaas};
+    let dir = Dir::new();
+    let m = FakeMaas::start(Config::new(KEY));
+    for (v, build_line, _, _, release) in RELEASES {
+        let img = build_img(&dir, &opts(v, build_line), release);
+        let out = dir.join(format!("{release}.dd.gz"));
+        let o = with_maas(
+            &dir,
+            &m,
+            &[
+                "convert",
+                img.to_str().unwrap(),
+                "-o",
+                out.to_str().unwrap(),
+                "--upload",
+                "--upload-chunk-size",
+                "1M",
+            ],
+        );
+        let t = text(&o);
+        assert_eq!(o.status.code(), Some(0), "{t}");
+        assert!(
+            t.contains(&format!(
+                "maas $PROFILE boot-resources create name=esxi/{release} title='VMware ESXi {release}' architecture=amd64/generic filetype='ddgz' content@="
+            )),
+            "{t}"
+        );
+        assert!(!t.contains("base_image"), "{t}");
+        let r = m.resources().pop().unwrap();
+        assert_eq!(r.name, format!("esxi/{release}"));
+        assert_eq!(r.title.as_deref(), Some(&*format!("VMware ESXi {release}")));
+        assert_eq!(r.base_image, None);
+        assert!(r.complete);
+        assert_eq!(r.data, std::fs::read(&out).unwrap());
+    }
+}
+
+#[test]
+fn a_name_that_contradicts_the_image_is_a_warning_and_other_images_are_custom() {
+    use ddgz_maas::fake::{Config, FakeMaas};
+    let dir = Dir::new();
+    let img = build_img(&dir, &opts(Version::V8_0, "8.0.3-24022510"), "8");
+    let o = dir.ddgz(&[
+        "convert",
+        img.to_str().unwrap(),
+        "-o",
+        "a.dd.gz",
+        "--name",
+        "esxi/7.0",
+        "--json",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("warning: --name esxi/7.0: the image is ESXi 8.0"),
+        "{err}"
+    );
+    let j = json(&o);
+    assert_eq!(j["maas_name"], "esxi/7.0");
+    assert_eq!(j["maas_title"], "VMware ESXi 8.0");
+    assert_eq!(j["name_warnings"].as_array().unwrap().len(), 1);
+
+    // Not ESXi: custom/<stem>, and the base image MAAS requires for custom images.
+    crate::util::write_pattern(&dir.join("plain.raw"), 8 << 20, 0, 4096, 1);
+    let t = dir.ddgz_ok(&["convert", "plain.raw", "--no-validate"]);
+    assert!(
+        t.contains("name=custom/plain title=plain architecture=amd64/generic filetype='ddgz' base_image=ubuntu/SERIES content@="),
+        "{t}"
+    );
+    let m = FakeMaas::start(Config::new(KEY));
+    let args = [
+        "convert",
+        "plain.raw",
+        "--no-validate",
+        "-o",
+        "p.dd.gz",
+        "--upload",
+    ];
+    let o = with_maas(&dir, &m, &args);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("--base-image"), "{}", text(&o));
+    assert!(!dir.join("p.dd.gz").exists() && m.seen().is_empty());
+    let o = with_maas(
+        &dir,
+        &m,
+        &[&args[..], &["--base-image", "ubuntu/noble"]].concat(),
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("base_image=ubuntu/noble"), "{}", text(&o));
+    let r = m.resources().pop().unwrap();
+    assert_eq!(
+        (r.name.as_str(), r.base_image.as_deref()),
+        ("custom/plain", Some("ubuntu/noble"))
+    );
+}

@@ -125,10 +125,53 @@ fn a_raw_disk_goes_up_as_ddraw() {
         &dir,
         Some(&m.url()),
         Some(KEY),
-        &["disk.img", "--name", "custom/x"],
+        &[
+            "disk.img",
+            "--name",
+            "custom/x",
+            "--base-image",
+            "ubuntu/jammy",
+        ],
     );
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert_eq!(m.resources()[0].filetype, "ddraw");
+    assert_eq!(m.resources()[0].base_image.as_deref(), Some("ubuntu/jammy"));
+}
+
+/// MAAS's API documentation requires `base_image` for custom images: without it, or with
+/// one MAAS refuses, nothing is sent.
+#[test]
+fn a_custom_image_needs_a_base_image() {
+    let dir = Dir::new();
+    let m = FakeMaas::start(Config::new(KEY));
+    std::fs::write(dir.join("disk.img"), disk(20_000)).unwrap();
+    for args in [
+        &["disk.img", "--name", "custom/x"][..],
+        &["disk.img", "--name", "x"],
+        &["disk.img", "--name", "custom/x", "--base-image", "jammy"],
+        &["disk.img", "--name", "custom/x", "--base-image", "esxi/8.0"],
+    ] {
+        let (out, _, stderr) = run(&dir, Some(&m.url()), Some(KEY), args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains("base"), "{stderr}");
+    }
+    assert!(m.seen().is_empty());
+    // Not a custom name: MAAS ignores base_image, so it is not sent.
+    let (out, _, stderr) = run(
+        &dir,
+        Some(&m.url()),
+        Some(KEY),
+        &[
+            "disk.img",
+            "--name",
+            "esxi/8.0",
+            "--base-image",
+            "ubuntu/jammy",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("not sent"), "{stderr}");
+    assert_eq!(m.resources()[0].base_image, None);
 }
 
 #[test]
@@ -234,7 +277,7 @@ fn missing_settings_are_usage_errors() {
         &dir,
         Some(url),
         Some(KEY),
-        &["missing.dd.gz", "--name", "x"],
+        &["missing.dd.gz", "--name", "esxi/8"],
     );
     assert_eq!(out.status.code(), Some(3), "{stderr}");
 }

@@ -30,7 +30,13 @@ Examples:
   ddgz convert disk.qcow2 -o - | ssh host 'cat > image.dd.gz'
   ddgz convert disk.qcow2 --json > report.json
   ddgz convert packer-esxi --add curtin --add scripts.tar.xz:curtin/scripts.tar.xz
-  ddgz convert disk.qcow2 --add curtin --upload --name esxi/8 --title 'VMware ESXi 8.0'")]
+  ddgz convert disk.qcow2 --add curtin --add scripts.tar.xz:curtin/ --upload   # as esxi/8.0
+  ddgz convert win.qcow2 --upload --name windows/2022 --title 'Windows Server 2022'
+  ddgz convert custom.qcow2 --upload --base-image ubuntu/jammy                   # custom/custom
+
+The printed maas line and --upload name an ESXi image esxi/<major>.<minor>, 'VMware ESXi
+<major>.<minor>' (from boot.cfg's build= line) unless --name/--title say otherwise; any
+other image custom/<input name>, which MAAS requires a --base-image for.")]
 pub struct Args {
     /// The image: qcow2 or raw, detected by content.
     pub input: PathBuf,
@@ -74,7 +80,8 @@ pub struct Args {
     #[command(flatten)]
     pub add: crate::cmd::fat::AddArgs,
 
-    /// After converting, upload the result to MAAS (needs --name; see `ddgz upload --help`).
+    /// After converting, upload the result to MAAS, named as the printed maas line says
+    /// (see `ddgz upload --help`).
     #[arg(long)]
     pub upload: bool,
 
@@ -126,6 +133,12 @@ pub struct Report {
     pub threads: usize,
     pub level: u32,
     pub maas_command: Option<String>,
+    /// The boot resource's name in MAAS (`esxi/8.0`, `custom/<stem>`, or `--name`).
+    pub maas_name: String,
+    /// Its title.
+    pub maas_title: String,
+    /// What is wrong with `--name` for this image (another ESXi release, not `esxi/`).
+    pub name_warnings: Vec<String>,
 }
 
 /// The default output path: beside the input, its name without a disk-image extension,
@@ -215,10 +228,6 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             anyhow::anyhow!("--upload needs an output file, not `-o -`"),
         ));
     }
-    if a.upload {
-        // Name, URL and key are checked now, not after a long conversion.
-        crate::cmd::upload::preflight(&a.resource)?;
-    }
 
     let opts = OpenOptions {
         format: a.format.map(Into::into),
@@ -233,8 +242,39 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     } else {
         Box::new(ddgz_image::Overlay::new(image, patches).input()?)
     };
-    if !a.no_validate {
-        validate(&*disk, &a.input, a.quiet)?;
+    let report = ddgz_layout::inspect(&*disk)
+        .with_context(|| format!("{}: validating the partition table", a.input.display()))
+        .input();
+    let report = match (a.no_validate, report) {
+        (false, r) => {
+            let r = r?;
+            validate(&r.findings, &a.input, a.quiet)?;
+            Some(r)
+        }
+        (true, r) => r.ok(),
+    };
+    let esxi = report
+        .as_ref()
+        .and_then(|r| r.esxi.as_ref())
+        .and_then(|l| l.version.as_ref())
+        .map(|v| (v.major, v.minor));
+    let naming = ddgz_maas::naming::resolve(
+        a.resource.name.as_deref(),
+        a.resource.title.as_deref(),
+        esxi,
+        &stem(&a.input),
+    );
+    if !a.quiet {
+        for w in &naming.warnings {
+            eprintln!("{}: warning: {w}", a.input.display());
+        }
+    }
+    let mut resource = a.resource.clone();
+    resource.name = Some(naming.name.clone());
+    resource.title = Some(naming.title.clone());
+    if a.upload {
+        // URL, key and base image are checked now, not after a long conversion.
+        crate::cmd::upload::preflight(&resource)?;
     }
 
     let cancel = interrupt_flag()?;
@@ -318,9 +358,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let out_abs = out_path
         .as_ref()
         .map(|p| std::path::absolute(p).unwrap_or_else(|_| p.clone()));
-    let maas_command = out_abs
-        .as_ref()
-        .map(|p| maas_command(&a.input, p, &a.resource));
+    let maas_command = out_abs.as_ref().map(|p| maas_command(p, &resource));
     let report = Report {
         input: a.input.clone(),
         format,
@@ -342,6 +380,9 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         threads,
         level: a.level,
         maas_command,
+        maas_name: naming.name.clone(),
+        maas_title: naming.title.clone(),
+        name_warnings: naming.warnings.clone(),
     };
     print_report(&report, a.json, a.quiet, to_stdout)?;
     if let (true, Some(out)) = (a.upload, &out_path) {
@@ -349,7 +390,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             out,
             Some(&report.sha256),
             Some(report.output_bytes),
-            &a.resource,
+            &resource,
             a.quiet,
             // With --json, stdout holds exactly one JSON object.
             &mut *if a.json {
@@ -362,12 +403,9 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Runs the layout checks of `ddgz validate` (auto profile) on what is about to be
-/// converted; prints errors and warnings on stderr and refuses (exit 1) on an error.
-fn validate(disk: &dyn Disk, input: &Path, quiet: bool) -> anyhow::Result<()> {
-    let findings = ddgz_layout::validate(disk, ddgz_layout::Profile::Auto)
-        .with_context(|| format!("{}: validating the partition table", input.display()))
-        .input()?;
+/// Prints the errors and warnings of `ddgz validate` (auto profile) on what is about to be
+/// converted on stderr, and refuses (exit 1) on an error.
+fn validate(findings: &ddgz_layout::Findings, input: &Path, quiet: bool) -> anyhow::Result<()> {
     let shown = findings
         .items
         .iter()
@@ -437,21 +475,39 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// The ready-to-paste MAAS CLI line for uploading `out`.
-fn maas_command(input: &Path, out: &Path, r: &crate::cmd::upload::ResourceArgs) -> String {
-    let stem = default_output(input)
+/// The input's name without a disk-image extension: `custom/<stem>` for non-ESXi images.
+fn stem(input: &Path) -> String {
+    default_output(input)
         .file_name()
         .map(|n| n.to_string_lossy().trim_end_matches(".dd.gz").to_string())
-        .unwrap_or_else(|| "image".into());
-    let name = r.name.clone().unwrap_or_else(|| format!("custom/{stem}"));
-    let title = r.title.clone().unwrap_or(stem);
-    format!(
-        "maas $PROFILE boot-resources create name={} title={} architecture={} filetype='ddgz' content@={}",
+        .unwrap_or_else(|| "image".into())
+}
+
+/// The ready-to-paste MAAS CLI line for uploading `out` as `r` (name and title resolved).
+/// A custom image without `--base-image` gets `base_image=ubuntu/SERIES` to fill in (MAAS's
+/// API requires it for custom images).
+fn maas_command(out: &Path, r: &crate::cmd::upload::ResourceArgs) -> String {
+    let name = r.name.clone().unwrap_or_default();
+    let mut line = format!(
+        "maas $PROFILE boot-resources create name={} title={} architecture={} filetype='ddgz'",
         shell_quote(&name),
-        shell_quote(&title),
+        shell_quote(r.title.as_deref().unwrap_or_default()),
         shell_quote(&r.architecture),
+    );
+    if ddgz_maas::naming::is_custom(&name) {
+        let base = r
+            .base_image
+            .as_deref()
+            .map(str::trim)
+            .filter(|b| !b.is_empty())
+            .unwrap_or("ubuntu/SERIES");
+        line.push_str(&format!(" base_image={}", shell_quote(base)));
+    }
+    line.push_str(&format!(
+        " content@={}",
         shell_quote(&out.to_string_lossy())
-    )
+    ));
+    line
 }
 
 fn shell_quote(s: &str) -> String {
@@ -521,6 +577,13 @@ fn print_report(r: &Report, json: bool, quiet: bool, to_stdout: bool) -> anyhow:
     writeln!(w, "  size           {}", r.output_bytes)?;
     if let Some(cmd) = &r.maas_command {
         writeln!(w, "upload to MAAS with:\n  {cmd}")?;
+        if cmd.contains("base_image=ubuntu/SERIES") {
+            writeln!(
+                w,
+                "  (MAAS's API requires the base image of a custom image: put its series for \
+                 SERIES, or convert with --base-image OS/SERIES)"
+            )?;
+        }
     }
     Ok(())
 }

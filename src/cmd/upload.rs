@@ -78,6 +78,11 @@ pub struct ResourceArgs {
     #[arg(long, value_name = "TITLE")]
     pub title: Option<String>,
 
+    /// The Linux a custom image is built on, OS/SERIES (e.g. ubuntu/jammy): MAAS's API
+    /// requires it for custom images (names custom/… or without /) and ignores it otherwise.
+    #[arg(long, value_name = "OS/SERIES")]
+    pub base_image: Option<String>,
+
     /// Architecture of the image, arch/subarch.
     #[arg(long, value_name = "ARCH", default_value = "amd64/generic")]
     pub architecture: String,
@@ -161,7 +166,7 @@ pub fn upload_file(
     quiet: bool,
     out: &mut dyn std::io::Write,
 ) -> anyhow::Result<()> {
-    let (name, client) = checked(r)?;
+    let (name, base_image, client) = checked(r)?;
 
     let file_name = path.display().to_string();
     // Checked before opening: opening a FIFO would wait for a writer.
@@ -214,6 +219,7 @@ pub fn upload_file(
     let resource = NewResource {
         name: name.to_owned(),
         title: r.title.clone().filter(|t| !t.trim().is_empty()),
+        base_image,
         architecture: r.architecture.clone(),
         filetype,
         sha256: sha256.clone(),
@@ -291,13 +297,12 @@ fn interrupt_flag() -> anyhow::Result<Arc<AtomicBool>> {
 /// Checks everything `upload_file` needs before any file is read or written: `--name`,
 /// `--architecture`, the MAAS URL and the API key. `convert --upload` calls it before
 /// converting, so that a missing setting fails in a second, not after the conversion.
-#[allow(dead_code)] // until `convert --upload` calls it
 pub fn preflight(r: &ResourceArgs) -> anyhow::Result<()> {
     checked(r).map(|_| ())
 }
 
-/// The trimmed `--name` and a client, or a usage error.
-fn checked(r: &ResourceArgs) -> anyhow::Result<(&str, Client)> {
+/// The trimmed `--name`, the `base_image` to send and a client, or a usage error.
+fn checked(r: &ResourceArgs) -> anyhow::Result<(&str, Option<String>, Client)> {
     let name = r
         .name
         .as_deref()
@@ -320,7 +325,34 @@ fn checked(r: &ResourceArgs) -> anyhow::Result<(&str, Client)> {
             ),
         ));
     }
-    Ok((name, client(r)?))
+    let client = client(r)?;
+    Ok((name, base_image(name, r.base_image.as_deref())?, client))
+}
+
+/// The `base_image` to send for `name`: required and checked for a custom image (MAAS's
+/// API documentation, `boot-resources create`: "Only required for custom image"), dropped
+/// with a note for any other name, which MAAS ignores it for.
+pub fn base_image(name: &str, given: Option<&str>) -> anyhow::Result<Option<String>> {
+    use ddgz_maas::naming::{check_base_image, is_custom};
+    let given = given.map(str::trim).filter(|b| !b.is_empty());
+    match (is_custom(name), given) {
+        (true, Some(b)) => check_base_image(b)
+            .map(|()| Some(b.to_string()))
+            .map_err(|e| with_code(Code::Usage, anyhow::anyhow!("--base-image: {e}"))),
+        (true, None) => Err(with_code(
+            Code::Usage,
+            anyhow::anyhow!(
+                "{name} is a custom image name, and MAAS's API requires base_image for custom \
+                 images (boot-resources create: \"Only required for custom image\"): give \
+                 --base-image OS/SERIES, e.g. --base-image ubuntu/jammy"
+            ),
+        )),
+        (false, Some(b)) => {
+            eprintln!("ddgz: note: --base-image {b} is not sent: MAAS uses it for custom images only, not {name}");
+            Ok(None)
+        }
+        (false, None) => Ok(None),
+    }
 }
 
 /// The error, what to do next and, after a failure mid-way, how to remove the

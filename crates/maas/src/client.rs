@@ -33,6 +33,9 @@ pub struct NewResource {
     pub name: String,
     /// Shown in the MAAS UI; MAAS derives one when absent.
     pub title: Option<String>,
+    /// `<osystem>/<series>` a custom image is built on (MAAS's API: "Only required for
+    /// custom image"; ignored for other names). See [`crate::naming`].
+    pub base_image: Option<String>,
     /// `arch/subarch`, e.g. `amd64/generic`.
     pub architecture: String,
     /// The upload's file type.
@@ -205,6 +208,9 @@ impl Client {
         let mut fields: Vec<(&str, String)> = vec![("name", r.name.clone())];
         if let Some(t) = &r.title {
             fields.push(("title", t.clone()));
+        }
+        if let Some(b) = &r.base_image {
+            fields.push(("base_image", b.clone()));
         }
         fields.push(("architecture", r.architecture.clone()));
         fields.push(("filetype", r.filetype.as_str().to_owned()));

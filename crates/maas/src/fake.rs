@@ -132,6 +132,8 @@ pub struct Stored {
     pub name: String,
     /// The form's `title`, if sent.
     pub title: Option<String>,
+    /// The form's `base_image`, if sent.
+    pub base_image: Option<String>,
     /// The form's `architecture`.
     pub architecture: String,
     /// The form's `filetype`.
@@ -232,6 +234,7 @@ impl FakeMaas {
             file_id: id + 1000,
             name: "preloaded".into(),
             title: None,
+            base_image: None,
             architecture: "amd64/generic".into(),
             filetype: "ddgz".into(),
             sha256: sha256_hex(data),
@@ -478,6 +481,11 @@ fn form(content_type: &str, body: &[u8]) -> Option<BTreeMap<String, String>> {
     None
 }
 
+/// The operating systems of MAAS's registry (what a name's OS part may be).
+const KNOWN_OSYSTEMS: [&str; 9] = [
+    "ubuntu", "centos", "rhel", "ol", "custom", "windows", "suse", "esxi", "caringo",
+];
+
 fn field_error(field: &str, msg: &str) -> (u16, String) {
     (400, serde_json::json!({ field: [msg] }).to_string())
 }
@@ -519,6 +527,24 @@ fn create(s: &mut State, config: &Config, content_type: &str, body: &[u8]) -> (u
             &format!("Select a valid choice. {arch} is not one of the available choices."),
         );
     }
+    // MAAS's BootResourceForm: the OS part of a name must be one MAAS knows, and a custom
+    // image's base_image must be <osystem>/<series> with a Linux OS (ignored otherwise).
+    let name = &f["name"];
+    if let Some((os, _)) = name.split_once('/') {
+        if !KNOWN_OSYSTEMS.contains(&os) {
+            return field_error(
+                "name",
+                &format!("Unsupport operating system {os}, supported operating systems: {KNOWN_OSYSTEMS:?}"),
+            );
+        }
+    }
+    if let Some(base) = f.get("base_image").filter(|b| !b.is_empty()) {
+        if ddgz_maas::naming::is_custom(name) {
+            if let Err(e) = ddgz_maas::naming::check_base_image(base) {
+                return field_error("base_image", &e);
+            }
+        }
+    }
     let sha256 = sha256.to_ascii_lowercase();
     let existing = s
         .resources
@@ -540,6 +566,7 @@ fn create(s: &mut State, config: &Config, content_type: &str, body: &[u8]) -> (u
         file_id,
         name: f["name"].clone(),
         title: f.get("title").cloned(),
+        base_image: f.get("base_image").cloned(),
         architecture: arch.clone(),
         filetype,
         sha256: sha256.clone(),

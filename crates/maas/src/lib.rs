@@ -17,6 +17,7 @@
 //! let r = NewResource {
 //!     name: "esxi/8".into(),
 //!     title: Some("VMware ESXi 8.0".into()),
+//!     base_image: None,
 //!     architecture: "amd64/generic".into(),
 //!     filetype: FileType::Ddgz,
 //!     sha256: "…64 hex digits…".into(),
@@ -35,6 +36,7 @@ pub mod auth;
 mod client;
 mod error;
 pub mod filetype;
+pub mod naming;
 
 #[cfg(feature = "fake-server")]
 #[doc(hidden)]

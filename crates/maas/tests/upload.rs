@@ -28,6 +28,7 @@ fn resource(d: &[u8]) -> NewResource {
     NewResource {
         name: "esxi/8".into(),
         title: Some("VMware ESXi 8.0".into()),
+        base_image: None,
         architecture: "amd64/generic".into(),
         filetype: FileType::Ddgz,
         sha256: sha256_hex(d),
