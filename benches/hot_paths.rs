@@ -156,13 +156,13 @@ fn extent_mapping(c: &mut Criterion) {
     .expect("the in-memory image opens");
     let size = q.virtual_size();
     assert_eq!(size, clusters << 16);
-    let runs = q.mappings(0, size).unwrap().len();
+    let runs = q.extents(0, size).unwrap().len();
     assert!(runs >= (clusters / 8) as usize, "{runs} runs");
     let mut g = c.benchmark_group("extent_mapping");
     g.sample_size(10);
     g.throughput(Throughput::Elements(clusters));
     g.bench_function("qcow2_1M_clusters_64GiB", |b| {
-        b.iter(|| black_box(q.mappings(0, size).unwrap().len()))
+        b.iter(|| black_box(q.extents(0, size).unwrap().len()))
     });
     g.finish();
 }

@@ -602,13 +602,17 @@ fn inspect_json_shape_is_pinned() {
         k(&j),
         "disk_size,esxi,findings,image,partitions,schema_version,table"
     );
-    assert_eq!(j["schema_version"], 1);
+    assert_eq!(j["schema_version"], 2);
     assert_eq!(
         k(&j["image"]),
-        "allocated_bytes,format,path,qcow2,virtual_size"
+        "allocated_bytes,container,format,path,virtual_size"
     );
     assert_eq!(j["image"]["format"], "raw");
-    assert_eq!(j["image"]["qcow2"], Value::Null);
+    assert_eq!(
+        k(&j["image"]["container"]),
+        "allocation_unit,allocation_unit_size,backing_chain,details,subformat"
+    );
+    assert_eq!(j["image"]["container"]["subformat"], Value::Null);
     assert_eq!(
         k(&j["table"]),
         "disk_guid,first_usable_lba,last_usable_lba,source"
@@ -670,10 +674,12 @@ fn qcow2_container_is_described() {
     let q = inspect_json(&dir.join("esxi.qcow2"));
     let r = inspect_json(&raw);
     assert_eq!(q["image"]["format"], "qcow2");
-    assert_eq!(q["image"]["qcow2"]["version"], 3);
-    assert_eq!(q["image"]["qcow2"]["cluster_size"], 65536);
-    assert_eq!(q["image"]["qcow2"]["compression"], "zlib");
-    assert_eq!(q["image"]["qcow2"]["backing_chain"], serde_json::json!([]));
+    let c = &q["image"]["container"];
+    assert_eq!(c["subformat"], "v3");
+    assert_eq!(c["allocation_unit"], "cluster");
+    assert_eq!(c["allocation_unit_size"], 65536);
+    assert_eq!(c["details"]["compression"], "zlib");
+    assert_eq!(c["backing_chain"], serde_json::json!([]));
     assert_eq!(q["image"]["virtual_size"], 32u64 << 30);
     assert!(q["image"]["allocated_bytes"].as_u64().unwrap() < 64 << 20);
     assert_eq!(q["partitions"], r["partitions"]);
@@ -683,7 +689,7 @@ fn qcow2_container_is_described() {
         .output()
         .unwrap();
     assert!(
-        stdout(&out).contains("container:  qcow2 v3, 64 KiB clusters, zlib compression"),
+        stdout(&out).contains("container:  qcow2 v3, 64 KiB clusters, compression zlib"),
         "{}",
         stdout(&out)
     );

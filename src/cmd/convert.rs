@@ -94,23 +94,31 @@ pub struct Args {
     pub deflate_chunk_size: usize,
 }
 
-/// `--format` values.
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-pub enum FormatArg {
-    Raw,
-    Qcow2,
-    /// VHD (Virtual PC / Hyper-V); `vpc` is QEMU's name for it.
-    #[value(alias = "vpc")]
-    Vhd,
+/// `--format` values: the names of the format registry's entries (`ddgz_image::FORMATS`),
+/// so a new format needs no change here.
+#[derive(Debug, Clone, Copy)]
+pub struct FormatArg(Format);
+
+impl clap::ValueEnum for FormatArg {
+    fn value_variants<'a>() -> &'a [Self] {
+        static ALL: std::sync::LazyLock<Vec<FormatArg>> = std::sync::LazyLock::new(|| {
+            ddgz_image::FORMATS
+                .iter()
+                .map(|e| FormatArg(e.format))
+                .collect()
+        });
+        &ALL
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        let e = self.0.entry();
+        Some(clap::builder::PossibleValue::new(e.name).aliases(e.aliases.iter().copied()))
+    }
 }
 
 impl From<FormatArg> for Format {
     fn from(f: FormatArg) -> Self {
-        match f {
-            FormatArg::Raw => Format::Raw,
-            FormatArg::Qcow2 => Format::Qcow2,
-            FormatArg::Vhd => Format::Vhd,
-        }
+        f.0
     }
 }
 

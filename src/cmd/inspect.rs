@@ -1,21 +1,23 @@
 //! `ddgz inspect` and `ddgz validate`: what is in a disk image, and whether it is fit for
 //! MAAS. The work is done by `ddgz-layout`; this is argument parsing and printing.
 //!
-//! # `inspect --json` (schema version 1)
+//! # `inspect --json` (schema version 2)
 //!
 //! One JSON object; fields are only ever added, never renamed or removed, within a schema
 //! version (pinned by `tests/inspect.rs`):
 //!
 //! ```text
 //! {
-//!   "schema_version": 1,
+//!   "schema_version": 2,
 //!   "image": {
-//!     "path": "disk.qcow2", "format": "raw" | "qcow2",
+//!     "path": "disk.qcow2", "format": "raw" | "qcow2" | … (a `--format` name),
 //!     "virtual_size": u64, "allocated_bytes": u64,
-//!     "qcow2": null | { "version": 2|3, "cluster_size": u64, "compression": "zlib"|"zstd",
-//!                       "extended_l2": bool, "dirty": bool, "corrupt": bool,
-//!                       "snapshots": u32, "data_file": null | path,
-//!                       "backing_chain": [ { "path", "format", "virtual_size" } ] }
+//!     "container": { "subformat": string|null (e.g. "v3"),
+//!                    "allocation_unit": string|null (e.g. "cluster"),
+//!                    "allocation_unit_size": u64|null,
+//!                    "details": { name: string } (format-specific, e.g. "compression"),
+//!                    "backing_chain": [ { "path", "format", "subformat", "virtual_size",
+//!                                         "details" } ] (nearest first) }
 //!   },
 //!   "disk_size": u64,
 //!   "table": null | { "source": "gpt_primary"|"gpt_backup"|"mbr", "disk_guid": GUID|null,
@@ -46,12 +48,15 @@
 //! }
 //! ```
 //!
-//! `validate --json` prints `{ "schema_version": 1, "ok": bool, "profile", "items" }`.
+//! `validate --json` prints `{ "schema_version": 2, "ok": bool, "profile", "items" }`.
+//!
+//! Schema 2 replaced schema 1's `image.qcow2` object by the format-neutral
+//! `image.container` (every format reports the same facts, `ddgz_image::Facts`).
 
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use ddgz_image::{Disk, Format, Image, OpenOptions};
+use ddgz_image::{Container, Disk, Format, Image, OpenOptions};
 use ddgz_layout::report::human;
 use ddgz_layout::{Content, Findings, Profile, Report, Severity};
 use serde::Serialize;
@@ -60,7 +65,7 @@ use crate::cmd::convert::FormatArg;
 use crate::exit::{with_code, Code, ResultExt};
 
 /// Version of the `--json` shapes, bumped only on an incompatible change.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Show what is in a disk image: container, partitions, filesystems, ESXi layout.
 ///
@@ -78,7 +83,7 @@ pub struct InspectArgs {
     #[arg(long, value_enum)]
     pub format: Option<FormatArg>,
 
-    /// Print one JSON object (documented shape, schema_version 1).
+    /// Print one JSON object (documented shape, schema_version 2).
     #[arg(long)]
     pub json: bool,
 
@@ -152,49 +157,32 @@ fn open(path: &Path, format: Option<FormatArg>, force: bool) -> anyhow::Result<I
 struct BackingJson {
     path: PathBuf,
     format: &'static str,
+    subformat: Option<String>,
     virtual_size: u64,
+    details: serde_json::Map<String, serde_json::Value>,
+    #[serde(skip)]
+    ordered: Vec<(&'static str, String)>,
 }
 
+/// What the container format says about itself (`ddgz_image::Facts`), for any format.
 #[derive(Debug, Serialize)]
-struct Qcow2Json {
-    version: u32,
-    cluster_size: u64,
-    compression: String,
-    extended_l2: bool,
-    dirty: bool,
-    corrupt: bool,
-    snapshots: u32,
-    data_file: Option<PathBuf>,
+struct ContainerJson {
+    subformat: Option<String>,
+    allocation_unit: Option<&'static str>,
+    allocation_unit_size: Option<u64>,
+    details: serde_json::Map<String, serde_json::Value>,
     backing_chain: Vec<BackingJson>,
+    /// The details in the format's order, for the human form.
+    #[serde(skip)]
+    ordered: Vec<(&'static str, String)>,
 }
-
-#[derive(Debug, Serialize)]
-struct VhdParentJson {
-    path: PathBuf,
-    subformat: &'static str,
-    virtual_size: u64,
-    found_by: String,
-}
-
-#[derive(Debug, Serialize)]
-struct VhdJson {
-    subformat: &'static str,
-    block_size: Option<u64>,
-    creator_app: String,
-    size_rule: &'static str,
-    footer: &'static str,
-    parents: Vec<VhdParentJson>,
-}
-
 #[derive(Debug, Serialize)]
 struct ImageJson {
     path: PathBuf,
     format: &'static str,
     virtual_size: u64,
     allocated_bytes: u64,
-    qcow2: Option<Qcow2Json>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    vhd: Option<VhdJson>,
+    container: ContainerJson,
 }
 
 #[derive(Debug, Serialize)]
@@ -205,65 +193,41 @@ struct InspectJson {
     report: Report,
 }
 
+fn details_json(d: &[(&'static str, String)]) -> serde_json::Map<String, serde_json::Value> {
+    d.iter()
+        .map(|(k, v)| (k.to_string(), v.clone().into()))
+        .collect()
+}
+
 fn image_json(path: &Path, image: &Image) -> anyhow::Result<ImageJson> {
     let allocated = ddgz_image::allocated_bytes(image)
         .with_context(|| format!("{}: reading the extent map", path.display()))
         .input()?;
-    let qcow2 = image.qcow2().map(|q| {
-        let i = q.info();
-        Qcow2Json {
-            version: i.version,
-            cluster_size: i.cluster_size,
-            compression: format!("{:?}", i.compression).to_lowercase(),
-            extended_l2: i.extended_l2,
-            dirty: i.dirty,
-            corrupt: i.corrupt,
-            snapshots: i.nb_snapshots,
-            data_file: i.data_file.map(|d| d.path),
-            backing_chain: i
-                .backing_chain
-                .into_iter()
-                .map(|b| BackingJson {
-                    path: b.path,
-                    format: b.format.name(),
-                    virtual_size: b.virtual_size,
-                })
-                .collect(),
-        }
-    });
-    let vhd = image.vhd().map(|v| {
-        let i = v.info();
-        VhdJson {
-            subformat: i.disk_type.name(),
-            block_size: i.block_size,
-            creator_app: i.creator_app,
-            size_rule: match i.size_rule {
-                ddgz_vhd::SizeRule::Chs => "chs",
-                ddgz_vhd::SizeRule::CurrentSize => "current_size",
-            },
-            footer: match i.footer {
-                ddgz_vhd::FooterCopy::End => "end",
-                ddgz_vhd::FooterCopy::Head => "copy_at_0",
-            },
-            parents: i
-                .parents
-                .into_iter()
-                .map(|p| VhdParentJson {
-                    path: p.path,
-                    subformat: p.disk_type.name(),
-                    virtual_size: p.virtual_size,
-                    found_by: p.found_by,
-                })
-                .collect(),
-        }
-    });
+    let f = image.facts();
+    let container = ContainerJson {
+        subformat: f.subformat.clone(),
+        allocation_unit: f.allocation_unit.map(|u| u.0),
+        allocation_unit_size: f.allocation_unit.map(|u| u.1),
+        details: details_json(&f.details),
+        backing_chain: f
+            .chain()
+            .map(|b| BackingJson {
+                path: b.path.clone(),
+                format: b.format,
+                subformat: b.subformat.clone(),
+                virtual_size: b.virtual_size,
+                details: details_json(&b.details),
+                ordered: b.details.clone(),
+            })
+            .collect(),
+        ordered: f.details.clone(),
+    };
     Ok(ImageJson {
         path: path.into(),
         format: image.format().name(),
         virtual_size: image.size(),
         allocated_bytes: allocated,
-        qcow2,
-        vhd,
+        container,
     })
 }
 
@@ -295,67 +259,28 @@ fn print_inspect(
     r: &Report,
 ) -> std::io::Result<()> {
     writeln!(out, "image:      {}", img.path.display())?;
-    match &img.qcow2 {
-        Some(q) => {
-            write!(
-                out,
-                "container:  qcow2 v{}, {} clusters, {} compression{}{}",
-                q.version,
-                human(q.cluster_size),
-                q.compression,
-                if q.extended_l2 { ", extended L2" } else { "" },
-                if q.dirty { ", dirty" } else { "" },
-            )?;
-            if q.corrupt {
-                write!(out, ", CORRUPT bit set")?;
-            }
-            if q.snapshots > 0 {
-                write!(out, ", {} internal snapshots", q.snapshots)?;
-            }
-            writeln!(out)?;
-            if let Some(d) = &q.data_file {
-                writeln!(out, "data file:  {}", d.display())?;
-            }
-            for b in &q.backing_chain {
-                writeln!(
-                    out,
-                    "backing:    {} ({}, {})",
-                    b.path.display(),
-                    b.format,
-                    human(b.virtual_size)
-                )?;
-            }
+    let c = &img.container;
+    write!(out, "container:  {}", img.format)?;
+    if let Some(v) = &c.subformat {
+        write!(out, " {v}")?;
+    }
+    if let (Some(unit), Some(size)) = (c.allocation_unit, c.allocation_unit_size) {
+        write!(out, ", {} {unit}s", human(size))?;
+    }
+    for (k, v) in &c.ordered {
+        write!(out, ", {k} {v}")?;
+    }
+    writeln!(out)?;
+    for b in &c.backing_chain {
+        write!(out, "backing:    {} ({}", b.path.display(), b.format)?;
+        if let Some(v) = &b.subformat {
+            write!(out, " {v}")?;
         }
-        None => match &img.vhd {
-            Some(v) => {
-                write!(out, "container:  vhd {}", v.subformat)?;
-                if let Some(b) = v.block_size {
-                    write!(out, ", {} blocks", human(b))?;
-                }
-                let rule = match v.size_rule {
-                    "chs" => "CHS geometry",
-                    _ => "current_size",
-                };
-                writeln!(out, ", creator {:?}, size from {rule}", v.creator_app)?;
-                if v.footer != "end" {
-                    writeln!(
-                        out,
-                        "footer:     copy at offset 0 (the footer at the end is damaged)"
-                    )?;
-                }
-                for p in &v.parents {
-                    writeln!(
-                        out,
-                        "parent:     {} (vhd {}, {}; found by {})",
-                        p.path.display(),
-                        p.subformat,
-                        human(p.virtual_size),
-                        p.found_by
-                    )?;
-                }
-            }
-            None => writeln!(out, "container:  {}", img.format)?,
-        },
+        write!(out, ", {}", human(b.virtual_size))?;
+        for (k, v) in &b.ordered {
+            write!(out, ", {k} {v}")?;
+        }
+        writeln!(out, ")")?;
     }
     writeln!(
         out,

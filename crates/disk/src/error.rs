@@ -29,6 +29,14 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+    /// A backing chain loops or is longer than its limit.
+    #[error("{}: {reason}", path.display())]
+    Chain {
+        /// The file that would have closed the loop or exceeded the limit.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
     /// A read or map request reaches past the end of the disk.
     #[error("range of {len} bytes at offset {offset} lies outside the disk ({size} bytes)")]
     OutOfRange {

@@ -20,6 +20,7 @@
 #![deny(missing_docs)]
 
 mod capture;
+mod container;
 mod error;
 mod extent;
 mod file;
@@ -30,6 +31,9 @@ mod walk;
 mod window;
 
 pub use capture::{first_nonzero, Capture, CaptureView, CAPTURE_HEAD, CAPTURE_TAIL};
+pub use container::{
+    Chain, Container, Facts, OpenBacking, RawBackingOnly, DEFAULT_MAX_CHAIN_DEPTH,
+};
 pub use error::{Error, Result};
 pub use extent::{push_merged, Extent, ExtentKind};
 pub use file::InputFile;

@@ -1,7 +1,11 @@
 //! The format registry of ddgz: probe an image file, open it once, hand back a [`Disk`].
 //!
-//! Each container format lives in a crate of its own that implements [`Disk`]; this crate
-//! only knows how to recognise each one by its content and how to open it. The disk
+//! Each container format lives in a crate of its own that implements [`Container`] (a
+//! [`Disk`] that describes itself); this crate holds the table of formats, [`FORMATS`]:
+//! a name, a probe of the file's first and last bytes, and an open function per format.
+//! [`Image::open`] opens the file once, probes it (or takes `--format`) and hands the open
+//! file to the chosen reader, with a backing opener that uses the same table, so a qcow2
+//! may sit over a raw file, another qcow2 or any format listed. The disk
 //! abstraction itself ([`Disk`], [`Extent`], [`Window`], [`Overlay`], …) is re-exported
 //! from `ddgz-disk` so that a caller needs one crate to open and read an image.
 //!
@@ -16,6 +20,10 @@
 #![deny(missing_docs)]
 
 mod image;
+mod registry;
 
 pub use ddgz_disk::*;
-pub use image::{detect_format, Format, Image, OpenOptions};
+pub use image::{Image, OpenOptions};
+pub use registry::{
+    format_names, probe, Format, FormatEntry, OpenFn, ProbeInput, FORMATS, PROBE_HEAD, PROBE_TAIL,
+};

@@ -7,7 +7,8 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use ddgz_qcow2::{MappingKind, OpenOptions, Qcow2};
+use ddgz_disk::ExtentKind;
+use ddgz_qcow2::{OpenOptions, Qcow2};
 use sha2::{Digest, Sha256};
 
 fn main() {
@@ -30,10 +31,10 @@ fn main() {
         }
     };
     let size = q.virtual_size();
-    let maps = q.mappings(0, size).unwrap_or_else(|e| panic!("{e}"));
+    let maps = q.extents(0, size).unwrap_or_else(|e| panic!("{e}"));
     let data: u64 = maps
         .iter()
-        .filter(|m| m.kind == MappingKind::Data)
+        .filter(|m| m.kind == ExtentKind::Data)
         .map(|m| m.len)
         .sum();
     println!("{:#?}", q.info());
@@ -58,8 +59,8 @@ fn main() {
                         let off = c * chunk;
                         let len = chunk.min(size - off);
                         let mut b = vec![0u8; len as usize];
-                        for m in q.mappings(off, len).unwrap_or_else(|e| panic!("{e}")) {
-                            if m.kind == MappingKind::Data {
+                        for m in q.extents(off, len).unwrap_or_else(|e| panic!("{e}")) {
+                            if m.kind == ExtentKind::Data {
                                 let r =
                                     (m.offset - off) as usize..(m.offset - off + m.len) as usize;
                                 q.read_at(m.offset, &mut b[r])

@@ -10,35 +10,15 @@
 //! - the backing format comes from the backing format extension and is never guessed from
 //!   the content of the named file (a raw file that looks like qcow2 stays raw);
 //! - the chain is at most [`OpenOptions::max_chain_depth`](crate::OpenOptions) deep and
-//!   may not name a file already in it.
+//!   may not name a file already in it ([`ddgz_disk::Chain`]);
+//! - the backing file is opened by the caller's [`ddgz_disk::OpenBacking`] (the format
+//!   registry): any format it knows may sit below a qcow2 image.
 
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use crate::error::Problem;
-
-/// Default limit on the backing chain depth.
-pub const DEFAULT_MAX_CHAIN_DEPTH: usize = 16;
-
-/// Format of a backing file, from the backing format extension.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BackingFormat {
-    /// Another qcow2 image (which may have its own backing file).
-    Qcow2,
-    /// A raw file: the guest bytes as they are.
-    Raw,
-}
-
-impl BackingFormat {
-    /// The name QEMU uses.
-    pub fn name(self) -> &'static str {
-        match self {
-            BackingFormat::Qcow2 => "qcow2",
-            BackingFormat::Raw => "raw",
-        }
-    }
-}
 
 /// Quotes a stored name for a message (lossy, escaped, shortened).
 pub(crate) fn show(name: &[u8]) -> String {
@@ -86,8 +66,9 @@ pub(crate) fn resolve(image: &Path, name: &[u8], what: &str) -> Result<PathBuf, 
     })
 }
 
-/// The backing format named by the extension.
-pub(crate) fn format(ext: Option<&[u8]>, name: &[u8]) -> Result<BackingFormat, Problem> {
+/// The backing format recorded by the extension, as a name for the backing opener
+/// ([`ddgz_disk::OpenBacking`]), which says whether it can open it.
+pub(crate) fn format(ext: Option<&[u8]>, name: &[u8]) -> Result<String, Problem> {
     match ext {
         None => Err(Problem::unsupported(format!(
             "the backing file {} has no recorded format (no backing format extension) and \
@@ -95,13 +76,7 @@ pub(crate) fn format(ext: Option<&[u8]>, name: &[u8]) -> Result<BackingFormat, P
              qcow2|raw`",
             show(name)
         ))),
-        Some(b"qcow2") => Ok(BackingFormat::Qcow2),
-        Some(b"raw") => Ok(BackingFormat::Raw),
-        Some(f) => Err(Problem::unsupported(format!(
-            "the backing file {} has format {}; only qcow2 and raw are supported",
-            show(name),
-            show(f)
-        ))),
+        Some(f) => Ok(String::from_utf8_lossy(f).into_owned()),
     }
 }
 
@@ -154,15 +129,11 @@ mod tests {
 
     #[test]
     fn formats() {
-        assert_eq!(format(Some(b"qcow2"), b"b"), Ok(BackingFormat::Qcow2));
-        assert_eq!(format(Some(b"raw"), b"b"), Ok(BackingFormat::Raw));
+        assert_eq!(format(Some(b"qcow2"), b"b"), Ok("qcow2".into()));
+        assert_eq!(format(Some(b"vmdk"), b"b"), Ok("vmdk".into()));
         assert!(format(None, b"b")
             .unwrap_err()
             .message
             .contains("never guessed"));
-        assert!(format(Some(b"vmdk"), b"b")
-            .unwrap_err()
-            .message
-            .contains("format \"vmdk\""));
     }
 }

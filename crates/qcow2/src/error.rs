@@ -29,6 +29,9 @@ pub enum ErrorKind {
     BackingChain,
     /// A guest range outside the virtual disk was requested.
     OutOfRange,
+    /// The backing file, in another format, could not be opened or read; the message
+    /// carries its reader's error.
+    Backing,
 }
 
 /// Errors opening or reading a qcow2 image.
@@ -92,35 +95,37 @@ impl Problem {
     }
 }
 
-/// Reads exactly `buf.len()` bytes at `offset` with a positional read, naming `what` and
-/// the file size seen at open in the error if the file is shorter (truncated, possibly
-/// while being read).
-pub(crate) fn read_exact_at(
-    file: &std::fs::File,
-    path: &Path,
-    size_at_open: u64,
-    buf: &mut [u8],
-    offset: u64,
-    what: &str,
-) -> Result<(), Error> {
-    use std::os::unix::fs::FileExt;
-    file.read_exact_at(buf, offset).map_err(|e| {
-        if e.kind() == std::io::ErrorKind::UnexpectedEof {
-            Error::new(
-                path,
-                ErrorKind::Truncated,
-                format!(
-                    "file ended early reading {} bytes of {what} at 0x{offset:x} \
-                     (file was 0x{size_at_open:x} bytes when opened): truncated?",
-                    buf.len()
-                ),
-            )
-        } else {
-            Error::new(
-                path,
-                ErrorKind::Io,
-                format!("reading {} bytes of {what} at 0x{offset:x}: {e}", buf.len()),
-            )
+impl Error {
+    /// An error of the disk layer (opening or reading `path`, or a backing file opened by
+    /// the registry) in this crate's terms. `role` says which file of the chain `path` is,
+    /// e.g. " (the backing file of top.qcow2)"; a qcow2 error keeps its own file and kind.
+    pub(crate) fn from_disk(e: ddgz_disk::Error, path: &Path, role: &str) -> Self {
+        use ddgz_disk::Error as D;
+        match e {
+            D::Reader(inner) => match inner.downcast::<Error>() {
+                Ok(q) => *q,
+                Err(other) => Error::new(path, ErrorKind::Backing, format!("{other}{role}")),
+            },
+            D::Io { path, what, source } => {
+                let kind = if source.kind() == std::io::ErrorKind::UnexpectedEof {
+                    ErrorKind::Truncated
+                } else {
+                    ErrorKind::Io
+                };
+                let what = if what == "open" {
+                    "cannot open".to_string()
+                } else {
+                    what
+                };
+                Error::new(path, kind, format!("{what}{role}: {source}"))
+            }
+            D::Format { path, reason } => {
+                Error::new(path, ErrorKind::Io, format!("{reason}{role}"))
+            }
+            D::Chain { path, reason } => {
+                Error::new(path, ErrorKind::BackingChain, format!("{reason}{role}"))
+            }
+            other => Error::new(path, ErrorKind::Backing, format!("{other}{role}")),
         }
-    })
+    }
 }

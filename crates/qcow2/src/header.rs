@@ -83,6 +83,16 @@ pub enum Compression {
     Zstd,
 }
 
+impl Compression {
+    /// The name QEMU uses (`compression_type`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Compression::Zlib => "zlib",
+            Compression::Zstd => "zstd",
+        }
+    }
+}
+
 /// The decoded header fields.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Header {

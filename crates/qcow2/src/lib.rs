@@ -2,9 +2,9 @@
 //!
 //! Opens the qcow2 images QEMU writes — versions 2 and 3, clusters of 512 B to 2 MiB,
 //! any refcount width, zlib- and zstd-compressed clusters, zero clusters, extended L2
-//! entries (subclusters), backing chains of qcow2 and raw files, external data files,
+//! entries (subclusters), backing chains, external data files,
 //! internal snapshots and bitmaps (the active state is read) — and answers two
-//! questions: *what is at guest range [a, b)* ([`Qcow2::mappings`], so that zero regions
+//! questions: *what is at guest range [a, b)* ([`Qcow2::extents`], so that zero regions
 //! are never read) and *give me those bytes* ([`Qcow2::read_at`]). Encrypted images,
 //! unknown incompatible features and (unless forced) images with the corrupt bit are
 //! refused with a message naming the reason.
@@ -14,12 +14,15 @@
 //! checked against the file, reserved bits are rejected, and no allocation is sized by
 //! an unchecked on-disk value.
 //!
-//! Files are read with positional reads (`pread`, via
-//! [`std::os::unix::fs::FileExt::read_exact_at`]), not memory-mapped: a file truncated
-//! while it is being read then gives a clear "file ended early" error
-//! ([`ErrorKind::Truncated`]) where a mapping would kill the process with `SIGBUS`.
+//! Files are opened and read through `ddgz-disk`'s [`InputFile`] (FIFOs and character
+//! devices refused, block devices by their real size, positional reads, not `mmap`: a
+//! file truncated while it is being read gives a clear "file ended early" error,
+//! [`ErrorKind::Truncated`], where a mapping would kill the process with `SIGBUS`).
+//! A backing file is any [`Container`], opened by the caller's [`OpenBacking`] (the
+//! format registry; [`Qcow2::open`] knows qcow2 and raw); a raw backing file reports its
+//! holes as zero extents and they are never read.
 //! The L1 table is loaded at open; L2 entries are read per request, one read per L2 table
-//! touched, so [`Qcow2::mappings`] over a whole disk costs one read per 512 MiB of guest
+//! touched, so [`Qcow2::extents`] over a whole disk costs one read per 512 MiB of guest
 //! space (64 KiB clusters). A [`Qcow2`] is `Send + Sync`: reads may run on several
 //! threads at once.
 //!
@@ -43,12 +46,15 @@ mod l1;
 mod l2;
 mod types;
 
-use std::fs::File;
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-pub use backing::{BackingFormat, DEFAULT_MAX_CHAIN_DEPTH};
+use ddgz_disk::{
+    push_merged, Chain, Container, Disk, Extent, ExtentKind, Facts, InputFile, OpenBacking,
+    RawBackingOnly,
+};
+
+pub use ddgz_disk::DEFAULT_MAX_CHAIN_DEPTH;
 pub use error::{Error, ErrorKind};
 pub use header::Compression;
 
@@ -63,8 +69,9 @@ use types::{Geometry, GuestOffset, HostOffset, SUBCLUSTERS};
 pub struct OpenOptions {
     /// Open images whose corrupt bit is set (QEMU found inconsistent metadata).
     pub force_corrupt: bool,
-    /// Longest backing chain accepted, not counting the image itself (default
-    /// [`DEFAULT_MAX_CHAIN_DEPTH`]).
+    /// Longest backing chain accepted by [`Qcow2::open`], not counting the image itself
+    /// (default [`DEFAULT_MAX_CHAIN_DEPTH`]); [`Qcow2::open_input`] takes the limit of the
+    /// [`Chain`] it is given.
     pub max_chain_depth: usize,
 }
 
@@ -75,26 +82,6 @@ impl Default for OpenOptions {
             max_chain_depth: DEFAULT_MAX_CHAIN_DEPTH,
         }
     }
-}
-
-/// What a guest range maps to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MappingKind {
-    /// Reads as zeros (zero flag, unallocated without backing, past a backing file's end).
-    Zero,
-    /// Holds data (allocated, compressed, or from a backing file). May still be zeros.
-    Data,
-}
-
-/// A run of guest bytes with one kind.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Mapping {
-    /// First guest byte.
-    pub offset: u64,
-    /// Length in bytes.
-    pub len: u64,
-    /// What it holds.
-    pub kind: MappingKind,
 }
 
 /// An external data file (incompatible feature bit 2).
@@ -111,13 +98,13 @@ pub struct DataFileInfo {
 pub struct BackingInfo {
     /// The path it resolved to.
     pub path: PathBuf,
-    /// Its format, from the backing format extension.
-    pub format: BackingFormat,
+    /// Its format, as the backing opener named it ("qcow2", "raw", …).
+    pub format: &'static str,
     /// Its virtual size (raw: file size) in bytes.
     pub virtual_size: u64,
 }
 
-/// Container details, for `ddgz inspect`.
+/// Container details of a qcow2 image ([`Qcow2::facts`] gives the format-neutral form).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Info {
     /// The image file.
@@ -150,88 +137,56 @@ pub struct Info {
     pub backing_chain: Vec<BackingInfo>,
 }
 
-/// A file opened read-only (or, for fuzzing, bytes in memory), with its size at open
-/// for messages and bounds.
+/// The image file's own bytes: an input file ([`InputFile`]: safe open, real size,
+/// positional reads), or bytes in memory for fuzzing.
 #[derive(Debug)]
-struct Source {
-    backend: Backend,
-    path: PathBuf,
-    size: u64,
+enum ImageBytes {
+    File(InputFile),
+    Memory { path: PathBuf, bytes: Vec<u8> },
 }
 
-#[derive(Debug)]
-enum Backend {
-    File(File),
-    Memory(Vec<u8>),
-}
-
-impl Source {
-    fn open(path: &Path, role: &str) -> Result<Self, Error> {
-        let io = |what: &str, e: std::io::Error| {
-            Error::new(path, ErrorKind::Io, format!("cannot {what}{role}: {e}"))
-        };
-        // Stat before opening: opening a FIFO named by a hostile image would block.
-        let meta = std::fs::metadata(path).map_err(|e| io("open", e))?;
-        let kind = meta.file_type();
-        if !kind.is_file() && !kind.is_block_device() {
-            return Err(Error::new(
-                path,
-                ErrorKind::Io,
-                format!("is not a regular file or block device{role}"),
-            ));
+impl ImageBytes {
+    fn path(&self) -> &Path {
+        match self {
+            ImageBytes::File(f) => f.path(),
+            ImageBytes::Memory { path, .. } => path,
         }
-        let file = File::open(path).map_err(|e| io("open", e))?;
-        let size = if kind.is_file() {
-            file.metadata().map_err(|e| io("stat", e))?.len()
-        } else {
-            // A block device's size is where its end is.
-            use std::io::Seek;
-            (&file)
-                .seek(std::io::SeekFrom::End(0))
-                .map_err(|e| io("find the size of", e))?
-        };
-        Ok(Self {
-            backend: Backend::File(file),
-            path: path.into(),
-            size,
-        })
+    }
+
+    /// Its size when opened.
+    fn size(&self) -> u64 {
+        match self {
+            ImageBytes::File(f) => f.size(),
+            ImageBytes::Memory { bytes, .. } => bytes.len() as u64,
+        }
     }
 
     fn is_memory(&self) -> bool {
-        matches!(self.backend, Backend::Memory(_))
-    }
-
-    /// Device and inode, to detect loops in the backing chain.
-    fn id(&self) -> Result<Option<(u64, u64)>, Error> {
-        let Backend::File(f) = &self.backend else {
-            return Ok(None);
-        };
-        let m = f
-            .metadata()
-            .map_err(|e| Error::new(&self.path, ErrorKind::Io, format!("cannot stat: {e}")))?;
-        Ok(Some((m.dev(), m.ino())))
+        matches!(self, ImageBytes::Memory { .. })
     }
 
     fn read(&self, buf: &mut [u8], offset: u64, what: &str) -> Result<(), Error> {
-        match &self.backend {
-            Backend::File(f) => error::read_exact_at(f, &self.path, self.size, buf, offset, what),
-            Backend::Memory(m) => {
+        match self {
+            ImageBytes::File(f) => f
+                .read_exact_at(buf, offset, what)
+                .map_err(|e| Error::from_disk(e, f.path(), "")),
+            ImageBytes::Memory { path, bytes } => {
                 let src = usize::try_from(offset)
                     .ok()
-                    .and_then(|o| m.get(o..o.checked_add(buf.len())?));
+                    .and_then(|o| bytes.get(o..o.checked_add(buf.len())?));
                 match src {
                     Some(src) => {
                         buf.copy_from_slice(src);
                         Ok(())
                     }
                     None => Err(Error::new(
-                        &self.path,
+                        path,
                         ErrorKind::Truncated,
                         format!(
                             "file ended early reading {} bytes of {what} at 0x{offset:x} \
                              (file is 0x{:x} bytes)",
                             buf.len(),
-                            self.size
+                            bytes.len()
                         ),
                     )),
                 }
@@ -240,36 +195,29 @@ impl Source {
     }
 }
 
-/// A backing file: another qcow2 image or a raw file.
-#[derive(Debug)]
-enum Backing {
-    Qcow2(Box<Qcow2>),
-    Raw(Source),
+/// Opens qcow2 and raw backing files: what [`Qcow2::open`] uses when no format registry
+/// supplies an [`OpenBacking`].
+struct Qcow2OrRaw<'a> {
+    opts: &'a OpenOptions,
 }
 
-impl Backing {
-    fn size(&self) -> u64 {
-        match self {
-            Backing::Qcow2(q) => q.virtual_size(),
-            Backing::Raw(s) => s.size,
-        }
+impl OpenBacking for Qcow2OrRaw<'_> {
+    fn knows(&self, format: &str) -> bool {
+        format == "qcow2" || RawBackingOnly.knows(format)
     }
-    /// Mappings of `[offset, offset + len)`, which lies inside the backing file.
-    fn mappings(&self, offset: u64, len: u64) -> Result<Vec<Mapping>, Error> {
-        match self {
-            Backing::Qcow2(q) => q.mappings(offset, len),
-            Backing::Raw(_) => Ok(vec![Mapping {
-                offset,
-                len,
-                kind: MappingKind::Data,
-            }]),
+
+    fn open_backing(
+        &self,
+        path: &Path,
+        format: &str,
+        chain: &mut Chain,
+    ) -> ddgz_disk::Result<Box<dyn Container>> {
+        if format != "qcow2" {
+            return RawBackingOnly.open_backing(path, format, chain);
         }
-    }
-    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<(), Error> {
-        match self {
-            Backing::Qcow2(q) => q.read_at(offset, buf),
-            Backing::Raw(s) => s.read(buf, offset, "raw backing file data"),
-        }
+        let input = InputFile::open(path)?;
+        chain.enter(&input)?;
+        Ok(Box::new(Qcow2::open_input(input, self.opts, self, chain)?))
     }
 }
 
@@ -323,20 +271,6 @@ fn push_run(runs: &mut Vec<Run>, guest: u64, len: u64, src: Src) {
     });
 }
 
-/// Appends a mapping, merging it with the previous one of the same kind.
-fn push_mapping(out: &mut Vec<Mapping>, offset: u64, len: u64, kind: MappingKind) {
-    if len == 0 {
-        return;
-    }
-    if let Some(last) = out.last_mut() {
-        if last.kind == kind && last.offset + last.len == offset {
-            last.len += len;
-            return;
-        }
-    }
-    out.push(Mapping { offset, len, kind });
-}
-
 /// The last decompressed cluster, keyed by its host offset: sequential readers touch
 /// the same compressed cluster several times when their chunks are smaller than it.
 #[derive(Default)]
@@ -351,14 +285,17 @@ impl std::fmt::Debug for ClusterCache {
 /// An opened qcow2 image with its backing chain and data file.
 #[derive(Debug)]
 pub struct Qcow2 {
-    image: Source,
+    image: ImageBytes,
     header: Header,
     ext: Extensions,
     geo: Geometry,
     /// L2 table offsets of the active L1 table, as many as the virtual size needs.
     l1: Vec<Option<HostOffset>>,
-    data: Option<Source>,
-    backing: Option<Backing>,
+    /// The external data file: raw bytes at host offsets, never a format of its own.
+    data: Option<InputFile>,
+    /// The backing file, in any format the backing opener knows (a raw one is
+    /// hole-aware: its holes are zero extents and are never read).
+    backing: Option<Box<dyn Container>>,
     cache: ClusterCache,
 }
 
@@ -369,52 +306,53 @@ const _: () = {
 };
 
 impl Qcow2 {
-    /// Opens `path` read-only, with its backing chain and external data file.
+    /// Opens `path` read-only, with its backing chain (qcow2 and raw files) and external
+    /// data file. The format registry (`ddgz-image`) uses [`Qcow2::open_input`] instead,
+    /// so that a backing file may be in any format it knows.
     pub fn open(path: &Path, opts: &OpenOptions) -> Result<Self, Error> {
-        let mut chain = Vec::new();
-        Self::open_chain(path, opts, 0, &mut chain, "")
+        let input = InputFile::open(path).map_err(|e| Error::from_disk(e, path, ""))?;
+        let mut chain = Chain::new(opts.max_chain_depth);
+        chain
+            .enter(&input)
+            .map_err(|e| Error::from_disk(e, path, ""))?;
+        Self::open_input(input, opts, &Qcow2OrRaw { opts }, &mut chain)
+    }
+
+    /// Reads the image held by `input`, already opened (and entered into `chain` by the
+    /// caller). Its backing file, if it names one, is opened by `backing` as the next file
+    /// of `chain`.
+    pub fn open_input(
+        input: InputFile,
+        opts: &OpenOptions,
+        backing: &dyn OpenBacking,
+        chain: &mut Chain,
+    ) -> Result<Self, Error> {
+        Self::open_bytes(ImageBytes::File(input), opts, backing, chain)
     }
 
     /// Parses an image held in memory, named `name` in messages. It may not have a
     /// backing file or an external data file. Meant for fuzzing the parsers (see
     /// [`fuzz_image`]).
     pub fn from_bytes(name: &Path, bytes: Vec<u8>, opts: &OpenOptions) -> Result<Self, Error> {
-        let image = Source {
-            size: bytes.len() as u64,
-            backend: Backend::Memory(bytes),
+        let image = ImageBytes::Memory {
             path: name.into(),
+            bytes,
         };
-        Self::open_source(image, opts, 0, &mut Vec::new())
+        Self::open_bytes(
+            image,
+            opts,
+            &RawBackingOnly,
+            &mut Chain::new(opts.max_chain_depth),
+        )
     }
 
-    fn open_chain(
-        path: &Path,
+    fn open_bytes(
+        image: ImageBytes,
         opts: &OpenOptions,
-        depth: usize,
-        chain: &mut Vec<(u64, u64)>,
-        role: &str,
+        opener: &dyn OpenBacking,
+        chain: &mut Chain,
     ) -> Result<Self, Error> {
-        let image = Source::open(path, role)?;
-        if let Some(id) = image.id()? {
-            if chain.contains(&id) {
-                return Err(Error::new(
-                    path,
-                    ErrorKind::BackingChain,
-                    format!("backing chain loops: this file is already in the chain{role}"),
-                ));
-            }
-            chain.push(id);
-        }
-        Self::open_source(image, opts, depth, chain)
-    }
-
-    fn open_source(
-        image: Source,
-        opts: &OpenOptions,
-        depth: usize,
-        chain: &mut Vec<(u64, u64)>,
-    ) -> Result<Self, Error> {
-        let path = &image.path.clone();
+        let path = &image.path().to_path_buf();
         let from_memory = |what: &str| {
             Error::new(
                 path,
@@ -425,12 +363,12 @@ impl Qcow2 {
 
         // The header lives in the first cluster; read a sector to learn the cluster
         // size, then the whole cluster (or the whole file, if shorter).
-        let mut c0 = vec![0u8; image.size.min(512) as usize];
+        let mut c0 = vec![0u8; image.size().min(512) as usize];
         image.read(&mut c0, 0, "the header")?;
         if c0.len() >= 24 {
             let bits = header::be32(&c0, 20);
             if (header::MIN_CLUSTER_BITS..=header::MAX_CLUSTER_BITS).contains(&bits) {
-                let want = image.size.min(1u64 << bits) as usize;
+                let want = image.size().min(1u64 << bits) as usize;
                 if want > c0.len() {
                     c0 = vec![0u8; want];
                     image.read(&mut c0, 0, "the header cluster")?;
@@ -507,7 +445,7 @@ impl Qcow2 {
                 return Err(from_memory("external data file"));
             }
             let role = format!(" (the external data file of {})", path.display());
-            Some(Source::open(&p, &role)?)
+            Some(InputFile::open(&p).map_err(|e| Error::from_disk(e, &p, &role))?)
         } else {
             None
         };
@@ -523,7 +461,7 @@ impl Qcow2 {
             header.size,
             header.l1_size,
             header.l1_table_offset,
-            image.size,
+            image.size(),
         )
         .map_err(|p| p.at(path))?;
         // n * 8 <= file size (checked) and n <= MAX_L1_ENTRIES.
@@ -532,7 +470,7 @@ impl Qcow2 {
         let l1 = raw
             .chunks_exact(8)
             .enumerate()
-            .map(|(i, e)| l1::decode(&geo, i as u64, be64(e, 0), image.size))
+            .map(|(i, e)| l1::decode(&geo, i as u64, be64(e, 0), image.size()))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|p| p.at(path))?;
 
@@ -547,20 +485,31 @@ impl Qcow2 {
                         format!(
                             "file is 0x{:x} bytes, too short for the backing file name at \
                              0x{start:x}",
-                            image.size
+                            image.size()
                         ),
                     )
                 })?;
             let format =
                 backing::format(ext.backing_format.as_deref(), name).map_err(|p| p.at(path))?;
+            if !opener.knows(&format) {
+                return Err(Error::new(
+                    path,
+                    ErrorKind::Unsupported,
+                    format!(
+                        "the backing file {} has format {}, which is not supported",
+                        backing::show(name),
+                        backing::show(format.as_bytes())
+                    ),
+                ));
+            }
             let bpath = backing::resolve(path, name, "backing file").map_err(|p| p.at(path))?;
-            if depth >= opts.max_chain_depth {
+            if chain.depth() >= chain.max_depth() {
                 return Err(Error::new(
                     path,
                     ErrorKind::BackingChain,
                     format!(
                         "backing chain is longer than the limit of {} files (next: {})",
-                        opts.max_chain_depth,
+                        chain.max_depth(),
                         backing::show(name)
                     ),
                 ));
@@ -569,16 +518,11 @@ impl Qcow2 {
                 return Err(from_memory("backing file"));
             }
             let role = format!(" (the backing file of {})", path.display());
-            Some(match format {
-                BackingFormat::Qcow2 => Backing::Qcow2(Box::new(Self::open_chain(
-                    &bpath,
-                    opts,
-                    depth + 1,
-                    chain,
-                    &role,
-                )?)),
-                BackingFormat::Raw => Backing::Raw(Source::open(&bpath, &role)?),
-            })
+            Some(
+                opener
+                    .open_backing(&bpath, &format, chain)
+                    .map_err(|e| Error::from_disk(e, &bpath, &role))?,
+            )
         } else {
             None
         };
@@ -602,36 +546,29 @@ impl Qcow2 {
 
     /// The image file.
     pub fn path(&self) -> &Path {
-        &self.image.path
+        self.image.path()
     }
 
     /// Container details: version, cluster size, features, data file, backing chain.
     pub fn info(&self) -> Info {
-        let mut backing_chain = Vec::new();
-        let mut b = self.backing.as_ref();
-        while let Some(x) = b {
-            match x {
-                Backing::Qcow2(q) => {
-                    backing_chain.push(BackingInfo {
-                        path: q.image.path.clone(),
-                        format: BackingFormat::Qcow2,
-                        virtual_size: q.virtual_size(),
-                    });
-                    b = q.backing.as_ref();
-                }
-                Backing::Raw(s) => {
-                    backing_chain.push(BackingInfo {
-                        path: s.path.clone(),
-                        format: BackingFormat::Raw,
-                        virtual_size: s.size,
-                    });
-                    b = None;
-                }
-            }
-        }
+        let backing_chain = self
+            .backing
+            .as_ref()
+            .map(|b| b.facts())
+            .map(|top| {
+                std::iter::once(&top)
+                    .chain(top.chain())
+                    .map(|f| BackingInfo {
+                        path: f.path.clone(),
+                        format: f.format,
+                        virtual_size: f.virtual_size,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
         let h = &self.header;
         Info {
-            path: self.image.path.clone(),
+            path: self.image.path().into(),
             version: h.version,
             virtual_size: h.size,
             cluster_size: h.cluster_size(),
@@ -644,7 +581,7 @@ impl Qcow2 {
             nb_snapshots: h.nb_snapshots,
             has_bitmaps: self.ext.bitmaps.is_some(),
             data_file: self.data.as_ref().map(|d| DataFileInfo {
-                path: d.path.clone(),
+                path: d.path().into(),
                 raw: h.autoclear & header::AUTOCLEAR_DATA_FILE_RAW != 0,
             }),
             backing_chain,
@@ -655,7 +592,7 @@ impl Qcow2 {
         match offset.checked_add(len) {
             Some(end) if end <= self.header.size => Ok(end),
             _ => Err(Error::new(
-                &self.image.path,
+                self.image.path(),
                 ErrorKind::OutOfRange,
                 format!(
                     "guest range 0x{offset:x}+0x{len:x} lies outside the virtual disk \
@@ -666,9 +603,22 @@ impl Qcow2 {
         }
     }
 
-    /// The file guest clusters are stored in.
-    fn data_source(&self) -> &Source {
-        self.data.as_ref().unwrap_or(&self.image)
+    /// The path and size of the file guest clusters are stored in.
+    fn data_file(&self) -> (&Path, u64) {
+        match &self.data {
+            Some(d) => (d.path(), d.size()),
+            None => (self.image.path(), self.image.size()),
+        }
+    }
+
+    /// Reads a data cluster's bytes from the image or the external data file.
+    fn read_data(&self, buf: &mut [u8], host: HostOffset) -> Result<(), Error> {
+        match &self.data {
+            Some(d) => d
+                .read_exact_at(buf, host.0, "a data cluster")
+                .map_err(|e| Error::from_disk(e, d.path(), "")),
+            None => self.image.read(buf, host.0, "a data cluster"),
+        }
     }
 
     /// Describes `[offset, end)` (inside the disk) as runs of this image alone.
@@ -677,8 +627,8 @@ impl Qcow2 {
         let cs = geo.cluster_size();
         let span = 1u64 << geo.l1_span_bits();
         let es = geo.l2_entry_size();
-        let path = &self.image.path;
-        let data_size = self.data_source().size;
+        let path = self.image.path();
+        let (data_path, data_size) = self.data_file();
         let mut runs = Vec::new();
         let mut pos = offset;
         while pos < end {
@@ -725,7 +675,7 @@ impl Qcow2 {
                     let hend = host.0.checked_add(to - cstart);
                     if hend.is_none_or(|e| e > data_size) {
                         return Err(Error::new(
-                            &self.data_source().path,
+                            data_path,
                             ErrorKind::Corrupt,
                             format!(
                                 "data cluster at 0x{:x} for guest offset 0x{cstart:x} lies \
@@ -744,7 +694,7 @@ impl Qcow2 {
                         push_run(&mut runs, a, b - a, src)
                     }
                     L2Entry::Compressed { offset, len } => {
-                        let size = self.image.size;
+                        let size = self.image.size();
                         let avail = size.saturating_sub(offset.0);
                         // The stream may stop short of its last sector at the file's end,
                         // but never start past it or miss a whole sector.
@@ -796,27 +746,29 @@ impl Qcow2 {
         Ok(runs)
     }
 
-    /// Maps `[offset, offset + len)` into runs, in order, merged, covering the range
-    /// exactly, resolved through the backing chain: [`MappingKind::Zero`] means the range
+    /// Describes `[offset, offset + len)` as extents, in order, merged, covering the range
+    /// exactly, resolved through the backing chain: [`ExtentKind::Zero`] means the range
     /// reads as zeros without reading anything (zero flags, unallocated without a
-    /// backing file, past a backing file's end).
-    pub fn mappings(&self, offset: u64, len: u64) -> Result<Vec<Mapping>, Error> {
+    /// backing file, past a backing file's end, a hole of a raw backing file).
+    /// [`Disk::extents`] is the same with the disk layer's error.
+    pub fn extents(&self, offset: u64, len: u64) -> Result<Vec<Extent>, Error> {
         let end = self.check_range(offset, len)?;
         let runs = self.walk(offset, end)?;
         let mut out = Vec::new();
-        // Backing mappings, computed once for the span of all unallocated runs and
+        let push = |out: &mut Vec<Extent>, offset, len, kind| {
+            push_merged(out, Extent { offset, len, kind })
+        };
+        // Backing extents, computed once for the span of all unallocated runs and
         // consumed with a cursor.
-        let mut below: Option<(Vec<Mapping>, usize)> = None;
+        let mut below: Option<(Vec<Extent>, usize)> = None;
         for r in &runs {
             let (g, len) = (r.guest.0, r.len);
             match r.src {
-                Src::Zero => push_mapping(&mut out, g, len, MappingKind::Zero),
-                Src::Data(_) | Src::Compressed { .. } => {
-                    push_mapping(&mut out, g, len, MappingKind::Data)
-                }
+                Src::Zero => push(&mut out, g, len, ExtentKind::Zero),
+                Src::Data(_) | Src::Compressed { .. } => push(&mut out, g, len, ExtentKind::Data),
                 Src::Unallocated => {
                     let Some(b) = &self.backing else {
-                        push_mapping(&mut out, g, len, MappingKind::Zero);
+                        push(&mut out, g, len, ExtentKind::Zero);
                         continue;
                     };
                     let bsize = b.size();
@@ -831,25 +783,27 @@ impl Qcow2 {
                                     .find(|r| r.src == Src::Unallocated)
                                     .map_or(g + len, |r| r.guest.0 + r.len);
                                 let hi = last.min(bsize);
-                                below.insert((b.mappings(g, hi - g)?, 0))
+                                let ext =
+                                    b.extents(g, hi - g).map_err(|e| self.backing_error(e))?;
+                                below.insert((ext, 0))
                             }
                         };
-                        while *j < bm.len() && bm[*j].offset + bm[*j].len <= g {
+                        while *j < bm.len() && bm[*j].end() <= g {
                             *j += 1;
                         }
                         let mut k = *j;
                         while k < bm.len() && bm[k].offset < covered_end {
                             let s = bm[k].offset.max(g);
-                            let t = (bm[k].offset + bm[k].len).min(covered_end);
-                            push_mapping(&mut out, s, t - s, bm[k].kind);
+                            let t = bm[k].end().min(covered_end);
+                            push(&mut out, s, t - s, bm[k].kind);
                             k += 1;
                         }
                     }
-                    push_mapping(
+                    push(
                         &mut out,
                         covered_end,
                         g + len - covered_end,
-                        MappingKind::Zero,
+                        ExtentKind::Zero,
                     );
                 }
             }
@@ -858,7 +812,8 @@ impl Qcow2 {
     }
 
     /// Reads guest bytes at `offset` into `buf`, through the backing chain (zeros where
-    /// nothing is allocated). May be called from several threads at once.
+    /// nothing is allocated; a backing file's zero extents are filled, not read). May be
+    /// called from several threads at once.
     pub fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<(), Error> {
         let end = self.check_range(offset, buf.len() as u64)?;
         for r in self.walk(offset, end)? {
@@ -866,7 +821,7 @@ impl Qcow2 {
             let dst = &mut buf[at..at + r.len as usize];
             match r.src {
                 Src::Zero => dst.fill(0),
-                Src::Data(h) => self.data_source().read(dst, h.0, "a data cluster")?,
+                Src::Data(h) => self.read_data(dst, h)?,
                 Src::Compressed { offset, len, skip } => {
                     let c = self.compressed_cluster(offset, len)?;
                     let skip = skip as usize;
@@ -875,18 +830,42 @@ impl Qcow2 {
                 Src::Unallocated => match &self.backing {
                     None => dst.fill(0),
                     Some(b) => {
-                        let bsize = b.size();
                         let g = r.guest.0;
-                        let n = bsize.saturating_sub(g).min(dst.len() as u64) as usize;
-                        if n > 0 {
-                            b.read_at(g, &mut dst[..n])?;
-                        }
+                        let n = b.size().saturating_sub(g).min(dst.len() as u64) as usize;
+                        self.read_backing(b.as_ref(), g, &mut dst[..n])?;
                         dst[n..].fill(0);
                     }
                 },
             }
         }
         Ok(())
+    }
+
+    /// Reads `buf` from the backing file at `offset` (inside it), reading only its data
+    /// extents: the holes of a raw backing file are filled with zeros, never read.
+    fn read_backing(&self, b: &dyn Container, offset: u64, buf: &mut [u8]) -> Result<(), Error> {
+        if buf.is_empty() {
+            return Ok(());
+        }
+        let ext = b
+            .extents(offset, buf.len() as u64)
+            .map_err(|e| self.backing_error(e))?;
+        for e in ext {
+            let range = (e.offset - offset) as usize..(e.end() - offset) as usize;
+            match e.kind {
+                ExtentKind::Zero => buf[range].fill(0),
+                ExtentKind::Data => b
+                    .read_at(e.offset, &mut buf[range])
+                    .map_err(|e| self.backing_error(e))?,
+            }
+        }
+        Ok(())
+    }
+
+    /// An error from the backing file, in this crate's terms.
+    fn backing_error(&self, e: ddgz_disk::Error) -> Error {
+        let role = format!(" (the backing file of {})", self.image.path().display());
+        Error::from_disk(e, self.image.path(), &role)
     }
 
     /// Decompresses the cluster whose stream starts at `offset` (at most `len` bytes).
@@ -906,7 +885,7 @@ impl Qcow2 {
         let mut out = vec![0u8; self.geo.cluster_size() as usize];
         compressed::decompress(self.header.compression, &input, &mut out).map_err(|p| {
             Error::new(
-                &self.image.path,
+                self.image.path(),
                 p.kind,
                 format!("compressed cluster at 0x{:x}: {}", offset.0, p.message),
             )
@@ -931,13 +910,13 @@ pub fn fuzz_image(data: &[u8]) {
     };
     let _ = q.info();
     let len = q.virtual_size().min(64 << 20);
-    let Ok(maps) = q.mappings(0, len) else {
+    let Ok(maps) = q.extents(0, len) else {
         return;
     };
     let mut budget: u64 = 8 << 20;
     let mut buf = vec![0u8; 1 << 20];
     for m in maps {
-        if m.kind != MappingKind::Data {
+        if m.kind != ExtentKind::Data {
             continue;
         }
         let mut off = m.offset;
@@ -962,34 +941,56 @@ impl From<Error> for ddgz_disk::Error {
     }
 }
 
-/// The guest view: [`MappingKind::Zero`] runs are zero extents, everything else is data.
-impl ddgz_disk::Disk for Qcow2 {
+impl Disk for Qcow2 {
     fn size(&self) -> u64 {
         self.virtual_size()
     }
 
-    fn extents(&self, offset: u64, len: u64) -> ddgz_disk::Result<Vec<ddgz_disk::Extent>> {
+    fn extents(&self, offset: u64, len: u64) -> ddgz_disk::Result<Vec<Extent>> {
         ddgz_disk::check_range(self.virtual_size(), offset, len)?;
-        let mut out = Vec::new();
-        for m in self.mappings(offset, len)? {
-            let kind = match m.kind {
-                MappingKind::Zero => ddgz_disk::ExtentKind::Zero,
-                MappingKind::Data => ddgz_disk::ExtentKind::Data,
-            };
-            ddgz_disk::push_merged(
-                &mut out,
-                ddgz_disk::Extent {
-                    offset: m.offset,
-                    len: m.len,
-                    kind,
-                },
-            );
-        }
-        Ok(out)
+        Ok(Qcow2::extents(self, offset, len)?)
     }
 
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> ddgz_disk::Result<()> {
         ddgz_disk::check_range(self.virtual_size(), offset, buf.len() as u64)?;
         Ok(Qcow2::read_at(self, offset, buf)?)
+    }
+}
+
+impl Container for Qcow2 {
+    /// Version, cluster size, compression and the features worth knowing, and the backing
+    /// chain.
+    fn facts(&self) -> Facts {
+        let i = self.info();
+        let mut f = Facts::new("qcow2", self.path(), i.virtual_size);
+        f.subformat = Some(format!("v{}", i.version));
+        f.allocation_unit = Some(("cluster", i.cluster_size));
+        let d = &mut f.details;
+        d.push(("compression", i.compression.name().into()));
+        d.push(("refcount bits", i.refcount_bits.to_string()));
+        if i.extended_l2 {
+            d.push(("extended L2", "on".into()));
+        }
+        if i.lazy_refcounts {
+            d.push(("lazy refcounts", "on".into()));
+        }
+        if i.dirty {
+            d.push(("dirty bit", "set".into()));
+        }
+        if i.corrupt {
+            d.push(("corrupt bit", "SET".into()));
+        }
+        if i.nb_snapshots > 0 {
+            d.push(("internal snapshots", i.nb_snapshots.to_string()));
+        }
+        if i.has_bitmaps {
+            d.push(("bitmaps", "present".into()));
+        }
+        if let Some(df) = &i.data_file {
+            let raw = if df.raw { " (data_file_raw)" } else { "" };
+            d.push(("data file", format!("{}{raw}", df.path.display())));
+        }
+        f.backing = self.backing.as_ref().map(|b| Box::new(b.facts()));
+        f
     }
 }

@@ -2,7 +2,9 @@
 
 use std::path::Path;
 
-use crate::{ErrorKind, Mapping, MappingKind, OpenOptions, Qcow2};
+use ddgz_disk::{Extent, ExtentKind};
+
+use crate::{ErrorKind, OpenOptions, Qcow2};
 
 /// A minimal version 3 image: header in cluster 0, L1 in cluster 1, one L2 table in
 /// cluster 2, room for data clusters 3..6; nothing mapped yet.
@@ -61,7 +63,7 @@ impl Img {
             Err(e) => e,
             Ok(q) => {
                 let size = q.virtual_size();
-                match q.mappings(0, size) {
+                match q.extents(0, size) {
                     Err(e) => e,
                     Ok(_) => q.read_at(0, &mut vec![0; size as usize]).unwrap_err(),
                 }
@@ -79,17 +81,17 @@ fn reads_a_hand_made_image() {
     i.buf[3 * 512..4 * 512].fill(0x5a);
     let q = i.open().unwrap();
     assert_eq!(
-        q.mappings(0, 2048).unwrap(),
+        q.extents(0, 2048).unwrap(),
         [
-            Mapping {
+            Extent {
                 offset: 0,
                 len: 512,
-                kind: MappingKind::Data
+                kind: ExtentKind::Data
             },
-            Mapping {
+            Extent {
                 offset: 512,
                 len: 1536,
-                kind: MappingKind::Zero
+                kind: ExtentKind::Zero
             }
         ]
     );
@@ -184,9 +186,9 @@ fn refuses_bad_extended_entries() {
     i.l2(0, 3 << 14, 0x0000_0002_0000_0001);
     i.buf[3 << 14..(3 << 14) + 512].fill(7);
     let q = i.open().unwrap();
-    let m = q.mappings(0, 1 << 20).unwrap();
+    let m = q.extents(0, 1 << 20).unwrap();
     assert_eq!(m.len(), 2);
-    assert_eq!((m[0].len, m[0].kind), (512, MappingKind::Data));
+    assert_eq!((m[0].len, m[0].kind), (512, ExtentKind::Data));
 }
 
 #[test]

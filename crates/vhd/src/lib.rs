@@ -28,6 +28,7 @@
 
 mod dynamic;
 mod error;
+mod facts;
 mod footer;
 mod parent;
 mod source;

@@ -1,0 +1,231 @@
+//! What every format reader shares beyond [`Disk`]: the facts it reports about its
+//! container (for `inspect`), and the way it opens a backing (parent) file.
+//!
+//! A format reader never opens a backing file itself: the format registry hands it an
+//! [`OpenBacking`], so a qcow2 can sit over a raw file, another qcow2 or any format the
+//! registry knows, and every chain is bounded by one [`Chain`] (depth limit, loops).
+
+use std::path::{Path, PathBuf};
+
+use crate::{Disk, Error, InputFile, MemoryDisk, RawDisk, Result};
+
+/// Default limit on the number of backing files behind an image (QEMU has none; 16 is far
+/// beyond what installers produce and keeps a hostile chain cheap).
+pub const DEFAULT_MAX_CHAIN_DEPTH: usize = 16;
+
+/// What a container says about itself, in a shape every format fills the same way, so
+/// that the CLI prints it without knowing the format.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Facts {
+    /// Format name, as `--format` takes it: "raw", "qcow2", ….
+    pub format: &'static str,
+    /// The file.
+    pub path: PathBuf,
+    /// Virtual disk size in bytes.
+    pub virtual_size: u64,
+    /// Version or variant of the format ("v3", "monolithicSparse", "dynamic"), if any.
+    pub subformat: Option<String>,
+    /// The unit space is allocated in, named as the format names it, and its size:
+    /// ("cluster", 65536), ("grain", 65536), ("block", 2097152).
+    pub allocation_unit: Option<(&'static str, u64)>,
+    /// Further facts as (name, value), in the order to show them, e.g.
+    /// ("compression", "zlib"), ("internal snapshots", "2"). Names are lower-case phrases.
+    pub details: Vec<(&'static str, String)>,
+    /// The backing (parent) file ranges not allocated here are read from, described the
+    /// same way.
+    pub backing: Option<Box<Facts>>,
+}
+
+impl Facts {
+    /// The facts of a `format` file with nothing more to say.
+    pub fn new(format: &'static str, path: impl Into<PathBuf>, virtual_size: u64) -> Self {
+        Self {
+            format,
+            path: path.into(),
+            virtual_size,
+            subformat: None,
+            allocation_unit: None,
+            details: Vec::new(),
+            backing: None,
+        }
+    }
+
+    /// The backing chain below this file, nearest first.
+    pub fn chain(&self) -> impl Iterator<Item = &Facts> {
+        std::iter::successors(self.backing.as_deref(), |f| f.backing.as_deref())
+    }
+}
+
+/// A [`Disk`] read from a container file, which can describe itself.
+pub trait Container: Disk {
+    /// What the container says about itself.
+    fn facts(&self) -> Facts;
+}
+
+impl<C: Container + ?Sized> Container for Box<C> {
+    fn facts(&self) -> Facts {
+        (**self).facts()
+    }
+}
+
+impl<C: Container + ?Sized> Container for &C {
+    fn facts(&self) -> Facts {
+        (**self).facts()
+    }
+}
+
+impl<C: Container + ?Sized> Container for std::sync::Arc<C> {
+    fn facts(&self) -> Facts {
+        (**self).facts()
+    }
+}
+
+impl Container for RawDisk {
+    fn facts(&self) -> Facts {
+        Facts::new("raw", self.path(), self.size())
+    }
+}
+
+impl Container for MemoryDisk {
+    fn facts(&self) -> Facts {
+        Facts::new("memory", "(memory)", self.size())
+    }
+}
+
+/// The files of one backing chain, top first: refuses a file already in it (a loop) and
+/// a chain longer than its limit, whatever the formats involved.
+#[derive(Debug, Clone)]
+pub struct Chain {
+    files: Vec<(u64, u64)>,
+    max_depth: usize,
+}
+
+impl Chain {
+    /// An empty chain accepting at most `max_depth` backing files behind the top image.
+    pub fn new(max_depth: usize) -> Self {
+        Self {
+            files: Vec::new(),
+            max_depth,
+        }
+    }
+
+    /// Number of backing files entered so far (the top image is depth 0).
+    pub fn depth(&self) -> usize {
+        self.files.len().saturating_sub(1)
+    }
+
+    /// The limit on backing files behind the top image.
+    pub fn max_depth(&self) -> usize {
+        self.max_depth
+    }
+
+    /// Records `file` as the next file of the chain: the top image first, then each backing
+    /// file as it is opened. Refuses a file already in the chain and one past the limit.
+    pub fn enter(&mut self, file: &InputFile) -> Result<()> {
+        let id = file.id()?;
+        let refuse = |reason: String| Error::Chain {
+            path: file.path().into(),
+            reason,
+        };
+        if self.files.contains(&id) {
+            return Err(refuse(
+                "backing chain loops: this file is already in the chain".into(),
+            ));
+        }
+        if self.files.len() > self.max_depth {
+            return Err(refuse(format!(
+                "backing chain is longer than the limit of {} files",
+                self.max_depth
+            )));
+        }
+        self.files.push(id);
+        Ok(())
+    }
+}
+
+impl Default for Chain {
+    fn default() -> Self {
+        Self::new(DEFAULT_MAX_CHAIN_DEPTH)
+    }
+}
+
+/// Opens the backing (parent) file an image names. The format registry implements it for
+/// every format it knows; a format reader calls it and never opens a backing file itself.
+pub trait OpenBacking: Sync {
+    /// Whether `format` (as the image records it, e.g. "qcow2", "raw") can be opened.
+    fn knows(&self, format: &str) -> bool;
+
+    /// Opens `path` as a `format` file, the next file of `chain`
+    /// ([`Chain::enter`] is called on it).
+    fn open_backing(
+        &self,
+        path: &Path,
+        format: &str,
+        chain: &mut Chain,
+    ) -> Result<Box<dyn Container>>;
+}
+
+/// Opens raw backing files only: what a reader uses when no registry is at hand.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RawBackingOnly;
+
+impl OpenBacking for RawBackingOnly {
+    fn knows(&self, format: &str) -> bool {
+        format == "raw"
+    }
+
+    fn open_backing(
+        &self,
+        path: &Path,
+        format: &str,
+        chain: &mut Chain,
+    ) -> Result<Box<dyn Container>> {
+        if !self.knows(format) {
+            return Err(Error::Format {
+                path: path.into(),
+                reason: format!("backing format {format:?} is not supported here"),
+            });
+        }
+        let input = InputFile::open(path)?;
+        chain.enter(&input)?;
+        Ok(Box::new(RawDisk::new(input)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chain_refuses_loops_and_depth() {
+        let f = tempfile::NamedTempFile::new().unwrap();
+        let g = tempfile::NamedTempFile::new().unwrap();
+        let h = tempfile::NamedTempFile::new().unwrap();
+        let mut c = Chain::new(1);
+        c.enter(&InputFile::open(f.path()).unwrap()).unwrap();
+        assert_eq!(c.depth(), 0);
+        let e = c
+            .enter(&InputFile::open(f.path()).unwrap())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("loops"), "{e}");
+        c.enter(&InputFile::open(g.path()).unwrap()).unwrap();
+        assert_eq!(c.depth(), 1);
+        let e = c
+            .enter(&InputFile::open(h.path()).unwrap())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("longer than the limit of 1"), "{e}");
+    }
+
+    #[test]
+    fn facts_chain_walks_backing_files() {
+        let mut top = Facts::new("qcow2", "/a", 10);
+        let mut mid = Facts::new("qcow2", "/b", 10);
+        mid.backing = Some(Box::new(Facts::new("raw", "/c", 5)));
+        top.backing = Some(Box::new(mid));
+        let paths: Vec<_> = top.chain().map(|f| f.path.clone()).collect();
+        assert_eq!(paths, [PathBuf::from("/b"), PathBuf::from("/c")]);
+    }
+}

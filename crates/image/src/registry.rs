@@ -1,0 +1,245 @@
+//! The table of input formats: one entry per format, each a name, a probe and an open
+//! function. Adding a format is one crate implementing [`Container`] plus one entry here
+//! (README.md, "Adding an input format").
+
+use std::path::Path;
+
+use ddgz_disk::{Chain, Container, Error, InputFile, OpenBacking, RawDisk, Result};
+
+use crate::OpenOptions;
+
+/// Bytes read from the start of a file for the probes: enough for every header we know
+/// (qcow2: 104 bytes; VMDK descriptor: a few KiB), small enough to cost nothing.
+pub const PROBE_HEAD: usize = 64 << 10;
+
+/// Bytes read from the end of a file for the probes (a VHD footer is 512 bytes).
+pub const PROBE_TAIL: usize = 512;
+
+/// On-disk container format of an image file: one per [`FORMATS`] entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Format {
+    /// The guest bytes as they are.
+    Raw,
+    /// QEMU copy-on-write v2/v3.
+    Qcow2,
+    /// Virtual PC / Hyper-V VHD: fixed, dynamic, differencing (QEMU's `vpc`).
+    Vhd,
+}
+
+impl Format {
+    /// Its entry in [`FORMATS`].
+    pub fn entry(self) -> &'static FormatEntry {
+        FORMATS
+            .iter()
+            .find(|e| e.format == self)
+            .expect("every Format has an entry in FORMATS")
+    }
+
+    /// Lower-case name, as `--format` takes it.
+    pub fn name(self) -> &'static str {
+        self.entry().name
+    }
+
+    /// The format named `name` (its name or one of its aliases, as an image records its
+    /// backing format), if any.
+    pub fn from_name(name: &str) -> Option<Self> {
+        FORMATS
+            .iter()
+            .find(|e| e.name == name || e.aliases.contains(&name))
+            .map(|e| e.format)
+    }
+}
+
+/// What the probes see of a file: its first and last bytes, and its size.
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub struct ProbeInput<'a> {
+    /// The first [`PROBE_HEAD`] bytes (all of a smaller file).
+    pub head: &'a [u8],
+    /// The last [`PROBE_TAIL`] bytes (all of a smaller file).
+    pub tail: &'a [u8],
+    /// The file's size.
+    pub size: u64,
+}
+
+impl<'a> ProbeInput<'a> {
+    /// What the probes see of a file of `size` bytes starting with `head` and ending with
+    /// `tail`.
+    pub fn new(head: &'a [u8], tail: &'a [u8], size: u64) -> Self {
+        Self { head, tail, size }
+    }
+}
+
+/// Opens a file already probed (or named by `--format`) as one format. The file's
+/// backing file, if the format has one, is opened through `backing` as the next file of
+/// `chain` (which already holds this file).
+pub type OpenFn = fn(
+    input: InputFile,
+    opts: &OpenOptions,
+    backing: &dyn OpenBacking,
+    chain: &mut Chain,
+) -> Result<Box<dyn Container>>;
+
+/// One input format.
+#[derive(Debug)]
+pub struct FormatEntry {
+    /// Which format.
+    pub format: Format,
+    /// Lower-case name, as `--format` takes it and as [`Container::facts`] reports it.
+    pub name: &'static str,
+    /// Other names images record for it as a backing format (QEMU's driver names).
+    pub aliases: &'static [&'static str],
+    /// Whether a file is in this format, from its first and last bytes. Cheap and exact:
+    /// a magic number, never a guess.
+    pub probe: fn(&ProbeInput) -> bool,
+    /// Opens the file.
+    pub open: OpenFn,
+}
+
+/// Every input format, in probe order: the first whose probe answers yes is used; raw,
+/// which accepts anything, comes last.
+pub static FORMATS: &[FormatEntry] = &[
+    FormatEntry {
+        format: Format::Qcow2,
+        name: "qcow2",
+        aliases: &[],
+        probe: probe_qcow2,
+        open: open_qcow2,
+    },
+    FormatEntry {
+        format: Format::Vhd,
+        name: "vhd",
+        aliases: &["vpc"],
+        probe: |p| ddgz_vhd::probe(p.head, p.tail),
+        open: open_vhd,
+    },
+    FormatEntry {
+        format: Format::Raw,
+        name: "raw",
+        aliases: &[],
+        probe: |_| true,
+        open: |input, _, _, _| Ok(Box::new(RawDisk::new(input))),
+    },
+];
+
+/// The qcow2 magic, `QFI\xfb` (qcow2 spec, "Header").
+fn probe_qcow2(p: &ProbeInput) -> bool {
+    p.head.starts_with(b"QFI\xfb")
+}
+
+fn open_qcow2(
+    input: InputFile,
+    opts: &OpenOptions,
+    backing: &dyn OpenBacking,
+    chain: &mut Chain,
+) -> Result<Box<dyn Container>> {
+    let q = ddgz_qcow2::OpenOptions {
+        force_corrupt: opts.force_corrupt,
+        max_chain_depth: chain.max_depth(),
+    };
+    Ok(Box::new(ddgz_qcow2::Qcow2::open_input(
+        input, &q, backing, chain,
+    )?))
+}
+
+/// A VHD's parents are VHDs found by its locators, opened by the VHD reader itself.
+// TODO(vhd): take the open `input` instead of opening the path again.
+fn open_vhd(
+    input: InputFile,
+    _: &OpenOptions,
+    _: &dyn OpenBacking,
+    chain: &mut Chain,
+) -> Result<Box<dyn Container>> {
+    let o = ddgz_vhd::OpenOptions {
+        max_chain_depth: chain.max_depth(),
+    };
+    Ok(Box::new(ddgz_vhd::Vhd::open(input.path(), &o)?))
+}
+
+/// The names `--format` accepts, in probe order.
+pub fn format_names() -> impl Iterator<Item = &'static str> {
+    FORMATS.iter().map(|e| e.name)
+}
+
+/// The format of a file, from what the probes see of it.
+pub fn probe(p: &ProbeInput) -> Format {
+    FORMATS
+        .iter()
+        .find(|e| (e.probe)(p))
+        .map_or(Format::Raw, |e| e.format)
+}
+
+/// Reads the probes' view of `input` and picks its format.
+pub(crate) fn probe_file(input: &InputFile) -> Result<Format> {
+    let size = input.size();
+    let mut head = vec![0u8; size.min(PROBE_HEAD as u64) as usize];
+    input.read_exact_at(&mut head, 0, "the first bytes (format probe)")?;
+    let tail_len = size.min(PROBE_TAIL as u64);
+    let mut tail = vec![0u8; tail_len as usize];
+    input.read_exact_at(&mut tail, size - tail_len, "the last bytes (format probe)")?;
+    Ok(probe(&ProbeInput {
+        head: &head,
+        tail: &tail,
+        size,
+    }))
+}
+
+/// Opens backing files by the format their image records, through [`FORMATS`]: a format
+/// is never guessed from a backing file's content.
+#[derive(Debug)]
+pub(crate) struct Registry<'a> {
+    pub(crate) opts: &'a OpenOptions,
+}
+
+impl OpenBacking for Registry<'_> {
+    fn knows(&self, format: &str) -> bool {
+        Format::from_name(format).is_some()
+    }
+
+    fn open_backing(
+        &self,
+        path: &Path,
+        format: &str,
+        chain: &mut Chain,
+    ) -> Result<Box<dyn Container>> {
+        let f = Format::from_name(format).ok_or_else(|| Error::Format {
+            path: path.into(),
+            reason: format!("backing format {format:?} is not one ddgz reads"),
+        })?;
+        let input = InputFile::open(path)?;
+        chain.enter(&input)?;
+        (f.entry().open)(input, self.opts, self, chain)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_entry_is_reachable_by_name_and_raw_comes_last() {
+        for e in FORMATS {
+            assert_eq!(Format::from_name(e.name), Some(e.format), "{}", e.name);
+            assert!(std::ptr::eq(e.format.entry(), e), "{}", e.name);
+            for a in e.aliases {
+                assert_eq!(Format::from_name(a), Some(e.format), "{a}");
+            }
+        }
+        let names: Vec<_> = format_names().collect();
+        let mut uniq = names.clone();
+        uniq.dedup();
+        assert_eq!(names, uniq);
+        assert_eq!(names.last(), Some(&"raw"));
+        assert_eq!(Format::from_name("vmdk-nope"), None);
+    }
+
+    #[test]
+    fn probes_pick_by_magic_and_fall_back_to_raw() {
+        let p = |head: &[u8]| probe(&ProbeInput::new(head, head, head.len() as u64));
+        assert_eq!(p(b"QFI\xfb\0\0\0\x03"), Format::Qcow2);
+        assert_eq!(p(b"QFI"), Format::Raw);
+        assert_eq!(p(b""), Format::Raw);
+        assert_eq!(p(&[0u8; 4096]), Format::Raw);
+    }
+}
