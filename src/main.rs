@@ -29,6 +29,7 @@ enum Cmd {
     KsMedia(cmd::fat::KsMediaArgs),
     Verify(cmd::verify::Args),
     Upload(cmd::upload::Args),
+    Tar(cmd::tar::Args),
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
@@ -41,6 +42,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::KsMedia(a) => cmd::fat::run_ks_media(a),
         Cmd::Verify(a) => cmd::verify::run(a),
         Cmd::Upload(a) => cmd::upload::run(a),
+        Cmd::Tar(a) => cmd::tar::run(a),
     }
 }
 

@@ -4,6 +4,7 @@ pub mod convert;
 pub mod fat;
 pub mod inspect;
 pub mod stream;
+pub mod tar;
 pub mod upload;
 pub mod verify;
 

@@ -30,6 +30,15 @@ const TEST_TOOLS: &[(&str, &str)] = &[
     ("setpriv", "util-linux"),
     ("debugvmfs", "vmfs-tools"),
     ("debugvmfs6", "vmfs6-tools"),
+    ("mkfs.ext4", "e2fsprogs"),
+    ("debugfs", "e2fsprogs"),
+    ("e2fsck", "e2fsprogs"),
+    ("fuse2fs", "fuse2fs"),
+    ("setfattr", "attr"),
+    ("getfattr", "attr"),
+    ("setfacl", "acl"),
+    ("getfacl", "acl"),
+    ("tar", "tar"),
 ];
 
 fn main() -> Result<()> {
