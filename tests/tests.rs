@@ -3,6 +3,7 @@
 
 #[macro_use]
 mod util;
+mod backing;
 mod convert;
 mod corrupt;
 mod esxi;

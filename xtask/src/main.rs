@@ -39,6 +39,7 @@ const TEST_TOOLS: &[(&str, &str)] = &[
     ("setfacl", "acl"),
     ("getfacl", "acl"),
     ("tar", "tar"),
+    ("strace", "strace"),
 ];
 
 fn main() -> Result<()> {
