@@ -479,3 +479,90 @@ fn fat_directory_limits_are_errors() {
     );
     assert!(!d.join("b.dd.gz").exists());
 }
+
+/// An image that is not a file: a FIFO, a pipe, a character device or a directory is
+/// refused at once with the reason (exit 3), never read as a 0-byte disk and never a
+/// hang (opening a FIFO without a writer would block); a qcow2 naming a FIFO as its
+/// backing file likewise.
+#[test]
+fn special_files_as_images_are_refused_at_once() {
+    let d = Dir::new();
+    d.sh("mkfifo p && qemu-img create -q -f qcow2 top.qcow2 1M \
+         && qemu-img rebase -q -u -b p -F raw top.qcow2");
+    for (script, want) in [
+        ("\"$DDGZ\" convert p -o p.dd.gz", "p: is a FIFO"),
+        ("\"$DDGZ\" inspect p", "p: is a FIFO"),
+        (
+            "echo x | \"$DDGZ\" convert /dev/stdin -o s.dd.gz",
+            "is a FIFO",
+        ),
+        (
+            "\"$DDGZ\" convert /dev/zero -o z.dd.gz",
+            "/dev/zero: is a character device",
+        ),
+        (
+            "\"$DDGZ\" validate /dev/null",
+            "/dev/null: is a character device",
+        ),
+        ("\"$DDGZ\" ls . 1:/", ".: is a directory"),
+        (
+            "\"$DDGZ\" convert top.qcow2 -o t.dd.gz",
+            "is a FIFO (named pipe): an image must be a regular file or a block device (the \
+             backing file of top.qcow2)",
+        ),
+    ] {
+        let (code, _, err) = sh_bounded(&d, script, 20);
+        assert_eq!(code, Some(3), "{script}: {err}");
+        assert!(err.contains(want), "{script}: {err}");
+    }
+    assert!(std::fs::read_dir(d.path()).unwrap().all(|e| !e
+        .unwrap()
+        .file_name()
+        .to_string_lossy()
+        .contains(".dd.gz")));
+}
+
+/// A block device as input is read at its real size (`metadata().len()` is 0 for one):
+/// a loop device over a small GPT disk converts to the disk's bytes. Needs root and a
+/// free loop device; skipped (and says so) without them.
+#[test]
+fn block_device_input_has_its_real_size() {
+    let d = Dir::new();
+    d.sh(
+        "truncate -s 40M disk.raw && sgdisk -n 1:2048:+32M -t 1:0700 disk.raw >/dev/null \
+         && mkfs.vfat -F 16 --offset 2048 disk.raw 32768 >/dev/null",
+    );
+    let out = std::process::Command::new("losetup")
+        .args(["--find", "--show", "--read-only"])
+        .arg(d.join("disk.raw"))
+        .output();
+    let dev = match out {
+        Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout).trim().to_string(),
+        Ok(o) => {
+            eprintln!(
+                "skipped: no loop device ({})",
+                String::from_utf8_lossy(&o.stderr).trim()
+            );
+            return;
+        }
+        Err(e) => {
+            eprintln!("skipped: losetup: {e}");
+            return;
+        }
+    };
+    /// Detaches the loop device whatever happens.
+    struct Detach(String);
+    impl Drop for Detach {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("losetup")
+                .args(["--detach", &self.0])
+                .status();
+        }
+    }
+    let _detach = Detach(dev.clone());
+    let json = d.ddgz_ok(&["inspect", &dev, "--json"]);
+    let j: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(j["image"]["virtual_size"], 40u64 << 20, "{json}");
+    d.ddgz_ok(&["convert", &dev, "-o", "dev.dd.gz", "--quiet"]);
+    d.sh("zcat dev.dd.gz | cmp - disk.raw");
+}
