@@ -14,4 +14,5 @@ mod oracle;
 mod proptests;
 mod safety;
 mod upload;
+mod vdi;
 mod vhd;

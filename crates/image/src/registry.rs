@@ -25,6 +25,8 @@ pub enum Format {
     Qcow2,
     /// Virtual PC / Hyper-V VHD: fixed, dynamic, differencing (QEMU's `vpc`).
     Vhd,
+    /// VirtualBox VDI: dynamic, static.
+    Vdi,
 }
 
 impl Format {
@@ -115,6 +117,13 @@ pub static FORMATS: &[FormatEntry] = &[
         open: open_vhd,
     },
     FormatEntry {
+        format: Format::Vdi,
+        name: "vdi",
+        aliases: &[],
+        probe: |p| ddgz_vdi::probe(p.head),
+        open: |input, _, _, _| Ok(Box::new(ddgz_vdi::Vdi::open_input(input)?)),
+    },
+    FormatEntry {
         format: Format::Raw,
         name: "raw",
         aliases: &[],
@@ -143,8 +152,8 @@ fn open_qcow2(
     )?))
 }
 
-/// A VHD's parents are VHDs found by its locators, opened by the VHD reader itself.
-// TODO(vhd): take the open `input` instead of opening the path again.
+/// A VHD's parents are VHDs found by its locators, opened by the VHD reader itself
+/// (entered into the same `chain`).
 fn open_vhd(
     input: InputFile,
     _: &OpenOptions,
@@ -154,7 +163,7 @@ fn open_vhd(
     let o = ddgz_vhd::OpenOptions {
         max_chain_depth: chain.max_depth(),
     };
-    Ok(Box::new(ddgz_vhd::Vhd::open(input.path(), &o)?))
+    Ok(Box::new(ddgz_vhd::Vhd::open_input(input, &o, chain)?))
 }
 
 /// The names `--format` accepts, in probe order.

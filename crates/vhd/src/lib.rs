@@ -35,7 +35,7 @@ mod source;
 
 use std::path::{Path, PathBuf};
 
-use ddgz_disk::{Disk, Extent, ExtentKind, MemoryDisk, RawDisk};
+use ddgz_disk::{Chain, Disk, Extent, ExtentKind, InputFile, MemoryDisk, RawDisk};
 
 pub use error::{Error, ErrorKind};
 pub use footer::{DiskType, SizeRule};
@@ -200,7 +200,20 @@ pub fn probe(head: &[u8], tail: &[u8]) -> bool {
 impl Vhd {
     /// Opens `path` read-only, with its parent chain.
     pub fn open(path: &Path, opts: &OpenOptions) -> Result<Self, Error> {
-        Self::open_chain(path, opts, 0, &mut Vec::new(), "")
+        let input = Source::open_input(path, "")?;
+        let mut chain = Chain::new(opts.max_chain_depth);
+        enter(&mut chain, &input, "")?;
+        Self::open_input(input, opts, &mut chain)
+    }
+
+    /// Reads a file already opened (by the format registry), which `chain` already holds;
+    /// its parents are entered into `chain` (loops and depth refused).
+    pub fn open_input(
+        input: InputFile,
+        opts: &OpenOptions,
+        chain: &mut Chain,
+    ) -> Result<Self, Error> {
+        Self::open_source(Source::File(input), opts, chain)
     }
 
     /// Parses an image held in memory, named `name` in messages; a differencing disk is
@@ -210,28 +223,8 @@ impl Vhd {
             path: name.into(),
             bytes,
         };
-        Self::open_source(source, &OpenOptions::default(), 0, &mut Vec::new())
-    }
-
-    fn open_chain(
-        path: &Path,
-        opts: &OpenOptions,
-        depth: usize,
-        chain: &mut Vec<(u64, u64)>,
-        role: &str,
-    ) -> Result<Self, Error> {
-        let source = Source::open(path, role)?;
-        if let Some(id) = source.id()? {
-            if chain.contains(&id) {
-                return Err(Error::new(
-                    path,
-                    ErrorKind::Parent,
-                    format!("parent chain loops: this file is already in the chain{role}"),
-                ));
-            }
-            chain.push(id);
-        }
-        Self::open_source(source, opts, depth, chain)
+        let opts = OpenOptions::default();
+        Self::open_source(source, &opts, &mut Chain::new(opts.max_chain_depth))
     }
 
     /// Finds the footer: the one at the end, or its copy at offset 0 if the end one is
@@ -296,12 +289,7 @@ impl Vhd {
         ))
     }
 
-    fn open_source(
-        source: Source,
-        opts: &OpenOptions,
-        depth: usize,
-        chain: &mut Vec<(u64, u64)>,
-    ) -> Result<Self, Error> {
+    fn open_source(source: Source, opts: &OpenOptions, chain: &mut Chain) -> Result<Self, Error> {
         let path = source.path().to_path_buf();
         let file_size = source.size();
         let (footer, copy) = Self::find_footer(&source)?;
@@ -327,9 +315,9 @@ impl Vhd {
                     }
                 })
             }
-            DiskType::Dynamic | DiskType::Differencing => Layout::Sparse(Self::open_sparse(
-                source, &footer, size, opts, depth, chain,
-            )?),
+            DiskType::Dynamic | DiskType::Differencing => {
+                Layout::Sparse(Self::open_sparse(source, &footer, size, opts, chain)?)
+            }
         };
         Ok(Self {
             path,
@@ -346,8 +334,7 @@ impl Vhd {
         footer: &Footer,
         size: u64,
         opts: &OpenOptions,
-        depth: usize,
-        chain: &mut Vec<(u64, u64)>,
+        chain: &mut Chain,
     ) -> Result<Sparse, Error> {
         let path = source.path().to_path_buf();
         let file_size = source.size();
@@ -439,7 +426,7 @@ impl Vhd {
                     "an image read from memory cannot open its parent",
                 ));
             }
-            Some(Self::open_parent(&source, &h, opts, depth, chain)?)
+            Some(Self::open_parent(&source, &h, opts, chain)?)
         } else {
             None
         };
@@ -456,8 +443,7 @@ impl Vhd {
         source: &Source,
         h: &DynHeader,
         opts: &OpenOptions,
-        depth: usize,
-        chain: &mut Vec<(u64, u64)>,
+        chain: &mut Chain,
     ) -> Result<(Box<Vhd>, String), Error> {
         let path = source.path();
         let file_size = source.size();
@@ -527,19 +513,10 @@ impl Vhd {
                 ),
             ));
         };
-        if depth >= opts.max_chain_depth {
-            return Err(Error::new(
-                path,
-                ErrorKind::Parent,
-                format!(
-                    "parent chain is longer than the limit of {} files (next: {})",
-                    opts.max_chain_depth,
-                    c.path.display()
-                ),
-            ));
-        }
         let role = format!(" (the parent of {})", path.display());
-        let p = Self::open_chain(&c.path, opts, depth + 1, chain, &role)?;
+        let input = Source::open_input(&c.path, &role)?;
+        enter(chain, &input, &role)?;
+        let p = Self::open_source(Source::File(input), opts, chain)?;
         if p.footer.uuid != h.parent_uuid {
             return Err(Error::new(
                 &c.path,
@@ -667,6 +644,16 @@ impl Sparse {
         }
         Ok(runs)
     }
+}
+
+/// Enters `input` into `chain`, naming its role in the error (loops, depth).
+fn enter(chain: &mut Chain, input: &InputFile, role: &str) -> Result<(), Error> {
+    chain.enter(input).map_err(|e| match e {
+        ddgz_disk::Error::Chain { path, reason } => {
+            Error::new(path, ErrorKind::Parent, format!("{reason}{role}"))
+        }
+        other => Error::new(input.path(), ErrorKind::Io, format!("{other}{role}")),
+    })
 }
 
 fn push_extent(out: &mut Vec<Extent>, offset: u64, len: u64, kind: ExtentKind) {

@@ -16,8 +16,8 @@ pub(crate) enum Source {
 
 impl Source {
     /// Opens `path` read-only; `role` (e.g. " (the parent of x.vhd)") is added to errors.
-    pub(crate) fn open(path: &Path, role: &str) -> Result<Self, Error> {
-        InputFile::open(path).map(Source::File).map_err(|e| {
+    pub(crate) fn open_input(path: &Path, role: &str) -> Result<InputFile, Error> {
+        InputFile::open(path).map_err(|e| {
             let msg = match &e {
                 ddgz_disk::Error::Io { what, source, .. } => {
                     format!("cannot {what}{role}: {source}")
@@ -40,17 +40,6 @@ impl Source {
         match self {
             Source::File(f) => f.size(),
             Source::Memory { bytes, .. } => bytes.len() as u64,
-        }
-    }
-
-    /// Device and inode, to detect loops in a parent chain (`None` in memory).
-    pub(crate) fn id(&self) -> Result<Option<(u64, u64)>, Error> {
-        match self {
-            Source::File(f) => f
-                .id()
-                .map(Some)
-                .map_err(|e| Error::new(f.path(), ErrorKind::Io, e.to_string())),
-            Source::Memory { .. } => Ok(None),
         }
     }
 

@@ -314,7 +314,10 @@ fn differencing_chain() {
     let e = Vhd::open(&spath, &OpenOptions::default())
         .unwrap_err()
         .to_string();
-    assert!(e.contains("parent chain loops"), "{e}");
+    assert!(
+        e.contains("backing chain loops") && e.contains("(the parent of"),
+        "{e}"
+    );
 
     // No parent anywhere.
     std::fs::remove_file(dir.path().join("parent.vhd")).unwrap();

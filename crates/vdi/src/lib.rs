@@ -1,0 +1,355 @@
+//! Read-only VDI reader (VirtualBox Disk Image, version 1.1).
+//!
+//! Opens dynamic and static VDI images and implements [`ddgz_disk::Disk`]: the block map
+//! says which blocks are in the file; a block marked *not allocated* (0xFFFFFFFF) or
+//! *zero* (0xFFFFFFFE, a discarded block) reads as zeros and is never read, and within
+//! an allocated block the file's own holes (a static image preallocated sparsely, as
+//! qemu-img does) are zero extents too.
+//!
+//! QEMU (`block/vdi.c`) is the oracle; where it differs from VirtualBox we say so:
+//! - a block's data lies at `data offset + index × (block size + block extra) + block
+//!   extra` (VirtualBox); QEMU ignores the extra bytes, which every image QEMU or
+//!   VirtualBox writes has as 0;
+//! - any power-of-two block size from 512 B to 256 MiB is read (QEMU: 1 MiB only);
+//! - a differencing image (a link or parent UUID) is refused, as QEMU does: its parent is
+//!   found through VirtualBox's settings, not the image.
+//!
+//! Every value read from the file is untrusted: the header is checked before anything is
+//! derived from it, the block map is capped at [`MAX_BLOCKS`] entries and must lie in the
+//! file, every allocated block must lie in the file. A [`Vdi`] is `Send + Sync`.
+#![deny(missing_docs)]
+
+mod error;
+mod facts;
+mod header;
+mod source;
+
+use std::path::{Path, PathBuf};
+
+use ddgz_disk::{Disk, Extent, ExtentKind};
+
+pub use error::{Error, ErrorKind};
+pub use header::ImageType;
+
+use header::{Header, HEADER_SIZE};
+use source::Source;
+
+/// Most block map entries read: 16 Mi (64 MiB of map, 16 TiB with 1 MiB blocks). Our
+/// limit, to bound memory.
+pub const MAX_BLOCKS: u64 = 1 << 24;
+
+/// Block map value of a block never written (VirtualBox `VDI_IMAGE_BLOCK_FREE`).
+const NOT_ALLOCATED: u32 = 0xffff_ffff;
+/// Block map value of a block known to be zeros (VirtualBox `VDI_IMAGE_BLOCK_ZERO`).
+const ZERO: u32 = 0xffff_fffe;
+
+/// Container details, for `ddgz inspect`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Info {
+    /// The image file.
+    pub path: PathBuf,
+    /// Dynamic or static.
+    pub image_type: ImageType,
+    /// Virtual size in bytes.
+    pub virtual_size: u64,
+    /// Block size in bytes.
+    pub block_size: u64,
+    /// Blocks present in the file (of those the virtual size covers).
+    pub blocks_allocated: u64,
+    /// Blocks marked zero (discarded).
+    pub blocks_zero: u64,
+}
+
+/// An opened VDI image.
+#[derive(Debug)]
+pub struct Vdi {
+    source: Source,
+    header: Header,
+    /// Block map entries, as many as the virtual size needs.
+    map: Vec<u32>,
+}
+
+const _: () = {
+    const fn send_sync<T: Send + Sync>() {}
+    send_sync::<Vdi>();
+    send_sync::<Error>();
+};
+
+/// Whether the first bytes of a file (at least 512) are a VDI header.
+pub fn probe(head: &[u8]) -> bool {
+    header::probe(head)
+}
+
+/// Where the bytes of one run of guest space come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Src {
+    Zero,
+    Data(u64),
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Run {
+    guest: u64,
+    len: u64,
+    src: Src,
+}
+
+fn push_run(runs: &mut Vec<Run>, guest: u64, len: u64, src: Src) {
+    if let Some(last) = runs.last_mut() {
+        let merge = match (last.src, src) {
+            (Src::Zero, Src::Zero) => true,
+            (Src::Data(a), Src::Data(b)) => a.checked_add(last.len) == Some(b),
+            _ => false,
+        };
+        if merge && last.guest + last.len == guest {
+            last.len += len;
+            return;
+        }
+    }
+    runs.push(Run { guest, len, src });
+}
+
+impl Vdi {
+    /// Opens `path` read-only.
+    pub fn open(path: &Path) -> Result<Self, Error> {
+        Self::open_source(Source::open(path)?)
+    }
+
+    /// Reads a file already opened (by the format registry).
+    pub fn open_input(input: ddgz_disk::InputFile) -> Result<Self, Error> {
+        Self::open_source(Source::File(ddgz_disk::RawDisk::new(input)))
+    }
+
+    /// Parses an image held in memory, named `name` in messages (for fuzzing).
+    pub fn from_bytes(name: &Path, bytes: Vec<u8>) -> Result<Self, Error> {
+        Self::open_source(Source::Memory {
+            path: name.into(),
+            bytes,
+        })
+    }
+
+    fn open_source(source: Source) -> Result<Self, Error> {
+        let path = source.path().to_path_buf();
+        let file_size = source.size();
+        if file_size < HEADER_SIZE as u64 {
+            return Err(Error::new(
+                &path,
+                ErrorKind::InvalidFormat,
+                format!("file is {file_size} bytes, shorter than the 512-byte VDI header"),
+            ));
+        }
+        let mut hb = [0u8; HEADER_SIZE];
+        source.read(&mut hb, 0, "the header")?;
+        let header = Header::parse(&hb).map_err(|p| p.at(&path))?;
+        let bs = u64::from(header.block_size);
+        let needed = header.disk_size.div_ceil(bs);
+        if needed > MAX_BLOCKS {
+            return Err(Error::new(
+                &path,
+                ErrorKind::Unsupported,
+                format!(
+                    "the disk needs {needed} block map entries ({bs}-byte blocks); the limit \
+                     is {MAX_BLOCKS}"
+                ),
+            ));
+        }
+        let at = header.offset_bmap;
+        if at.checked_add(needed * 4).is_none_or(|e| e > file_size) {
+            return Err(Error::new(
+                &path,
+                ErrorKind::Corrupt,
+                format!(
+                    "block map at 0x{at:x} ({needed} entries) lies past the end of the file \
+                     (size 0x{file_size:x})"
+                ),
+            ));
+        }
+        // needed * 4 <= file size (checked) and <= 64 MiB.
+        let mut raw = vec![0u8; (needed * 4) as usize];
+        source.read(&mut raw, at, "the block map")?;
+        let map: Vec<u32> = raw
+            .chunks_exact(4)
+            .map(|c| u32::from_le_bytes(c.try_into().expect("4 bytes")))
+            .collect();
+        let vdi = Self {
+            source,
+            header,
+            map,
+        };
+        for (i, &e) in vdi.map.iter().enumerate() {
+            if e >= ZERO {
+                continue;
+            }
+            let ok = vdi
+                .block_offset(e)
+                .and_then(|o| o.checked_add(bs))
+                .is_some_and(|end| end <= file_size);
+            if !ok {
+                return Err(Error::new(
+                    &path,
+                    ErrorKind::Corrupt,
+                    format!(
+                        "block {i} is stored as block {e}, at 0x{:x}, past the end of the file \
+                         (size 0x{file_size:x})",
+                        vdi.block_offset(e).unwrap_or(u64::MAX)
+                    ),
+                ));
+            }
+        }
+        Ok(vdi)
+    }
+
+    /// File offset of stored block `index`: data offset + index × (block size + extra)
+    /// + extra. `None` on overflow.
+    fn block_offset(&self, index: u32) -> Option<u64> {
+        let h = &self.header;
+        let stride = u64::from(h.block_size) + u64::from(h.block_extra);
+        u64::from(index)
+            .checked_mul(stride)?
+            .checked_add(h.offset_data)?
+            .checked_add(u64::from(h.block_extra))
+    }
+
+    /// Virtual disk size in bytes.
+    pub fn virtual_size(&self) -> u64 {
+        self.header.disk_size
+    }
+
+    /// The image file.
+    pub fn path(&self) -> &Path {
+        self.source.path()
+    }
+
+    /// Container details.
+    pub fn info(&self) -> Info {
+        Info {
+            path: self.path().into(),
+            image_type: self.header.image_type,
+            virtual_size: self.header.disk_size,
+            block_size: u64::from(self.header.block_size),
+            blocks_allocated: self.map.iter().filter(|&&e| e < ZERO).count() as u64,
+            blocks_zero: self.map.iter().filter(|&&e| e == ZERO).count() as u64,
+        }
+    }
+
+    fn check_range(&self, offset: u64, len: u64) -> Result<u64, Error> {
+        match offset.checked_add(len) {
+            Some(end) if end <= self.header.disk_size => Ok(end),
+            _ => Err(Error::new(
+                self.path(),
+                ErrorKind::OutOfRange,
+                format!(
+                    "guest range 0x{offset:x}+0x{len:x} lies outside the virtual disk (size \
+                     0x{:x})",
+                    self.header.disk_size
+                ),
+            )),
+        }
+    }
+
+    /// Describes `[offset, end)` (inside the disk) as runs.
+    fn walk(&self, offset: u64, end: u64) -> Vec<Run> {
+        let bs = u64::from(self.header.block_size);
+        let mut runs = Vec::new();
+        let mut pos = offset;
+        while pos < end {
+            let bi = pos / bs;
+            let bstart = bi * bs;
+            let bend = (bstart + bs).min(end);
+            // bi < map.len(): the map covers the disk (built at open).
+            let e = self.map[bi as usize];
+            let src = if e == NOT_ALLOCATED || e == ZERO {
+                Src::Zero
+            } else {
+                // Checked at open: the block lies inside the file.
+                let base = self.block_offset(e).unwrap_or(0);
+                Src::Data(base + (pos - bstart))
+            };
+            push_run(&mut runs, pos, bend - pos, src);
+            pos = bend;
+        }
+        runs
+    }
+}
+
+impl Disk for Vdi {
+    fn size(&self) -> u64 {
+        self.header.disk_size
+    }
+
+    fn extents(&self, offset: u64, len: u64) -> ddgz_disk::Result<Vec<Extent>> {
+        let end = self.check_range(offset, len)?;
+        let mut out = Vec::new();
+        for r in self.walk(offset, end) {
+            match r.src {
+                Src::Zero => ddgz_disk::push_merged(
+                    &mut out,
+                    Extent {
+                        offset: r.guest,
+                        len: r.len,
+                        kind: ExtentKind::Zero,
+                    },
+                ),
+                Src::Data(h) => {
+                    // The file's holes inside the stored blocks are zeros too.
+                    for e in self.source.extents(h, r.len)? {
+                        ddgz_disk::push_merged(
+                            &mut out,
+                            Extent {
+                                offset: r.guest + (e.offset - h),
+                                len: e.len,
+                                kind: e.kind,
+                            },
+                        );
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> ddgz_disk::Result<()> {
+        let end = self.check_range(offset, buf.len() as u64)?;
+        for r in self.walk(offset, end) {
+            let at = (r.guest - offset) as usize;
+            let dst = &mut buf[at..at + r.len as usize];
+            match r.src {
+                Src::Zero => dst.fill(0),
+                Src::Data(h) => self.source.read(dst, h, "block data")?,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Fuzzing entry point: parses `data` as an image in memory and, if it opens, maps and
+/// reads it (at most 64 MiB mapped, 8 MiB read). Must never panic, loop forever or
+/// allocate without bound, whatever the input.
+#[doc(hidden)]
+pub fn fuzz_image(data: &[u8]) {
+    let _ = probe(data);
+    let Ok(v) = Vdi::from_bytes(Path::new("fuzz.vdi"), data.to_vec()) else {
+        return;
+    };
+    let _ = v.info();
+    let len = v.size().min(64 << 20);
+    let Ok(ext) = v.extents(0, len) else {
+        return;
+    };
+    let mut budget: u64 = 8 << 20;
+    let mut buf = vec![0u8; 1 << 20];
+    for e in ext.iter().filter(|e| e.kind == ExtentKind::Data) {
+        let mut off = e.offset;
+        while off < e.end() && budget > 0 {
+            let n = (e.end() - off).min(buf.len() as u64).min(budget);
+            if v.read_at(off, &mut buf[..n as usize]).is_err() {
+                return;
+            }
+            off += n;
+            budget -= n;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
