@@ -13,6 +13,7 @@ mod inspect;
 mod oracle;
 mod proptests;
 mod safety;
+mod tar;
 mod upload;
 mod vdi;
 mod vhd;

@@ -239,10 +239,11 @@ fn os_release(text: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-/// The boot-resource name and title packer-maas's READMEs would use for this OS:
-/// `rhel/rhel9`, `centos/centos9`, `suse/sles15`, `custom/ubuntu-24.04`, else
-/// `custom/<ID><major>` (`custom/rocky9`).
-fn suggest_name(release: &[(String, String)]) -> (String, String) {
+/// The boot-resource name, title and base image packer-maas's READMEs would use for this
+/// OS: `rhel/rhel9`, `centos/centos9`, `suse/sles15`, `custom/ubuntu-24.04`, else
+/// `custom/<ID><major>` (`custom/rocky9`); a custom image's base image (which MAAS
+/// requires) is `rhel/<major>` for the RHEL family, `ubuntu/<codename>` for Ubuntu.
+fn suggest_name(release: &[(String, String)]) -> (String, String, Option<String>) {
     let get = |k: &str| {
         release
             .iter()
@@ -278,7 +279,21 @@ fn suggest_name(release: &[(String, String)]) -> (String, String) {
         version
     )
     .replace("  ", " ");
-    (name, title)
+    let like = format!("{id} {}", get("ID_LIKE"));
+    let codename = get("VERSION_CODENAME");
+    let base = if !ddgz_maas::naming::is_custom(&name) {
+        None
+    } else if id == "ubuntu" && !codename.is_empty() {
+        Some(format!("ubuntu/{codename}"))
+    } else if (like.contains("rhel") || like.contains("fedora") || like.contains("centos"))
+        && !major.is_empty()
+        && id != "fedora"
+    {
+        Some(format!("rhel/{major}"))
+    } else {
+        None
+    };
+    (name, title, base)
 }
 
 /// `SRC[:DEST]` → (host path, member name such as `./curtin`).
@@ -475,9 +490,14 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         }
         _ => String::new(),
     };
-    let (suggested_name, suggested_title) = suggest_name(&os_release(&release));
+    let (suggested_name, suggested_title, suggested_base) = suggest_name(&os_release(&release));
     let mut resource = a.resource.clone();
-    resource.name.get_or_insert(suggested_name);
+    if resource.name.is_none() {
+        resource.name = Some(suggested_name);
+        if resource.base_image.is_none() {
+            resource.base_image = suggested_base;
+        }
+    }
     resource.title.get_or_insert(suggested_title);
     resource.filetype = Some(ddgz_maas::FileType::Tgz);
     if a.upload {
@@ -613,9 +633,14 @@ pub fn run(a: Args) -> anyhow::Result<()> {
 
     let secs = started.elapsed().as_secs_f64();
     let out_abs = std::path::absolute(&out).unwrap_or_else(|_| out.clone());
+    let name = resource.name.as_deref().unwrap_or("");
+    let base = match &resource.base_image {
+        Some(b) if ddgz_maas::naming::is_custom(name) => format!(" base_image={}", quote(b)),
+        _ => String::new(),
+    };
     let maas = format!(
-        "maas $PROFILE boot-resources create name={} title={} architecture={} filetype='tgz' content@={}",
-        quote(resource.name.as_deref().unwrap_or("")),
+        "maas $PROFILE boot-resources create name={} title={} architecture={}{base} filetype='tgz' content@={}",
+        quote(name),
         quote(resource.title.as_deref().unwrap_or("")),
         quote(&resource.architecture),
         quote(&out_abs.to_string_lossy())
@@ -712,19 +737,22 @@ mod tests {
     #[test]
     fn names_from_os_release() {
         let rel = |s: &str| suggest_name(&os_release(s));
-        assert_eq!(
-            rel("NAME=\"Red Hat Enterprise Linux\"\nID=\"rhel\"\nVERSION_ID=\"9.4\"\n").0,
-            "rhel/rhel9"
+        let r = rel("NAME=\"Red Hat Enterprise Linux\"\nID=\"rhel\"\nVERSION_ID=\"9.4\"\n");
+        assert_eq!((r.0.as_str(), r.2), ("rhel/rhel9", None));
+        let r = rel(
+            "ID=rocky\nID_LIKE=\"rhel centos fedora\"\nVERSION_ID=\"9.4\"\nNAME=\"Rocky Linux\"",
         );
         assert_eq!(
-            rel("ID=rocky\nVERSION_ID=\"9.4\"\nNAME=\"Rocky Linux\"").0,
-            "custom/rocky9"
+            (r.0.as_str(), r.2.as_deref()),
+            ("custom/rocky9", Some("rhel/9"))
         );
-        let (n, t) = rel("NAME=\"Ubuntu\"\nID=ubuntu\nVERSION_ID=\"24.04\"");
+        let (n, t, b) =
+            rel("NAME=\"Ubuntu\"\nID=ubuntu\nVERSION_ID=\"24.04\"\nVERSION_CODENAME=noble");
         assert_eq!(
             (n.as_str(), t.as_str()),
             ("custom/ubuntu-24.04", "Ubuntu 24.04 Custom")
         );
+        assert_eq!(b.as_deref(), Some("ubuntu/noble"));
         assert_eq!(rel("ID=sles\nVERSION_ID=\"15.6\"").0, "suse/sles15");
         assert_eq!(rel("").0, "custom/linux");
     }

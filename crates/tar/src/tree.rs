@@ -363,12 +363,18 @@ fn header(inode: &Inode, path: Vec<u8>, kind: Kind, xattrs: &[Xattr], names: &Na
 /// segment at the real size when the file ends in a hole), or `None` when the file has
 /// no holes or too many segments to be worth it.
 fn segments<D: Disk>(fs: &Fs<D>, inode: &Inode) -> ddgz_ext4::Result<Option<Vec<(u64, u64)>>> {
-    if inode.size == 0 || inode.has_flag(ddgz_ext4::inode_flags::INLINE_DATA) {
+    if inode.size == 0 {
         return Ok(None);
     }
     let bs = u64::from(fs.block_size());
     let mut segs: Vec<(u64, u64)> = Vec::new();
     let mut too_many = false;
+    if inode.has_flag(ddgz_ext4::inode_flags::INLINE_DATA) {
+        fs.for_each_data(inode, PIECE, |off, data: &[u8]| {
+            segs.push((off, data.len() as u64));
+            Ok::<(), ddgz_ext4::Error>(())
+        })?;
+    }
     fs.for_each_run(inode, |r: Run| {
         if r.unwritten || too_many {
             return Ok::<(), ddgz_ext4::Error>(());
