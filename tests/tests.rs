@@ -17,3 +17,4 @@ mod tar;
 mod upload;
 mod vdi;
 mod vhd;
+mod vmdk;

@@ -156,7 +156,7 @@ pub fn default_output(input: &Path) -> PathBuf {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "disk".into());
-    let stem = [".qcow2", ".raw", ".img"]
+    let stem = [".qcow2", ".vmdk", ".raw", ".img"]
         .iter()
         .find_map(|ext| name.strip_suffix(ext).filter(|s| !s.is_empty()))
         .unwrap_or(&name);

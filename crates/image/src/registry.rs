@@ -27,6 +27,8 @@ pub enum Format {
     Vhd,
     /// VirtualBox VDI: dynamic, static.
     Vdi,
+    /// VMware virtual disk: sparse, streamOptimized, flat, split; descriptor or monolithic.
+    Vmdk,
 }
 
 impl Format {
@@ -110,6 +112,13 @@ pub static FORMATS: &[FormatEntry] = &[
         open: open_qcow2,
     },
     FormatEntry {
+        format: Format::Vmdk,
+        name: "vmdk",
+        aliases: &[],
+        probe: |p| ddgz_vmdk::probe(p.head),
+        open: open_vmdk,
+    },
+    FormatEntry {
         format: Format::Vhd,
         name: "vhd",
         aliases: &["vpc"],
@@ -149,6 +158,21 @@ fn open_qcow2(
     };
     Ok(Box::new(ddgz_qcow2::Qcow2::open_input(
         input, &q, backing, chain,
+    )?))
+}
+
+/// A VMDK's parent (`parentFileNameHint`) is opened through the registry as a "vmdk".
+fn open_vmdk(
+    input: InputFile,
+    _: &OpenOptions,
+    backing: &dyn OpenBacking,
+    chain: &mut Chain,
+) -> Result<Box<dyn Container>> {
+    let o = ddgz_vmdk::OpenOptions {
+        max_chain_depth: chain.max_depth(),
+    };
+    Ok(Box::new(ddgz_vmdk::Vmdk::open_input(
+        input, &o, backing, chain,
     )?))
 }
 
@@ -250,5 +274,7 @@ mod tests {
         assert_eq!(p(b"QFI"), Format::Raw);
         assert_eq!(p(b""), Format::Raw);
         assert_eq!(p(&[0u8; 4096]), Format::Raw);
+        assert_eq!(p(b"KDMV\x01\0\0\0"), Format::Vmdk);
+        assert_eq!(p(b"# Disk DescriptorFile\nversion=1\n"), Format::Vmdk);
     }
 }

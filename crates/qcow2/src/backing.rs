@@ -14,55 +14,24 @@
 //! - the backing file is opened by the caller's [`ddgz_disk::OpenBacking`] (the format
 //!   registry): any format it knows may sit below a qcow2 image.
 
-use std::ffi::OsStr;
-use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use crate::error::Problem;
 
 /// Quotes a stored name for a message (lossy, escaped, shortened).
 pub(crate) fn show(name: &[u8]) -> String {
-    let s = String::from_utf8_lossy(name);
-    let mut q = format!("{:?}", s);
-    if q.len() > 200 {
-        let mut cut = 200;
-        while !q.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        q.truncate(cut);
-        q.push('…');
-    }
-    q
+    ddgz_disk::show_name(name)
 }
 
 /// Resolves a stored file name (`what` is "backing file" or "data file") to a path,
-/// relative to `image`'s directory.
+/// relative to `image`'s directory ([`ddgz_disk::resolve_name`]).
 pub(crate) fn resolve(image: &Path, name: &[u8], what: &str) -> Result<PathBuf, Problem> {
-    if name.is_empty() {
-        return Err(Problem::invalid(format!("the {what} name is empty")));
-    }
-    if name.contains(&0) {
-        return Err(Problem::invalid(format!(
-            "the {what} name {} contains a NUL byte",
-            show(name)
-        )));
-    }
-    let first = name.iter().position(|&c| c == b':' || c == b'/');
-    if let Some(i) = first.filter(|&i| name[i] == b':') {
-        return Err(Problem::unsupported(format!(
-            "the {what} {} is not a plain file path (protocol prefix {}); only local files \
-             are supported (write ./NAME for a file whose name contains ':')",
-            show(name),
-            show(&name[..=i])
-        )));
-    }
-    let p = Path::new(OsStr::from_bytes(name));
-    if p.is_absolute() {
-        return Ok(p.to_path_buf());
-    }
-    Ok(match image.parent() {
-        Some(dir) => dir.join(p),
-        None => p.to_path_buf(),
+    ddgz_disk::resolve_name(image, name, what).map_err(|e| {
+        if e.unsupported {
+            Problem::unsupported(e.message)
+        } else {
+            Problem::invalid(e.message)
+        }
     })
 }
 

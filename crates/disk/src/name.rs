@@ -1,0 +1,123 @@
+//! File names stored inside images (qcow2 backing and data files, VMDK extents and parent
+//! hints, VHD parent locators): how such a name becomes a path, with the guards every
+//! format applies alike.
+//!
+//! Rules, as QEMU applies them to files:
+//! - a relative name is relative to the directory of the file that stores it;
+//! - a name with a protocol prefix (a `:` before the first `/`: `json:{…}`, `nbd:…`,
+//!   `http://…`) is not a file and is refused;
+//! - an empty name, or one with a NUL byte, is refused.
+
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+/// Why a stored name was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NameError {
+    /// The name is well-formed but names something other than a local file (a protocol):
+    /// unsupported rather than invalid.
+    pub unsupported: bool,
+    /// What is wrong, quoting the name.
+    pub message: String,
+}
+
+/// Quotes a stored name for a message (lossy, escaped, shortened to about 200 bytes).
+pub fn show_name(name: &[u8]) -> String {
+    let s = String::from_utf8_lossy(name);
+    let mut q = format!("{:?}", s);
+    if q.len() > 200 {
+        let mut cut = 200;
+        while !q.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        q.truncate(cut);
+        q.push('…');
+    }
+    q
+}
+
+/// Resolves `name`, stored in the file `image`, to a path: relative names are relative to
+/// `image`'s directory. `what` names the role in messages ("backing file", "extent
+/// file", …).
+pub fn resolve_name(image: &Path, name: &[u8], what: &str) -> Result<PathBuf, NameError> {
+    let invalid = |message: String| NameError {
+        unsupported: false,
+        message,
+    };
+    if name.is_empty() {
+        return Err(invalid(format!("the {what} name is empty")));
+    }
+    if name.contains(&0) {
+        return Err(invalid(format!(
+            "the {what} name {} contains a NUL byte",
+            show_name(name)
+        )));
+    }
+    let first = name.iter().position(|&c| c == b':' || c == b'/');
+    if let Some(i) = first.filter(|&i| name[i] == b':') {
+        return Err(NameError {
+            unsupported: true,
+            message: format!(
+                "the {what} {} is not a plain file path (protocol prefix {}); only local \
+                 files are supported (write ./NAME for a file whose name contains ':')",
+                show_name(name),
+                show_name(&name[..=i])
+            ),
+        });
+    }
+    let p = Path::new(OsStr::from_bytes(name));
+    if p.is_absolute() {
+        return Ok(p.to_path_buf());
+    }
+    Ok(match image.parent() {
+        Some(dir) => dir.join(p),
+        None => p.to_path_buf(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolves_relative_to_the_image() {
+        let r = |img: &str, n: &str| resolve_name(Path::new(img), n.as_bytes(), "backing file");
+        assert_eq!(
+            r("/a/b/o.qcow2", "base.qcow2").unwrap(),
+            Path::new("/a/b/base.qcow2")
+        );
+        assert_eq!(
+            r("/a/b/o.qcow2", "../c/x").unwrap(),
+            Path::new("/a/b/../c/x")
+        );
+        assert_eq!(r("/a/b/o.qcow2", "/abs/x").unwrap(), Path::new("/abs/x"));
+        assert_eq!(r("o.qcow2", "x.raw").unwrap(), Path::new("x.raw"));
+        assert_eq!(r("/a/o", "./we:ird").unwrap(), Path::new("/a/./we:ird"));
+    }
+
+    #[test]
+    fn refuses_protocols_empty_and_nul() {
+        for n in [
+            "json:{\"file\":{}}",
+            "nbd:localhost:10809",
+            "http://x/y",
+            "nbd+unix:///e",
+            ":x",
+        ] {
+            let e = resolve_name(Path::new("/o"), n.as_bytes(), "backing file").unwrap_err();
+            assert!(e.unsupported);
+            assert!(
+                e.message
+                    .contains("is not a plain file path (protocol prefix"),
+                "{}",
+                e.message
+            );
+        }
+        let e = resolve_name(Path::new("/o"), b"", "data file").unwrap_err();
+        assert_eq!(e.message, "the data file name is empty");
+        assert!(!e.unsupported);
+        let e = resolve_name(Path::new("/o"), b"a\0b", "data file").unwrap_err();
+        assert!(e.message.contains("NUL"), "{}", e.message);
+    }
+}

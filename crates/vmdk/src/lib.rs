@@ -1,0 +1,884 @@
+//! Read-only VMDK reader (VMware Virtual Disk Format 5.0).
+//!
+//! Opens the VMDK files `qemu-img` and VMware products write — `monolithicSparse` and
+//! `streamOptimized` (one hosted sparse file with an embedded descriptor; compressed
+//! grains with markers and the footer copy of the header), `monolithicFlat`, and the split
+//! `twoGbMaxExtentSparse` / `twoGbMaxExtentFlat` (a text descriptor naming its extent
+//! files) — with extents of type SPARSE, FLAT, VMFS (flat) and ZERO, zeroed grains, and a
+//! parent chain named by `parentFileNameHint`. It answers *what is at guest range
+//! [a, b)* ([`ddgz_disk::Disk::extents`]: unallocated and zeroed grains are reported as
+//! zeros and never read; holes of flat extent files too) and *give me those bytes*.
+//!
+//! Every value read from a file is untrusted: header fields are validated in dependency
+//! order, every grain table and grain is checked to lie inside its file, sizes are summed
+//! with overflow checks, and no allocation is sized by an unchecked value (grain
+//! directory ≤ file size, compressed grains ≤ two grains of 16 MiB at most). Extent and
+//! parent names resolve relative to the file that names them, with the guards of
+//! [`ddgz_disk::resolve_name`] (no protocols, no NUL). The parent chain is at most
+//! [`OpenOptions::max_chain_depth`] deep, may not loop, and each child's `parentCID` must
+//! equal its parent's `CID` (QEMU refuses the read otherwise).
+//!
+//! Where QEMU 10 and the specification differ, on descriptors QEMU reads wrongly: QEMU
+//! drops `RDONLY` and `ZERO` extent lines (the disk comes out shorter); we read them as
+//! the specification says. Files are opened read-only and read with positional reads.
+#![deny(missing_docs)]
+
+mod descriptor;
+mod error;
+mod header;
+mod source;
+mod sparse;
+
+use std::path::{Path, PathBuf};
+
+use ddgz_disk::{Chain, Container, Disk, Facts, InputFile, OpenBacking, RawDisk};
+
+pub use descriptor::looks_like_descriptor;
+pub use error::{Error, ErrorKind};
+
+use descriptor::{Access, Descriptor, ExtentType};
+use error::Problem;
+use header::{Header, SECTOR};
+use source::Source;
+use sparse::{Grain, SparseExtent};
+
+pub use ddgz_disk::DEFAULT_MAX_CHAIN_DEPTH;
+
+/// The name of the CID fact in [`Facts::details`]: how a child checks its parent's content
+/// ID whatever opened the parent.
+const CID_FACT: &str = "content id";
+
+/// Options for [`Vmdk::open`].
+#[derive(Debug, Clone)]
+pub struct OpenOptions {
+    /// Longest parent chain accepted, not counting the image itself.
+    pub max_chain_depth: usize,
+}
+
+impl Default for OpenOptions {
+    fn default() -> Self {
+        Self {
+            max_chain_depth: DEFAULT_MAX_CHAIN_DEPTH,
+        }
+    }
+}
+
+/// Whether `head`, the first bytes of a file, is a VMDK: a hosted sparse extent (`KDMV`),
+/// an ESX 2 sparse extent (`COWD`, recognised to be refused by name) or a text descriptor.
+pub fn probe(head: &[u8]) -> bool {
+    head.starts_with(&header::MAGIC)
+        || head.starts_with(&header::COWD_MAGIC)
+        || looks_like_descriptor(head)
+}
+
+/// One extent of the disk, for [`Info`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExtentInfo {
+    /// `SPARSE`, `FLAT`, `VMFS` or `ZERO`.
+    pub kind: &'static str,
+    /// The file it resolved to (none for ZERO).
+    pub file: Option<PathBuf>,
+    /// Guest bytes it holds.
+    pub len: u64,
+    /// Byte offset into its file (FLAT).
+    pub offset: u64,
+}
+
+/// One file of the parent chain, for [`Info`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParentInfo {
+    /// The descriptor (or monolithic file) it resolved to.
+    pub path: PathBuf,
+    /// Its `createType`.
+    pub create_type: String,
+    /// Its virtual size in bytes.
+    pub virtual_size: u64,
+}
+
+/// Container facts, for `ddgz inspect`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Info {
+    /// The file opened.
+    pub path: PathBuf,
+    /// `createType` (subformat): monolithicSparse, streamOptimized, monolithicFlat, …
+    pub create_type: String,
+    /// Virtual size in bytes.
+    pub virtual_size: u64,
+    /// Sparse extent header version (of the first sparse extent).
+    pub version: Option<u32>,
+    /// Grain size in bytes (of the first sparse extent).
+    pub grain_size: Option<u64>,
+    /// Grains are deflate-compressed (streamOptimized).
+    pub compressed: bool,
+    /// The directory was read from the footer (streamOptimized written as a stream).
+    pub footer: bool,
+    /// Grain table entry 1 means a zeroed grain.
+    pub zeroed_grains: bool,
+    /// A redundant grain directory is kept (not read: QEMU does not either).
+    pub redundant_directory: bool,
+    /// Some sparse extent was not closed cleanly.
+    pub unclean_shutdown: bool,
+    /// Content ID.
+    pub cid: Option<u32>,
+    /// Parent content ID (ffffffff: none).
+    pub parent_cid: Option<u32>,
+    /// `parentFileNameHint`, as stored.
+    pub parent_hint: Option<String>,
+    /// The extents, in guest order.
+    pub extents: Vec<ExtentInfo>,
+    /// The parent chain, nearest first.
+    pub parents: Vec<ParentInfo>,
+}
+
+#[derive(Debug)]
+enum Data {
+    Sparse(Box<SparseExtent>),
+    /// A flat file from byte `start` (holes reported by the filesystem are zeros).
+    Flat {
+        disk: RawDisk,
+        start: u64,
+    },
+    Zero,
+}
+
+#[derive(Debug)]
+struct Extent {
+    /// First guest byte.
+    start: u64,
+    len: u64,
+    kind: &'static str,
+    data: Data,
+}
+
+/// Where the bytes of one run of guest space come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Src {
+    Zero,
+    Unallocated,
+    /// Plain grain bytes of extent `ext` at file offset `at`.
+    Grain {
+        ext: usize,
+        at: u64,
+    },
+    /// Part of a compressed grain of extent `ext`.
+    Compressed {
+        ext: usize,
+        at: u64,
+        skip: u64,
+    },
+    /// Bytes of flat extent `ext` at file offset `at`.
+    Flat {
+        ext: usize,
+        at: u64,
+    },
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Run {
+    guest: u64,
+    len: u64,
+    src: Src,
+}
+
+/// Appends a run, merging it into the previous one when it continues it.
+fn push_run(runs: &mut Vec<Run>, guest: u64, len: u64, src: Src) {
+    if len == 0 {
+        return;
+    }
+    if let Some(last) = runs.last_mut() {
+        if last.guest + last.len == guest {
+            let merge = match (last.src, src) {
+                (Src::Zero, Src::Zero) | (Src::Unallocated, Src::Unallocated) => true,
+                (Src::Grain { ext: e, at: a }, Src::Grain { ext: f, at: b })
+                | (Src::Flat { ext: e, at: a }, Src::Flat { ext: f, at: b }) => {
+                    e == f && a + last.len == b
+                }
+                _ => false,
+            };
+            if merge {
+                last.len += len;
+                return;
+            }
+        }
+    }
+    runs.push(Run { guest, len, src });
+}
+
+/// An opened VMDK image with its extent files and parent chain.
+#[derive(Debug)]
+pub struct Vmdk {
+    path: PathBuf,
+    create_type: String,
+    size: u64,
+    extents: Vec<Extent>,
+    desc: Descriptor,
+    parent: Option<Box<dyn Container>>,
+}
+
+const _: () = {
+    const fn send_sync<T: Send + Sync>() {}
+    send_sync::<Vmdk>();
+    send_sync::<Error>();
+};
+
+/// The checked byte size of `sectors`.
+fn sector_bytes(sectors: u64, what: &str) -> Result<u64, Problem> {
+    sectors
+        .checked_mul(SECTOR)
+        .filter(|b| *b <= i64::MAX as u64)
+        .ok_or_else(|| Problem::invalid(format!("{what} of {sectors} sectors is too large")))
+}
+
+impl Vmdk {
+    /// Opens `path` (a descriptor or a monolithic file) read-only, with its extent files
+    /// and parent chain (parents opened as VMDK). The format registry (`ddgz-image`) uses
+    /// [`Vmdk::open_input`] instead.
+    pub fn open(path: &Path, opts: &OpenOptions) -> Result<Self, Error> {
+        let input = InputFile::open(path).map_err(|e| Error::from_disk(e, path, ""))?;
+        let mut chain = Chain::new(opts.max_chain_depth);
+        chain
+            .enter(&input)
+            .map_err(|e| Error::from_disk(e, path, ""))?;
+        Self::open_input(input, opts, &VmdkParents { opts }, &mut chain)
+    }
+
+    /// Reads the image held by `input`, already opened (and entered into `chain` by the
+    /// caller). Its parent, if it names one, is opened by `backing` as a "vmdk" file, the
+    /// next file of `chain`.
+    pub fn open_input(
+        input: InputFile,
+        opts: &OpenOptions,
+        backing: &dyn OpenBacking,
+        chain: &mut Chain,
+    ) -> Result<Self, Error> {
+        Self::open_source(Source::from_input(input), opts, Some((backing, chain)))
+    }
+
+    /// Parses an image held in memory, named `name` in messages. It may not name extent
+    /// files or a parent. Meant for fuzzing (see [`fuzz_image`]).
+    pub fn from_bytes(name: &Path, bytes: Vec<u8>) -> Result<Self, Error> {
+        Self::open_source(Source::memory(name, bytes), &OpenOptions::default(), None)
+    }
+
+    fn open_source(
+        file: Source,
+        _opts: &OpenOptions,
+        parents: Option<(&dyn OpenBacking, &mut Chain)>,
+    ) -> Result<Self, Error> {
+        let path = file.path().to_path_buf();
+        let mut head = vec![0u8; file.size().min(512) as usize];
+        file.read(&mut head, 0, "the first sector")?;
+        let (desc, extents, default_type) = if head.starts_with(&header::MAGIC) {
+            let h = Header::parse(&head).map_err(|p| p.at(&path))?;
+            let desc = Self::embedded_descriptor(&file, &h)?;
+            if h.capacity == 0 && h.descriptor_offset != 0 {
+                // A sparse file that holds only a descriptor: its extents are elsewhere.
+                let extents = Self::descriptor_extents(&file, &desc)?;
+                (desc, extents, "monolithicSparse")
+            } else {
+                let sp = SparseExtent::open(file, h)?;
+                let ty = if sp.header.compressed() {
+                    "streamOptimized"
+                } else {
+                    "monolithicSparse"
+                };
+                let e = Extent {
+                    start: 0,
+                    len: sp.geo.capacity,
+                    kind: "SPARSE",
+                    data: Data::Sparse(Box::new(sp)),
+                };
+                (desc, vec![e], ty)
+            }
+        } else if head.starts_with(&header::COWD_MAGIC) {
+            return Err(Self::cowd(&path));
+        } else if looks_like_descriptor(&head) {
+            if file.size() > header::MAX_DESCRIPTOR {
+                return Err(Error::new(
+                    &path,
+                    ErrorKind::InvalidFormat,
+                    format!(
+                        "looks like a VMDK descriptor but is {} bytes; a descriptor file is at \
+                         most {} bytes",
+                        file.size(),
+                        header::MAX_DESCRIPTOR
+                    ),
+                ));
+            }
+            let mut text = vec![0u8; file.size() as usize];
+            file.read(&mut text, 0, "the descriptor")?;
+            let desc = Descriptor::parse(&text).map_err(|p| p.at(&path))?;
+            let extents = Self::descriptor_extents(&file, &desc)?;
+            (desc, extents, "monolithicFlat")
+        } else {
+            return Err(Error::new(
+                &path,
+                ErrorKind::InvalidFormat,
+                "not a VMDK file: no sparse extent magic \"KDMV\" and no text descriptor \
+                 (a \"version=N\" line)",
+            ));
+        };
+        let size = extents.last().map_or(0, |e| e.start + e.len);
+        let create_type = desc
+            .create_type
+            .clone()
+            .unwrap_or_else(|| default_type.to_string());
+
+        let parent = match &desc.parent_hint {
+            None => None,
+            Some(hint) => {
+                let ppath = Self::resolve(&path, hint, "parent file")?;
+                let Some((backing, chain)) = parents else {
+                    return Err(Error::new(
+                        &path,
+                        ErrorKind::Unsupported,
+                        "an image read from memory cannot open its parent file",
+                    ));
+                };
+                let role = format!(" (the parent of {})", path.display());
+                let parent = backing
+                    .open_backing(&ppath, "vmdk", chain)
+                    .map_err(|e| Error::from_disk(e, &ppath, &role))?;
+                let have = parent
+                    .facts()
+                    .details
+                    .iter()
+                    .find(|(k, _)| *k == CID_FACT)
+                    .and_then(|(_, v)| u32::from_str_radix(v, 16).ok());
+                if let (Some(want), Some(have)) = (desc.parent_cid, have) {
+                    if want != have {
+                        return Err(Error::new(
+                            &path,
+                            ErrorKind::ParentChain,
+                            format!(
+                                "parentCID {want:08x} does not match the CID {have:08x} of \
+                                 the parent {}: the parent changed after this image was made",
+                                ppath.display()
+                            ),
+                        ));
+                    }
+                }
+                Some(parent)
+            }
+        };
+        Ok(Self {
+            path,
+            create_type,
+            size,
+            extents,
+            desc,
+            parent,
+        })
+    }
+
+    fn cowd(path: &Path) -> Error {
+        Error::new(
+            path,
+            ErrorKind::Unsupported,
+            "a VMFS sparse extent (\"COWD\", ESX 2 / vmfsSparse snapshots) is not supported; \
+             convert it with VMware tools or qemu-img first",
+        )
+    }
+
+    fn resolve(path: &Path, name: &[u8], what: &str) -> Result<PathBuf, Error> {
+        ddgz_disk::resolve_name(path, name, what).map_err(|e| {
+            let kind = if e.unsupported {
+                ErrorKind::Unsupported
+            } else {
+                ErrorKind::InvalidFormat
+            };
+            Error::new(path, kind, e.message)
+        })
+    }
+
+    /// The descriptor embedded in a sparse file, if the header names one.
+    fn embedded_descriptor(file: &Source, h: &Header) -> Result<Descriptor, Error> {
+        if h.descriptor_offset == 0 || h.descriptor_sectors == 0 {
+            return Ok(Descriptor::default());
+        }
+        let path = file.path();
+        let at =
+            sector_bytes(h.descriptor_offset, "the descriptor offset").map_err(|p| p.at(path))?;
+        let len =
+            sector_bytes(h.descriptor_sectors, "the descriptor size").map_err(|p| p.at(path))?;
+        if len > header::MAX_DESCRIPTOR {
+            return Err(Error::new(
+                path,
+                ErrorKind::InvalidFormat,
+                format!(
+                    "embedded descriptor of {} sectors; the limit is {} bytes",
+                    h.descriptor_sectors,
+                    header::MAX_DESCRIPTOR
+                ),
+            ));
+        }
+        if at.checked_add(len).is_none_or(|e| e > file.size()) {
+            return Err(Error::new(
+                path,
+                ErrorKind::Corrupt,
+                format!(
+                    "embedded descriptor at 0x{at:x} ({len} bytes) lies past the end of the \
+                     file (size 0x{:x})",
+                    file.size()
+                ),
+            ));
+        }
+        let mut text = vec![0u8; len as usize];
+        file.read(&mut text, at, "the embedded descriptor")?;
+        Descriptor::parse(&text).map_err(|p| p.at(path))
+    }
+
+    /// Opens the extents a descriptor (stored in `file`) lists, in guest order.
+    fn descriptor_extents(file: &Source, desc: &Descriptor) -> Result<Vec<Extent>, Error> {
+        let path = file.path();
+        let mut out = Vec::with_capacity(desc.extents.len());
+        let mut start = 0u64;
+        for (i, l) in desc.extents.iter().enumerate() {
+            let at_line = |m: String| format!("extent on descriptor line {}: {m}", l.line);
+            if l.access == Access::None {
+                return Err(Error::new(
+                    path,
+                    ErrorKind::Unsupported,
+                    at_line("access NOACCESS: the extent may not be read".into()),
+                ));
+            }
+            let role = format!(" (extent {} of {})", i + 1, path.display());
+            let named = |what: &str| -> Result<PathBuf, Error> {
+                let name = l.file.as_deref().unwrap_or_default();
+                let p = Self::resolve(path, name, what)?;
+                if file.is_memory() {
+                    return Err(Error::new(
+                        path,
+                        ErrorKind::Unsupported,
+                        "an image read from memory cannot open its extent files",
+                    ));
+                }
+                Ok(p)
+            };
+            let (kind, len, data) = match &l.kind {
+                ExtentType::Zero => {
+                    let len = sector_bytes(l.sectors, "the extent size").map_err(|p| p.at(path))?;
+                    ("ZERO", len, Data::Zero)
+                }
+                ExtentType::Flat | ExtentType::Vmfs => {
+                    let fp = named("extent file")?;
+                    let disk = RawDisk::open(&fp).map_err(|e| source::open_error(&fp, e, &role))?;
+                    let len = sector_bytes(l.sectors, "the extent size").map_err(|p| p.at(path))?;
+                    let off =
+                        sector_bytes(l.offset, "the extent offset").map_err(|p| p.at(path))?;
+                    let need = off.saturating_add(len);
+                    if need > disk.size() {
+                        return Err(Error::new(
+                            &fp,
+                            ErrorKind::Truncated,
+                            format!(
+                                "flat extent file is {} bytes; the extent needs {need} \
+                                 (offset {off} + size {len}){role}",
+                                disk.size()
+                            ),
+                        ));
+                    }
+                    let kind = if l.kind == ExtentType::Flat {
+                        "FLAT"
+                    } else {
+                        "VMFS"
+                    };
+                    (kind, len, Data::Flat { disk, start: off })
+                }
+                ExtentType::Sparse => {
+                    let fp = named("extent file")?;
+                    let src = Source::open(&fp, &role)?;
+                    let mut head = vec![0u8; src.size().min(512) as usize];
+                    src.read(&mut head, 0, "the sparse extent header")?;
+                    if head.starts_with(&header::COWD_MAGIC) {
+                        return Err(Self::cowd(&fp));
+                    }
+                    let h = Header::parse(&head).map_err(|p| p.at(&fp))?;
+                    if h.capacity == 0 && h.descriptor_offset != 0 {
+                        return Err(Error::new(
+                            &fp,
+                            ErrorKind::InvalidFormat,
+                            format!(
+                                "a SPARSE extent holds another descriptor instead of data{role}"
+                            ),
+                        ));
+                    }
+                    let sp = SparseExtent::open(src, h)?;
+                    // QEMU sizes a sparse extent by its header's capacity, not by the
+                    // descriptor line: so do we.
+                    ("SPARSE", sp.geo.capacity, Data::Sparse(Box::new(sp)))
+                }
+                ExtentType::Other(t) => {
+                    let what = match t.as_str() {
+                        "VMFSSPARSE" => "VMFS sparse (COWD) extents are",
+                        "SESPARSE" => "seSparse extents are",
+                        "VMFSRDM" | "VMFSRAW" => "raw device mappings are",
+                        _ => "this extent type is",
+                    };
+                    return Err(Error::new(
+                        path,
+                        ErrorKind::Unsupported,
+                        at_line(format!("type {t:?}: {what} not supported")),
+                    ));
+                }
+            };
+            let end = start.checked_add(len).filter(|e| *e <= i64::MAX as u64);
+            let Some(end) = end else {
+                return Err(Error::new(
+                    path,
+                    ErrorKind::InvalidFormat,
+                    at_line("the extents add up to more than 2^63 bytes".into()),
+                ));
+            };
+            out.push(Extent {
+                start,
+                len,
+                kind,
+                data,
+            });
+            start = end;
+        }
+        if out.is_empty() {
+            return Err(Error::new(
+                path,
+                ErrorKind::InvalidFormat,
+                "the descriptor lists no extents",
+            ));
+        }
+        Ok(out)
+    }
+
+    /// Virtual disk size in bytes.
+    pub fn virtual_size(&self) -> u64 {
+        self.size
+    }
+
+    /// The file opened.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Container facts: subformat, grain size, extents, parent chain.
+    pub fn info(&self) -> Info {
+        let first_sparse = self.extents.iter().find_map(|e| match &e.data {
+            Data::Sparse(s) => Some(s),
+            _ => None,
+        });
+        let sparse = || {
+            self.extents.iter().filter_map(|e| match &e.data {
+                Data::Sparse(s) => Some(s),
+                _ => None,
+            })
+        };
+        let parents = match &self.parent {
+            None => Vec::new(),
+            Some(p) => {
+                let f = p.facts();
+                std::iter::once(&f)
+                    .chain(f.chain())
+                    .map(|x| ParentInfo {
+                        path: x.path.clone(),
+                        create_type: x.subformat.clone().unwrap_or_default(),
+                        virtual_size: x.virtual_size,
+                    })
+                    .collect()
+            }
+        };
+        Info {
+            path: self.path.clone(),
+            create_type: self.create_type.clone(),
+            virtual_size: self.size,
+            version: first_sparse.map(|s| s.header.version),
+            grain_size: first_sparse.map(|s| s.geo.grain),
+            compressed: sparse().any(|s| s.header.compressed()),
+            footer: sparse().any(|s| s.footer),
+            zeroed_grains: sparse().any(|s| s.header.zero_grain()),
+            redundant_directory: sparse().any(|s| s.header.flags & header::FLAG_RGD != 0),
+            unclean_shutdown: sparse().any(|s| s.header.unclean_shutdown),
+            cid: self.desc.cid,
+            parent_cid: self.desc.parent_cid,
+            parent_hint: self
+                .desc
+                .parent_hint
+                .as_ref()
+                .map(|h| String::from_utf8_lossy(h).into_owned()),
+            extents: self
+                .extents
+                .iter()
+                .map(|e| ExtentInfo {
+                    kind: e.kind,
+                    file: match &e.data {
+                        Data::Sparse(s) => Some(s.file.path().to_path_buf()),
+                        Data::Flat { disk, .. } => Some(disk.path().to_path_buf()),
+                        Data::Zero => None,
+                    },
+                    len: e.len,
+                    offset: match &e.data {
+                        Data::Flat { start, .. } => *start,
+                        _ => 0,
+                    },
+                })
+                .collect(),
+            parents,
+        }
+    }
+
+    fn check_range(&self, offset: u64, len: u64) -> Result<u64, Error> {
+        match offset.checked_add(len) {
+            Some(end) if end <= self.size => Ok(end),
+            _ => Err(Error::new(
+                &self.path,
+                ErrorKind::OutOfRange,
+                format!(
+                    "guest range 0x{offset:x}+0x{len:x} lies outside the virtual disk (size \
+                     0x{:x})",
+                    self.size
+                ),
+            )),
+        }
+    }
+
+    /// Describes `[offset, end)` (inside the disk) as runs of this image alone.
+    fn walk(&self, offset: u64, end: u64) -> Result<Vec<Run>, Error> {
+        let mut runs = Vec::new();
+        let first = self.extents.partition_point(|e| e.start + e.len <= offset);
+        for (i, e) in self.extents.iter().enumerate().skip(first) {
+            if e.start >= end {
+                break;
+            }
+            let a = offset.max(e.start);
+            let b = end.min(e.start + e.len);
+            match &e.data {
+                Data::Zero => push_run(&mut runs, a, b - a, Src::Zero),
+                Data::Flat { start, .. } => push_run(
+                    &mut runs,
+                    a,
+                    b - a,
+                    Src::Flat {
+                        ext: i,
+                        at: start + (a - e.start),
+                    },
+                ),
+                Data::Sparse(sp) => sp.walk(a - e.start, b - e.start, &mut |x, y, g| {
+                    let src = match g {
+                        Grain::Unallocated => Src::Unallocated,
+                        Grain::Zero => Src::Zero,
+                        Grain::Data(at) => Src::Grain { ext: i, at },
+                        Grain::Compressed { at, skip } => Src::Compressed { ext: i, at, skip },
+                    };
+                    push_run(&mut runs, e.start + x, y - x, src)
+                })?,
+            }
+        }
+        Ok(runs)
+    }
+
+    /// Extents of `[offset, offset + len)`, resolved through the parent chain.
+    fn map(&self, offset: u64, len: u64) -> ddgz_disk::Result<Vec<ddgz_disk::Extent>> {
+        use ddgz_disk::{push_merged, Extent as E, ExtentKind as K};
+        let end = self.check_range(offset, len)?;
+        let mut out = Vec::new();
+        let kind = |k, offset, len| E {
+            offset,
+            len,
+            kind: k,
+        };
+        for r in self.walk(offset, end)? {
+            let (g, n) = (r.guest, r.len);
+            match r.src {
+                Src::Zero => push_merged(&mut out, kind(K::Zero, g, n)),
+                Src::Grain { .. } | Src::Compressed { .. } => {
+                    push_merged(&mut out, kind(K::Data, g, n))
+                }
+                Src::Flat { ext, at } => {
+                    let Data::Flat { disk, .. } = &self.extents[ext].data else {
+                        unreachable!("a Flat run comes from a flat extent")
+                    };
+                    for x in disk.extents(at, n)? {
+                        push_merged(&mut out, kind(x.kind, g + (x.offset - at), x.len));
+                    }
+                }
+                Src::Unallocated => {
+                    let covered = match &self.parent {
+                        Some(p) => p.size().saturating_sub(g).min(n),
+                        None => 0,
+                    };
+                    if let (Some(p), true) = (&self.parent, covered > 0) {
+                        for x in p.extents(g, covered)? {
+                            push_merged(&mut out, x);
+                        }
+                    }
+                    push_merged(&mut out, kind(K::Zero, g + covered, n - covered));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Reads guest bytes at `offset` into `buf`, through the parent chain.
+    fn read(&self, offset: u64, buf: &mut [u8]) -> ddgz_disk::Result<()> {
+        let end = self.check_range(offset, buf.len() as u64)?;
+        for r in self.walk(offset, end)? {
+            let at = (r.guest - offset) as usize;
+            let dst = &mut buf[at..at + r.len as usize];
+            match r.src {
+                Src::Zero => dst.fill(0),
+                Src::Grain { ext, at } => {
+                    let Data::Sparse(sp) = &self.extents[ext].data else {
+                        unreachable!("a Grain run comes from a sparse extent")
+                    };
+                    sp.read_data(dst, at)?;
+                }
+                Src::Compressed { ext, at, skip } => {
+                    let Data::Sparse(sp) = &self.extents[ext].data else {
+                        unreachable!("a Compressed run comes from a sparse extent")
+                    };
+                    let g = sp.compressed_grain(at)?;
+                    let skip = skip as usize;
+                    let Some(src) = g.get(skip..skip + dst.len()) else {
+                        return Err(Error::new(
+                            sp.file.path(),
+                            ErrorKind::Corrupt,
+                            format!(
+                                "compressed grain at 0x{at:x} decompresses to {} bytes; the \
+                                 read needs {}",
+                                g.len(),
+                                skip + dst.len()
+                            ),
+                        )
+                        .into());
+                    };
+                    dst.copy_from_slice(src);
+                }
+                Src::Flat { ext, at } => {
+                    let Data::Flat { disk, .. } = &self.extents[ext].data else {
+                        unreachable!("a Flat run comes from a flat extent")
+                    };
+                    disk.read_at(at, dst)?;
+                }
+                Src::Unallocated => {
+                    let covered = match &self.parent {
+                        Some(p) => p.size().saturating_sub(r.guest).min(r.len) as usize,
+                        None => 0,
+                    };
+                    if let Some(p) = &self.parent {
+                        if covered > 0 {
+                            p.read_at(r.guest, &mut dst[..covered])?;
+                        }
+                    }
+                    dst[covered..].fill(0);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Disk for Vmdk {
+    fn size(&self) -> u64 {
+        self.size
+    }
+    fn extents(&self, offset: u64, len: u64) -> ddgz_disk::Result<Vec<ddgz_disk::Extent>> {
+        self.map(offset, len)
+    }
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> ddgz_disk::Result<()> {
+        self.read(offset, buf)
+    }
+}
+
+/// Container facts in the format-neutral shape `inspect` prints.
+impl Container for Vmdk {
+    fn facts(&self) -> Facts {
+        let i = self.info();
+        let mut f = Facts::new("vmdk", &self.path, self.size);
+        f.subformat = Some(i.create_type.clone());
+        f.allocation_unit = i.grain_size.map(|g| ("grain", g));
+        let d = &mut f.details;
+        if i.compressed {
+            d.push(("compression", "deflate (zlib)".into()));
+        }
+        if i.footer {
+            d.push(("header", "footer copy (directory at the end)".into()));
+        }
+        if i.zeroed_grains {
+            d.push(("zeroed grains", "on".into()));
+        }
+        if i.unclean_shutdown {
+            d.push(("unclean shutdown", "yes".into()));
+        }
+        if i.extents.len() > 1 || i.extents.iter().any(|e| e.kind != "SPARSE") {
+            let kinds: Vec<&str> = i.extents.iter().map(|e| e.kind).collect();
+            d.push(("extents", format!("{} ({})", kinds.len(), kinds.join(", "))));
+        }
+        if let Some(c) = i.cid {
+            d.push((CID_FACT, format!("{c:08x}")));
+        }
+        if let Some(h) = &i.parent_hint {
+            d.push(("parent hint", h.clone()));
+        }
+        f.backing = self.parent.as_ref().map(|p| Box::new(p.facts()));
+        f
+    }
+}
+
+/// Opens parents as VMDK files: what [`Vmdk::open`] uses without the registry.
+struct VmdkParents<'a> {
+    opts: &'a OpenOptions,
+}
+
+impl OpenBacking for VmdkParents<'_> {
+    fn knows(&self, format: &str) -> bool {
+        format == "vmdk"
+    }
+
+    fn open_backing(
+        &self,
+        path: &Path,
+        format: &str,
+        chain: &mut Chain,
+    ) -> ddgz_disk::Result<Box<dyn Container>> {
+        if !self.knows(format) {
+            return Err(ddgz_disk::Error::Format {
+                path: path.into(),
+                reason: format!("parent format {format:?} is not supported here"),
+            });
+        }
+        let input = InputFile::open(path)?;
+        chain.enter(&input)?;
+        Ok(Box::new(Vmdk::open_input(input, self.opts, self, chain)?))
+    }
+}
+
+/// Fuzzing entry point: parses `data` as a VMDK in memory and, if it opens, maps and
+/// reads it (bounded: at most 64 MiB of guest space mapped, 8 MiB read). Must never
+/// panic, loop forever or allocate without bound, whatever the input.
+#[doc(hidden)]
+pub fn fuzz_image(data: &[u8]) {
+    let Ok(v) = Vmdk::from_bytes(Path::new("fuzz.vmdk"), data.to_vec()) else {
+        return;
+    };
+    let _ = v.info();
+    let len = v.virtual_size().min(64 << 20);
+    let Ok(maps) = v.extents(0, len) else {
+        return;
+    };
+    let mut budget: u64 = 8 << 20;
+    let mut buf = vec![0u8; 1 << 20];
+    for m in maps {
+        if m.kind != ddgz_disk::ExtentKind::Data {
+            continue;
+        }
+        let mut off = m.offset;
+        while off < m.end() && budget > 0 {
+            let n = (m.end() - off).min(buf.len() as u64).min(budget);
+            if v.read_at(off, &mut buf[..n as usize]).is_err() {
+                return;
+            }
+            off += n;
+            budget -= n;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

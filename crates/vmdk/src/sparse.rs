@@ -1,0 +1,282 @@
+//! A hosted sparse extent: header (or its footer copy), grain directory, grain tables,
+//! grains — plain, zeroed (GTE 1 with the zeroed-grain flag) or compressed with markers
+//! (streamOptimized).
+//!
+//! The grain directory is loaded at open (4 bytes per 32 MiB of guest space with the
+//! default geometry) and every table it names is checked to lie inside the file; grain
+//! table entries are read per request, one read per table touched. QEMU reads the primary
+//! directory only; so do we (the redundant one is a copy for repair tools).
+
+use std::sync::{Arc, Mutex};
+
+use crate::error::{Error, ErrorKind, Problem};
+use crate::header::{self, Geometry, Header, SECTOR};
+use crate::source::Source;
+
+/// Size of a grain marker before the compressed data: `lba: u64, size: u32`.
+const GRAIN_MARKER: u64 = 12;
+
+/// What one grain table entry says about a guest range inside one grain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Grain {
+    /// Entry 0: nothing here (the parent's bytes, or zeros).
+    Unallocated,
+    /// Entry 1 with the zeroed-grain flag: zeros, whatever the parent holds.
+    Zero,
+    /// Plain grain data: the range's first byte is at this file offset.
+    Data(u64),
+    /// A compressed grain whose marker (or stream) starts at `at`; the range starts
+    /// `skip` bytes into the decompressed grain.
+    Compressed { at: u64, skip: u64 },
+}
+
+/// The last decompressed grain, keyed by its file offset: a reader whose chunks are
+/// smaller than a grain touches it several times.
+#[derive(Default)]
+struct GrainCache(Mutex<Option<(u64, Arc<Vec<u8>>)>>);
+
+impl std::fmt::Debug for GrainCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("GrainCache")
+    }
+}
+
+/// An opened hosted sparse extent file.
+#[derive(Debug)]
+pub(crate) struct SparseExtent {
+    pub(crate) file: Source,
+    pub(crate) header: Header,
+    /// Whether the header was read from the footer (streamOptimized).
+    pub(crate) footer: bool,
+    pub(crate) geo: Geometry,
+    /// Grain table offsets in bytes, `None` for entry 0.
+    gd: Vec<Option<u64>>,
+    cache: GrainCache,
+}
+
+impl SparseExtent {
+    /// Opens the extent in `file`, whose first sector `sector0` has already been read and
+    /// parsed into `header`.
+    pub(crate) fn open(file: Source, header: Header) -> Result<Self, Error> {
+        let path = file.path().to_path_buf();
+        let size = file.size();
+        let (header, footer) = if header.gd_offset == header::GD_AT_END {
+            // The footer: marker, header copy, end-of-stream marker, in the file's last
+            // three whole sectors (QEMU reads there).
+            let end = size / SECTOR * SECTOR;
+            if end < 1536 + SECTOR {
+                return Err(Error::new(
+                    &path,
+                    ErrorKind::Truncated,
+                    format!(
+                        "the grain directory is at the end, but the file is only 0x{size:x} \
+                         bytes: no room for a footer"
+                    ),
+                ));
+            }
+            let mut b = [0u8; 1536];
+            file.read(&mut b, end - 1536, "the footer")?;
+            let f = header::parse_footer(&b).map_err(|p| p.at(&path))?;
+            (f, true)
+        } else {
+            (header, false)
+        };
+        let geo = header.geometry(size).map_err(|p| p.at(&path))?;
+        // gd_entries * 4 <= file size (checked by `geometry`).
+        let mut raw = vec![0u8; (geo.gd_entries * 4) as usize];
+        file.read(&mut raw, geo.gd_offset, "the grain directory")?;
+        let table_bytes = u64::from(geo.gtes) * 4;
+        let gd = raw
+            .chunks_exact(4)
+            .enumerate()
+            .map(|(i, e)| {
+                let s = u32::from_le_bytes([e[0], e[1], e[2], e[3]]);
+                if s == 0 {
+                    return Ok(None);
+                }
+                let at = u64::from(s) * SECTOR;
+                if at + table_bytes > size {
+                    return Err(Problem::corrupt(format!(
+                        "grain table at 0x{at:x} (grain directory entry {i}) lies past the \
+                         end of the file (size 0x{size:x})"
+                    ))
+                    .at(&path));
+                }
+                Ok(Some(at))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self {
+            file,
+            header,
+            footer,
+            geo,
+            gd,
+            cache: GrainCache::default(),
+        })
+    }
+
+    /// Describes extent-relative `[from, to)` (inside the extent) as grains, calling `out`
+    /// with each piece `(start, end, grain)` in order.
+    pub(crate) fn walk(
+        &self,
+        from: u64,
+        to: u64,
+        out: &mut dyn FnMut(u64, u64, Grain),
+    ) -> Result<(), Error> {
+        let g = &self.geo;
+        let size = self.file.size();
+        let mut pos = from;
+        while pos < to {
+            let gdi = pos / g.span;
+            let table_start = gdi * g.span;
+            let span_end = table_start.saturating_add(g.span).min(to);
+            // gd has ceil(capacity / span) entries and pos < capacity.
+            let Some(table) = self.gd.get(gdi as usize).copied().flatten() else {
+                out(pos, span_end, Grain::Unallocated);
+                pos = span_end;
+                continue;
+            };
+            let first = (pos - table_start) / g.grain;
+            let last = (span_end - 1 - table_start) / g.grain;
+            // At most 512 entries (2 KiB); the table lies inside the file (checked at open).
+            let mut buf = vec![0u8; ((last - first + 1) * 4) as usize];
+            self.file
+                .read(&mut buf, table + first * 4, "a grain table")?;
+            for (k, e) in buf.chunks_exact(4).enumerate() {
+                let idx = first + k as u64;
+                let gstart = table_start + idx * g.grain;
+                let a = pos.max(gstart);
+                let b = span_end.min(gstart + g.grain);
+                let entry = u32::from_le_bytes([e[0], e[1], e[2], e[3]]);
+                let grain = match entry {
+                    0 => Grain::Unallocated,
+                    1 if self.header.zero_grain() => Grain::Zero,
+                    s => {
+                        let at = u64::from(s) * SECTOR;
+                        if self.header.compressed() {
+                            if at >= size {
+                                return Err(self.past_end(at, gstart));
+                            }
+                            Grain::Compressed {
+                                at,
+                                skip: a - gstart,
+                            }
+                        } else {
+                            if at + (b - gstart) > size {
+                                return Err(self.past_end(at, gstart));
+                            }
+                            Grain::Data(at + (a - gstart))
+                        }
+                    }
+                };
+                out(a, b, grain);
+            }
+            pos = span_end;
+        }
+        Ok(())
+    }
+
+    fn past_end(&self, at: u64, guest: u64) -> Error {
+        Error::new(
+            self.file.path(),
+            ErrorKind::Corrupt,
+            format!(
+                "grain at 0x{at:x} for extent offset 0x{guest:x} lies past the end of the \
+                 file (size 0x{:x})",
+                self.file.size()
+            ),
+        )
+    }
+
+    /// The decompressed grain whose marker (or stream) starts at `at`: at most one grain
+    /// of bytes, shorter only if the stream ends early (the disk's last grain).
+    pub(crate) fn compressed_grain(&self, at: u64) -> Result<Arc<Vec<u8>>, Error> {
+        {
+            let c = self.cache.0.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some((k, v)) = &*c {
+                if *k == at {
+                    return Ok(v.clone());
+                }
+            }
+        }
+        let path = self.file.path();
+        let grain = self.geo.grain;
+        let avail = self.file.size().saturating_sub(at);
+        // QEMU reads two grains' worth: a grain compresses to at most a little more than
+        // itself.
+        let limit = 2 * grain;
+        let (start, len) = if self.header.markers() {
+            let mut m = [0u8; GRAIN_MARKER as usize];
+            self.file.read(&mut m, at, "a grain marker")?;
+            let size = u64::from(u32::from_le_bytes([m[8], m[9], m[10], m[11]]));
+            if size == 0 {
+                return Err(Error::new(
+                    path,
+                    ErrorKind::Corrupt,
+                    format!(
+                        "a grain table entry points at 0x{at:x}, a metadata marker (size 0), \
+                         not a grain"
+                    ),
+                ));
+            }
+            if size > limit {
+                return Err(Error::new(
+                    path,
+                    ErrorKind::Corrupt,
+                    format!(
+                        "compressed grain at 0x{at:x} claims {size} bytes; a grain of \
+                         {grain} bytes compresses to at most {limit}"
+                    ),
+                ));
+            }
+            if GRAIN_MARKER + size > avail {
+                return Err(Error::new(
+                    path,
+                    ErrorKind::Corrupt,
+                    format!(
+                        "compressed grain at 0x{at:x} ({size} bytes) runs past the end of the \
+                         file (size 0x{:x})",
+                        self.file.size()
+                    ),
+                ));
+            }
+            (at + GRAIN_MARKER, size)
+        } else {
+            (at, limit.min(avail))
+        };
+        // len <= 2 grains <= 32 MiB.
+        let mut input = vec![0u8; len as usize];
+        self.file.read(&mut input, start, "a compressed grain")?;
+        let mut out = vec![0u8; grain as usize];
+        let mut z = flate2::Decompress::new(true);
+        let bad = |why: String| {
+            Error::new(
+                path,
+                ErrorKind::Corrupt,
+                format!("compressed grain at 0x{at:x}: {why}"),
+            )
+        };
+        let status = z
+            .decompress(&input, &mut out, flate2::FlushDecompress::Finish)
+            .map_err(|e| bad(format!("corrupt zlib data: {e}")))?;
+        if status != flate2::Status::StreamEnd {
+            return Err(bad(if z.total_out() == grain {
+                format!("decompresses to more than the grain size ({grain} bytes)")
+            } else {
+                format!(
+                    "the zlib stream ends early (after {} input bytes)",
+                    z.total_in()
+                )
+            }));
+        }
+        out.truncate(z.total_out() as usize);
+        let out = Arc::new(out);
+        *self.cache.0.lock().unwrap_or_else(|e| e.into_inner()) = Some((at, out.clone()));
+        Ok(out)
+    }
+
+    /// Reads plain grain bytes at file offset `at`.
+    pub(crate) fn read_data(&self, buf: &mut [u8], at: u64) -> Result<(), Error> {
+        self.file.read(buf, at, "a grain")
+    }
+}
