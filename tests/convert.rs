@@ -225,7 +225,7 @@ fn output_naming_overwrite_and_stdout() {
         err.contains("no partition table") && err.contains("--no-validate"),
         "{err}"
     );
-    assert!(!d.join("disk.dd.gz").exists() && !d.join("disk.dd.gz.partial").exists());
+    assert!(!d.join("disk.dd.gz").exists() && partials(d.path()).is_empty());
     let report = d.ddgz_ok(&["convert", "disk.qcow2", "--no-validate"]);
     assert!(d.join("disk.dd.gz").exists(), "default output name");
     for want in [
@@ -276,7 +276,7 @@ fn output_naming_overwrite_and_stdout() {
         v["output_bytes"],
         std::fs::metadata(d.join("j.gz")).unwrap().len()
     );
-    assert!(!d.join("j.gz.partial").exists());
+    assert!(partials(d.path()).is_empty());
 }
 
 /// Sets bits in the big-endian header field at `offset` (8 bytes) with a Python one-liner.
@@ -309,7 +309,7 @@ fn refused(d: &Dir, img: &str, reasons: &[&str]) {
         "{img}: expected one of {reasons:?} in: {err}"
     );
     assert!(
-        !d.join("out.gz").exists() && !d.join("out.gz.partial").exists(),
+        !d.join("out.gz").exists() && partials(d.path()).is_empty(),
         "{img}: output left behind"
     );
 }

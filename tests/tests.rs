@@ -11,6 +11,7 @@ mod fat;
 mod faults;
 mod inspect;
 mod oracle;
+mod output;
 mod proptests;
 mod safety;
 mod tar;

@@ -119,3 +119,14 @@ pub fn write_pattern(path: &Path, size: u64, offset: u64, len: usize, seed: u32)
 pub fn mtime(p: &Path) -> std::time::SystemTime {
     std::fs::metadata(p).unwrap().modified().unwrap()
 }
+
+/// The temporaries (`.NAME.XXXXXX.partial`) in `dir`: none may be left after a run.
+pub fn partials(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".partial"))
+        .collect();
+    v.sort();
+    v
+}

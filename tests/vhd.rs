@@ -259,6 +259,24 @@ fn vhd_differencing_chains() {
         "{human}"
     );
 
+    // The output is never a file of the parent chain, even with --force (issue 13).
+    let base = sha256_file(&d.join("base.vhd"));
+    let o = d.ddgz(&[
+        "convert",
+        "top.vhd",
+        "-o",
+        "base.vhd",
+        "--force",
+        "--no-validate",
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(sha256_file(&d.join("base.vhd")), base);
+
     // The chain read from another directory: names are relative to each image.
     d.sh("mkdir elsewhere");
     let out = crate::util::ddgz()

@@ -1,10 +1,10 @@
 //! `ddgz convert`: image in, ddgz out.
 //!
 //! Open the input read-only → apply `--add` edits as an in-memory overlay → validate →
-//! compress in parallel to `OUT.partial` while hashing → fsync → rename to `OUT` → report.
-//! On any error or signal the partial file is removed; the input is never written.
+//! compress in parallel to a temporary beside `OUT` while hashing → fsync → rename to
+//! `OUT` → report ([`ddgz_convert::OutputFile`]). On any error or signal the temporary is
+//! removed; the input is never written.
 
-use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
@@ -20,8 +20,10 @@ use crate::exit::{with_code, Code, ResultExt};
 
 /// Convert a qcow2 or raw disk image into a MAAS ddgz file (raw disk, one gzip member).
 ///
-/// The input is opened read-only and never changes. The output is written to OUT.partial
-/// beside OUT and renamed when complete; on any error or Ctrl-C nothing is left behind.
+/// The input is opened read-only and never changes. The output is written to a new
+/// temporary file beside OUT (.OUT.XXXXXX.partial) and renamed when complete; on any error
+/// or Ctrl-C nothing is left behind. OUT is never a file the conversion reads (the image,
+/// its backing chain, files to add), and --force replaces only a regular file.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
 Examples:
@@ -57,7 +59,8 @@ pub struct Args {
     #[arg(short = 'j', long, value_name = "N", value_parser = crate::cmd::parse_threads)]
     pub threads: Option<usize>,
 
-    /// Overwrite an existing output; also read a qcow2 whose corrupt bit is set.
+    /// Replace an existing output (a regular file only: never a link, device, FIFO or
+    /// directory); also read a qcow2 whose corrupt bit is set.
     #[arg(short, long)]
     pub force: bool,
 
@@ -180,20 +183,6 @@ impl<W: Write> Write for Hashing<W> {
     }
 }
 
-/// The output file while it is written: removed on drop unless committed.
-struct Partial {
-    path: PathBuf,
-    committed: bool,
-}
-
-impl Drop for Partial {
-    fn drop(&mut self) {
-        if !self.committed {
-            let _ = std::fs::remove_file(&self.path);
-        }
-    }
-}
-
 /// A flag set by SIGINT/SIGTERM; a second signal exits at once.
 fn interrupt_flag() -> anyhow::Result<Arc<AtomicBool>> {
     let flag = Arc::new(AtomicBool::new(false));
@@ -212,24 +201,6 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     } else {
         Some(a.output.clone().unwrap_or_else(|| default_output(&a.input)))
     };
-    if let Some(out) = &out_path {
-        if out.exists() && !a.force {
-            return Err(with_code(
-                Code::Output,
-                anyhow::anyhow!(
-                    "{}: already exists (use --force to overwrite)",
-                    out.display()
-                ),
-            ));
-        }
-        if same_file(out, &a.input) {
-            return Err(with_code(
-                Code::Usage,
-                anyhow::anyhow!("{}: the output would overwrite the input", out.display()),
-            ));
-        }
-    }
-
     if a.upload && to_stdout {
         return Err(with_code(
             Code::Usage,
@@ -244,6 +215,19 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let image = Image::open(&a.input, &opts).input()?;
     let format = image.format().name();
     let allocated = ddgz_image::allocated_bytes(&image).input()?;
+    // The output is never a file this run reads: the image, its backing chain, its data
+    // file, the files to add.
+    let output = match &out_path {
+        None => None,
+        Some(out) => {
+            let mut reads = crate::cmd::image_reads(&image, &a.input);
+            reads.extend(crate::cmd::fat::add_sources(&a.add)?);
+            Some(
+                ddgz_convert::OutputFile::create(out, a.force, &reads)
+                    .map_err(crate::cmd::output_error)?,
+            )
+        }
+    };
     let patches = crate::cmd::fat::overlay_patches(&image, &a.add)?;
     let disk: Box<dyn Disk> = if patches.is_empty() {
         Box::new(image)
@@ -308,7 +292,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     };
     let mut progress = |n: u64| bar.set_position(n);
 
-    let (summary, sha256) = match &out_path {
+    let (summary, sha256) = match output {
         None => {
             let stdout = std::io::stdout().lock();
             let mut w = Hashing {
@@ -319,45 +303,29 @@ pub fn run(a: Args) -> anyhow::Result<()> {
                 .map_err(compress_error)?;
             (s, hex(&w.sha.finalize()))
         }
-        Some(out) => {
-            let partial_path = partial_name(out);
-            let file = File::create(&partial_path)
-                .with_context(|| format!("{}: cannot create", partial_path.display()))
-                .output()?;
-            let mut partial = Partial {
-                path: partial_path,
-                committed: false,
+        Some(output) => {
+            let (s, sha) = {
+                let mut w = Hashing {
+                    inner: BufWriter::with_capacity(1 << 20, output.file()),
+                    sha: Sha256::new(),
+                };
+                let s = ddgz_deflate::compress(&*disk, &mut w, &dopts, &mut progress)
+                    .map_err(compress_error)
+                    .with_context(|| {
+                        format!(
+                            "converting {} to {}",
+                            a.input.display(),
+                            output.path().display()
+                        )
+                    })?;
+                w.inner
+                    .flush()
+                    .with_context(|| format!("{}: write", output.temp_path().display()))
+                    .output()?;
+                (s, hex(&w.sha.finalize()))
             };
-            let mut w = Hashing {
-                inner: BufWriter::with_capacity(1 << 20, file),
-                sha: Sha256::new(),
-            };
-            let s = ddgz_deflate::compress(&*disk, &mut w, &dopts, &mut progress)
-                .map_err(compress_error)
-                .with_context(|| {
-                    format!("converting {} to {}", a.input.display(), out.display())
-                })?;
-            let file = w.inner.into_inner().map_err(|e| e.into_error()).output()?;
-            file.sync_all()
-                .with_context(|| format!("{}: fsync", partial.path.display()))
-                .output()?;
-            drop(file);
-            if out.exists() && !a.force {
-                return Err(with_code(
-                    Code::Output,
-                    anyhow::anyhow!(
-                        "{}: appeared while converting (use --force to overwrite)",
-                        out.display()
-                    ),
-                ));
-            }
-            std::fs::rename(&partial.path, out)
-                .with_context(|| {
-                    format!("renaming {} to {}", partial.path.display(), out.display())
-                })
-                .output()?;
-            partial.committed = true;
-            (s, hex(&w.sha.finalize()))
+            output.commit().map_err(crate::cmd::output_error)?;
+            (s, sha)
         }
     };
     bar.finish_and_clear();
@@ -453,20 +421,6 @@ fn compress_error(e: ddgz_deflate::Error) -> anyhow::Error {
         _ => Code::Output,
     };
     with_code(code, e)
-}
-
-fn partial_name(out: &Path) -> PathBuf {
-    let mut s = out.as_os_str().to_owned();
-    s.push(".partial");
-    PathBuf::from(s)
-}
-
-fn same_file(a: &Path, b: &Path) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    match (std::fs::metadata(a), std::fs::metadata(b)) {
-        (Ok(x), Ok(y)) => x.dev() == y.dev() && x.ino() == y.ino(),
-        _ => false,
-    }
 }
 
 fn progress_bar(len: u64) -> indicatif::ProgressBar {

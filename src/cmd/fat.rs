@@ -74,6 +74,32 @@ pub fn overlay_patches(disk: &dyn Disk, a: &AddArgs) -> anyhow::Result<Vec<Patch
     .context("--add")
 }
 
+/// The identities of the files `--add` reads, for the output check: an output is never
+/// one of them.
+pub fn add_sources(a: &AddArgs) -> anyhow::Result<Vec<ddgz_image::FileId>> {
+    let specs = a
+        .add
+        .iter()
+        .map(|s| AddSpec::parse(s))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(fat_err)?;
+    let files = ddgz_fat::source_files(&specs).map_err(fat_err)?;
+    ids_of(&files)
+}
+
+/// `stat` identities of `files` (following links, as reading them does).
+fn ids_of(files: &[PathBuf]) -> anyhow::Result<Vec<ddgz_image::FileId>> {
+    files
+        .iter()
+        .map(|f| {
+            std::fs::metadata(f)
+                .map(|m| ddgz_image::FileId::of(&m))
+                .with_context(|| format!("{}: cannot examine it", f.display()))
+                .input()
+        })
+        .collect()
+}
+
 /// `[PART:]PATH` → (partition, path). Partition 0 means the whole image is one FAT volume.
 fn part_path(s: &str) -> (u32, &str) {
     match s.split_once(':') {
@@ -265,9 +291,18 @@ pub fn run_ks_media(a: KsMediaArgs) -> anyhow::Result<()> {
     let opts = KsOptions {
         size: a.size,
         label: a.label.clone(),
-        overwrite: a.force,
     };
-    ddgz_fat::ks_media(&a.files, &a.output, &opts).map_err(fat_err)?;
+    // A missing file is named as such, before the output is looked at.
+    let reads = a
+        .files
+        .iter()
+        .filter(|f| f.exists())
+        .cloned()
+        .collect::<Vec<_>>();
+    let out = ddgz_convert::OutputFile::create(&a.output, a.force, &ids_of(&reads)?)
+        .map_err(crate::cmd::output_error)?;
+    ddgz_fat::ks_media(&a.files, out.file(), &a.output, &opts).map_err(fat_err)?;
+    out.commit().map_err(crate::cmd::output_error)?;
     eprintln!(
         "wrote {}: {} MiB, one FAT32 partition at sector 2048 (label {}) holding {}",
         a.output.display(),

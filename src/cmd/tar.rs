@@ -375,43 +375,6 @@ impl<W: Write> Write for Hashing<W> {
     }
 }
 
-/// The output while it is written: a new file beside `OUT` (created with O_EXCL, so
-/// nothing else's file is ever truncated), renamed onto `OUT` when complete, removed on
-/// any error. TODO(lib): use the shared atomic-file type once it lands.
-struct TempOut {
-    path: PathBuf,
-    committed: bool,
-}
-
-impl TempOut {
-    fn create(out: &Path) -> anyhow::Result<(Self, File)> {
-        let mut name = out.file_name().unwrap_or_default().to_owned();
-        name.push(format!(".{}.partial", std::process::id()));
-        let path = out.with_file_name(name);
-        let file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&path)
-            .with_context(|| format!("{}: cannot create", path.display()))
-            .output()?;
-        Ok((
-            Self {
-                path,
-                committed: false,
-            },
-            file,
-        ))
-    }
-}
-
-impl Drop for TempOut {
-    fn drop(&mut self) {
-        if !self.committed {
-            let _ = std::fs::remove_file(&self.path);
-        }
-    }
-}
-
 /// A flag set by SIGINT/SIGTERM; a second signal exits at once.
 fn interrupt_flag() -> anyhow::Result<Arc<AtomicBool>> {
     let flag = Arc::new(AtomicBool::new(false));
@@ -440,15 +403,6 @@ fn tar_err(e: ddgz_tar::Error) -> anyhow::Error {
 pub fn run(a: Args) -> anyhow::Result<()> {
     let started = Instant::now();
     let out = a.output.clone().unwrap_or_else(|| default_output(&a.input));
-    if out.exists() && !a.force {
-        return Err(with_code(
-            Code::Output,
-            anyhow::anyhow!(
-                "{}: already exists (use --force to overwrite)",
-                out.display()
-            ),
-        ));
-    }
     let adds = a
         .add
         .iter()
@@ -461,6 +415,18 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     }
 
     let image = Image::open(&a.input, &OpenOptions::default()).input()?;
+    // The output is never a file this run reads: the image, its backing chain, the files
+    // to add.
+    let mut reads = crate::cmd::image_reads(&image, &a.input);
+    for (src, _) in &adds {
+        reads.extend(
+            ddgz_convert::files_under(src)
+                .with_context(|| format!("--add {}", src.display()))
+                .input()?,
+        );
+    }
+    let output = ddgz_convert::OutputFile::create(&out, a.force, &reads)
+        .map_err(crate::cmd::output_error)?;
     let disk: &dyn Disk = &image;
     let parts = partitions(disk)?;
     let (root_part, fs) = find_root(disk, &parts, a.partition, &a.input)?;
@@ -531,7 +497,11 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         n => n,
     };
     let cancel = interrupt_flag()?;
-    let (mut temp, file) = TempOut::create(&out)?;
+    let file = output
+        .file()
+        .try_clone()
+        .with_context(|| format!("{}: reopen", output.temp_path().display()))
+        .output()?;
     let mut report = ddgz_tar::Report::default();
     let mut boot_report = ddgz_tar::Report::default();
     let mut added = 0u64;
@@ -613,23 +583,8 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         Ok((file, summary, sha))
     });
     let (file, summary, sha256) = result?;
-    file.sync_all()
-        .with_context(|| format!("{}: fsync", temp.path.display()))
-        .output()?;
     drop(file);
-    if out.exists() && !a.force {
-        return Err(with_code(
-            Code::Output,
-            anyhow::anyhow!(
-                "{}: appeared meanwhile (use --force to overwrite)",
-                out.display()
-            ),
-        ));
-    }
-    std::fs::rename(&temp.path, &out)
-        .with_context(|| format!("renaming {} to {}", temp.path.display(), out.display()))
-        .output()?;
-    temp.committed = true;
+    output.commit().map_err(crate::cmd::output_error)?;
 
     let secs = started.elapsed().as_secs_f64();
     let out_abs = std::path::absolute(&out).unwrap_or_else(|_| out.clone());

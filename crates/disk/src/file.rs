@@ -17,6 +17,26 @@ use std::path::{Path, PathBuf};
 
 use crate::{Error, Result};
 
+/// The identity of a file: device and inode (`st_dev`, `st_ino`). Two paths name the same
+/// file exactly when their identities are equal, whatever links or names lead to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FileId {
+    /// `st_dev`.
+    pub dev: u64,
+    /// `st_ino`.
+    pub ino: u64,
+}
+
+impl FileId {
+    /// The identity in `meta` (from `stat`, `lstat` or `fstat`).
+    pub fn of(meta: &std::fs::Metadata) -> Self {
+        Self {
+            dev: meta.dev(),
+            ino: meta.ino(),
+        }
+    }
+}
+
 /// An input file, opened read-only: a regular file or a block device.
 #[derive(Debug)]
 pub struct InputFile {
@@ -24,6 +44,7 @@ pub struct InputFile {
     path: PathBuf,
     size: u64,
     block_device: bool,
+    id: FileId,
 }
 
 /// What kind of file `meta` describes, as a reason to refuse it, or `None` if it is a
@@ -94,6 +115,7 @@ impl InputFile {
             path: path.into(),
             size,
             block_device,
+            id: FileId::of(&meta),
         })
     }
 
@@ -115,6 +137,12 @@ impl InputFile {
     /// The open file.
     pub fn file(&self) -> &File {
         &self.file
+    }
+
+    /// Device and inode as found when it was opened: what a writer compares its output
+    /// with (see [`crate::Disk::files`]).
+    pub fn file_id(&self) -> FileId {
+        self.id
     }
 
     /// Device and inode: the identity of the file, to detect loops in backing chains.

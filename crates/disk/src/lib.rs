@@ -37,7 +37,7 @@ pub use container::{
 };
 pub use error::{Error, Result};
 pub use extent::{push_merged, Extent, ExtentKind};
-pub use file::InputFile;
+pub use file::{FileId, InputFile};
 pub use memory::MemoryDisk;
 pub use name::{resolve_name, show_name, NameError};
 pub use overlay::{Overlay, Patch};
@@ -69,6 +69,14 @@ pub trait Disk: Send + Sync + std::fmt::Debug {
     fn allocated_bytes(&self) -> Result<u64> {
         data_bytes_in(self, 0, self.size())
     }
+
+    /// Every file this disk reads: the image, its backing chain, its data file. A writer
+    /// refuses an output that is one of them (compared by identity, not by name), so a
+    /// run never replaces or truncates its own input. A disk that reads files must list
+    /// them all; the default (none) is for disks held in memory.
+    fn files(&self) -> Vec<FileId> {
+        Vec::new()
+    }
 }
 
 impl<D: Disk + ?Sized> Disk for &D {
@@ -83,6 +91,9 @@ impl<D: Disk + ?Sized> Disk for &D {
     }
     fn allocated_bytes(&self) -> Result<u64> {
         (**self).allocated_bytes()
+    }
+    fn files(&self) -> Vec<FileId> {
+        (**self).files()
     }
 }
 
@@ -99,6 +110,9 @@ impl<D: Disk + ?Sized> Disk for Box<D> {
     fn allocated_bytes(&self) -> Result<u64> {
         (**self).allocated_bytes()
     }
+    fn files(&self) -> Vec<FileId> {
+        (**self).files()
+    }
 }
 
 impl<D: Disk + ?Sized> Disk for std::sync::Arc<D> {
@@ -113,6 +127,9 @@ impl<D: Disk + ?Sized> Disk for std::sync::Arc<D> {
     }
     fn allocated_bytes(&self) -> Result<u64> {
         (**self).allocated_bytes()
+    }
+    fn files(&self) -> Vec<FileId> {
+        (**self).files()
     }
 }
 

@@ -69,6 +69,10 @@ impl<D: Disk> Disk for Overlay<D> {
         self.base.size()
     }
 
+    fn files(&self) -> Vec<crate::FileId> {
+        self.base.files()
+    }
+
     fn extents(&self, offset: u64, len: u64) -> Result<Vec<Extent>> {
         let base = self.base.extents(offset, len)?;
         let end = offset + len;

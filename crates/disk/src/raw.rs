@@ -75,6 +75,10 @@ impl Disk for RawDisk {
         self.size
     }
 
+    fn files(&self) -> Vec<crate::FileId> {
+        vec![self.input.file_id()]
+    }
+
     fn extents(&self, offset: u64, len: u64) -> Result<Vec<Extent>> {
         check_range(self.size, offset, len)?;
         let end = offset + len;

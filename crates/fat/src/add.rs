@@ -123,6 +123,20 @@ where
     Ok(out)
 }
 
+/// The files [`plan`] reads for `specs` (trees walked as it walks them), so that a writer
+/// can refuse an output that is one of them.
+pub fn source_files(specs: &[AddSpec]) -> Result<Vec<PathBuf>> {
+    let mut ops = Vec::new();
+    for s in specs {
+        gather(s, &mut ops)?;
+    }
+    Ok(ops
+        .into_iter()
+        .filter(|o| matches!(o.kind, Kind::File { .. }))
+        .map(|o| o.src)
+        .collect())
+}
+
 pub(crate) fn source_err(path: &Path, e: io::Error) -> Error {
     let what = match e.kind() {
         io::ErrorKind::NotFound => "no such file or directory".to_string(),

@@ -4,10 +4,10 @@
 //!
 //! The volume is formatted by `fatfs::format_volume` (FAT32), then the files are added by
 //! the same code as `convert --add` (so long names and timestamps work the same). The
-//! image is written under a temporary name in the output's directory and renamed into
-//! place at the end; an existing output is kept unless `overwrite` is set.
+//! image is written into a file the caller opened (ddgz's atomic output file: this crate
+//! knows nothing of output paths, temporaries or renames).
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
@@ -35,17 +35,12 @@ pub struct KsOptions {
     pub size: u64,
     /// Volume label, up to 11 characters (stored upper case).
     pub label: String,
-    /// Replace an existing output file.
-    pub overwrite: bool,
 }
 
-/// Writes the kickstart medium `out` holding `files` at the root of its FAT32 partition.
-pub fn ks_media(files: &[PathBuf], out: &Path, opts: &KsOptions) -> Result<()> {
-    let bad_out = |what: String| Error::Output {
-        path: out.into(),
-        what,
-        source: None,
-    };
+/// Writes the kickstart medium holding `files` at the root of its FAT32 partition into
+/// `out`, an empty file open for reading and writing (`name` names it in errors), and
+/// fsyncs it.
+pub fn ks_media(files: &[PathBuf], out: &File, name: &Path, opts: &KsOptions) -> Result<()> {
     let bad_size = |reason: String| Error::BadOption {
         option: "--size".into(),
         value: format!("{} bytes", opts.size),
@@ -107,23 +102,14 @@ pub fn ks_media(files: &[PathBuf], out: &Path, opts: &KsOptions) -> Result<()> {
             dest: name,
         });
     }
-    if !opts.overwrite && fs::symlink_metadata(out).is_ok() {
-        return Err(bad_out(
-            "already exists (add --force to overwrite it)".into(),
-        ));
-    }
-
-    let tmp = Temp::create(out)?;
     let werr = |what: &str, e: io::Error| Error::Output {
-        path: tmp.path.clone(),
+        path: name.into(),
         what: what.into(),
         source: Some(e),
     };
-    tmp.file
-        .set_len(opts.size)
+    out.set_len(opts.size)
         .map_err(|e| werr("set its size", e))?;
-    tmp.file
-        .write_all_at(&mbr(opts.size, &label), 0)
+    out.write_all_at(&mbr(opts.size, &label), 0)
         .map_err(|e| werr("write the MBR", e))?;
     let part_len = opts.size - KS_PARTITION_START;
     let fmt = fatfs::FormatVolumeOptions::new()
@@ -132,7 +118,7 @@ pub fn ks_media(files: &[PathBuf], out: &Path, opts: &KsOptions) -> Result<()> {
         .volume_id(volume_id(&specs, opts.size));
     fatfs::format_volume(
         Slice {
-            file: &tmp.file,
+            file: out,
             start: KS_PARTITION_START,
             len: part_len,
             pos: 0,
@@ -140,22 +126,20 @@ pub fn ks_media(files: &[PathBuf], out: &Path, opts: &KsOptions) -> Result<()> {
         fmt,
     )
     .map_err(|e| werr("format the FAT32 volume", e))?;
-    init_fsinfo(&tmp.file, part_len).map_err(|e| werr("initialise the FSInfo sector", e))?;
+    init_fsinfo(out, part_len).map_err(|e| werr("initialise the FSInfo sector", e))?;
     // Add the files through the copy-on-write path, then write the patches in place.
     let disk = RawDisk::from_file(
-        &tmp.path,
-        tmp.file.try_clone().map_err(|e| werr("reopen", e))?,
+        name,
+        out.try_clone().map_err(|e| werr("reopen", e))?,
         opts.size,
     )
     .map_err(|e| werr("reopen", io::Error::other(e)))?;
     let patches = add_files(&disk, KS_PARTITION_START..opts.size, &specs, false)?;
     for p in patches {
-        tmp.file
-            .write_all_at(&p.data, p.offset)
+        out.write_all_at(&p.data, p.offset)
             .map_err(|e| werr("write the files", e))?;
     }
-    tmp.file.sync_all().map_err(|e| werr("sync", e))?;
-    tmp.publish(out, opts.overwrite)
+    out.sync_all().map_err(|e| werr("sync", e))
 }
 
 /// `format_volume` leaves the FSInfo free-cluster count "unknown" (0xFFFFFFFF), which
@@ -298,88 +282,5 @@ impl Seek for Slice<'_> {
         self.pos =
             new.ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "seek before start"))?;
         Ok(self.pos)
-    }
-}
-
-/// A temporary file next to the output, removed unless published.
-struct Temp {
-    path: PathBuf,
-    file: File,
-    done: bool,
-}
-
-impl Temp {
-    fn create(out: &Path) -> Result<Self> {
-        let dir = match out.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        let name = out
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let path = dir.join(format!(".{name}.{}.partial", std::process::id()));
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .open(&path)
-            .map_err(|e| Error::Output {
-                path: path.clone(),
-                what: "create the temporary file".into(),
-                source: Some(e),
-            })?;
-        Ok(Self {
-            path,
-            file,
-            done: false,
-        })
-    }
-
-    /// Moves the file to `out`: a rename with `overwrite`, else a hard link, which fails
-    /// if `out` appeared in the meantime (falling back to a checked rename where links are
-    /// not supported).
-    fn publish(mut self, out: &Path, overwrite: bool) -> Result<()> {
-        let err = |what: &str, e: io::Error| Error::Output {
-            path: out.into(),
-            what: what.into(),
-            source: Some(e),
-        };
-        if overwrite {
-            fs::rename(&self.path, out).map_err(|e| err("rename into place", e))?;
-        } else {
-            match fs::hard_link(&self.path, out) {
-                Ok(()) => {
-                    let _ = fs::remove_file(&self.path);
-                }
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                    return Err(Error::Output {
-                        path: out.into(),
-                        what: "already exists (add --force to overwrite it)".into(),
-                        source: None,
-                    })
-                }
-                Err(_) => {
-                    if fs::symlink_metadata(out).is_ok() {
-                        return Err(Error::Output {
-                            path: out.into(),
-                            what: "already exists (add --force to overwrite it)".into(),
-                            source: None,
-                        });
-                    }
-                    fs::rename(&self.path, out).map_err(|e| err("rename into place", e))?;
-                }
-            }
-        }
-        self.done = true;
-        Ok(())
-    }
-}
-
-impl Drop for Temp {
-    fn drop(&mut self) {
-        if !self.done {
-            let _ = fs::remove_file(&self.path);
-        }
     }
 }

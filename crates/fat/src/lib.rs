@@ -37,7 +37,7 @@ mod write;
 use std::io;
 use std::path::PathBuf;
 
-pub use add::{add_files, plan};
+pub use add::{add_files, plan, source_files};
 pub use bpb::FatType;
 pub use ks::{ks_media, KsOptions, KS_MIN_SIZE, KS_PARTITION_START};
 pub use read::{copy_file, copy_file_in, list, list_in, read_file, Entry};

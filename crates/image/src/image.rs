@@ -67,6 +67,9 @@ impl Disk for Image {
     fn allocated_bytes(&self) -> Result<u64> {
         self.disk.allocated_bytes()
     }
+    fn files(&self) -> Vec<ddgz_disk::FileId> {
+        self.disk.files()
+    }
 }
 
 impl Container for Image {

@@ -955,6 +955,19 @@ impl Disk for Qcow2 {
         ddgz_disk::check_range(self.virtual_size(), offset, buf.len() as u64)?;
         Ok(Qcow2::read_at(self, offset, buf)?)
     }
+
+    /// The image, its data file and its whole backing chain.
+    fn files(&self) -> Vec<ddgz_disk::FileId> {
+        let mut out = Vec::new();
+        if let ImageBytes::File(f) = &self.image {
+            out.push(f.file_id());
+        }
+        out.extend(self.data.as_ref().map(InputFile::file_id));
+        if let Some(b) = &self.backing {
+            out.extend(b.files());
+        }
+        out
+    }
 }
 
 impl Container for Qcow2 {

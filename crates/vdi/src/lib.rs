@@ -320,6 +320,13 @@ impl Disk for Vdi {
         }
         Ok(())
     }
+    /// The image file (a VDI has no parents here: a differencing one is refused).
+    fn files(&self) -> Vec<ddgz_disk::FileId> {
+        match &self.source {
+            Source::File(f) => f.files(),
+            Source::Memory { .. } => Vec::new(),
+        }
+    }
 }
 
 /// Fuzzing entry point: parses `data` as an image in memory and, if it opens, maps and

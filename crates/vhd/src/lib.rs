@@ -755,6 +755,20 @@ impl Disk for Vhd {
         }
         Ok(())
     }
+
+    /// The file and its whole parent chain.
+    fn files(&self) -> Vec<ddgz_disk::FileId> {
+        match &self.layout {
+            Layout::Fixed(d) => d.files(),
+            Layout::Sparse(s) => {
+                let mut out: Vec<_> = s.source.file_id().into_iter().collect();
+                if let Some((p, _)) = &s.parent {
+                    out.extend(p.files());
+                }
+                out
+            }
+        }
+    }
 }
 
 /// Fuzzing entry point: parses `data` as an image in memory and, if it opens, maps and

@@ -43,6 +43,14 @@ impl Source {
         }
     }
 
+    /// The file's identity as opened (`None` in memory), for [`ddgz_disk::Disk::files`].
+    pub(crate) fn file_id(&self) -> Option<ddgz_disk::FileId> {
+        match self {
+            Source::File(f) => Some(f.file_id()),
+            Source::Memory { .. } => None,
+        }
+    }
+
     /// Fills `buf` from `offset`; `what` names the structure for the error.
     pub(crate) fn read(&self, buf: &mut [u8], offset: u64, what: &str) -> Result<(), Error> {
         let n = buf.len();
