@@ -33,7 +33,7 @@ const CAPTURE_BUDGET: u64 = 64 * 1024 * 1024;
 /// differs from the source or its layout is invalid; 3 when a file cannot be read.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The .dd.gz file.
+    /// The .dd.gz file; may be a stream (pipe, FIFO, /dev/stdin), read once.
     pub file: PathBuf,
     /// Also check that it decompresses to exactly this image (qcow2 or raw), byte for byte.
     #[arg(long, value_name = "IMAGE")]
