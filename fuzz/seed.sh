@@ -5,8 +5,9 @@
 set -e
 cd "$(dirname "$0")"
 F=../fixtures/corrupt
-mkdir -p corpus/qcow2 corpus/layout corpus/vmfs corpus/fat corpus/fat_add corpus/gzip
+mkdir -p corpus/vmdk corpus/qcow2 corpus/layout corpus/vmfs corpus/fat corpus/fat_add corpus/gzip
 cp "$F"/*.qcow2 corpus/qcow2/
+cp "$F"/vmdk-*.vmdk corpus/vmdk/
 cp "$F"/gpt-*.raw corpus/layout/
 cp "$F"/fat-*.img corpus/fat/
 cp "$F"/fat-*.img corpus/fat_add/

@@ -13,7 +13,7 @@ use std::process::Command;
 use crate::util::*;
 
 /// Where the fixtures live.
-fn fixtures() -> PathBuf {
+pub(crate) fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/corrupt")
 }
 
@@ -410,7 +410,7 @@ const ALL: &[&str] = &[
 
 /// Runs `ddgz ARGS` on a copy of the fixtures; checks the exit code, the text, that no
 /// output is left and that no input changed.
-fn run_case(d: &Dir, file: &str, args: &str, code: i32, text: &str) -> Option<String> {
+pub(crate) fn run_case(d: &Dir, file: &str, args: &str, code: i32, text: &str) -> Option<String> {
     let args: Vec<String> = args.split(' ').map(|a| a.replace("{}", file)).collect();
     let snapshot = || {
         let mut v: Vec<_> = std::fs::read_dir(d.path())

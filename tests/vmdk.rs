@@ -237,3 +237,329 @@ fn format_flag() {
     d.ddgz_ok(&["convert", "img.vmdk", "--quiet", "--no-validate"]);
     assert!(Path::new(&d.join("img.dd.gz")).exists());
 }
+
+/// The VMware layout of a streamOptimized file, which qemu never writes: the header says
+/// "directory at the end" and the real header is the footer (footer marker, header copy,
+/// end-of-stream marker in the last three sectors). Made from qemu's own streamOptimized
+/// file; qemu reads the result through its footer, so it stays the oracle.
+#[test]
+fn stream_optimized_footer_layout() {
+    let d = Dir::new();
+    source(&d, SIZE);
+    d.sh("qemu-img convert -f raw -O vmdk -o subformat=streamOptimized src.raw s.vmdk");
+    let mut b = std::fs::read(d.join("s.vmdk")).unwrap();
+    let header = b[..512].to_vec();
+    b[56..64].copy_from_slice(&u64::MAX.to_le_bytes());
+    let mut marker = vec![0u8; 512];
+    marker[0..8].copy_from_slice(&1u64.to_le_bytes());
+    marker[12..16].copy_from_slice(&3u32.to_le_bytes());
+    b.extend_from_slice(&marker);
+    b.extend_from_slice(&header);
+    b.extend_from_slice(&[0u8; 512]);
+    std::fs::write(d.join("f.vmdk"), &b).unwrap();
+    check(&d, "f.vmdk");
+    let out = d.ddgz_ok(&["inspect", "f.vmdk"]);
+    assert!(out.contains("header footer copy"), "{out}");
+}
+
+// ---------------------------------------------------------------------------------------
+// Broken VMDKs: fixtures/corrupt/vmdk-*.vmdk, made by `regenerate` from qemu-img's files
+// with bytes patched, each with its pinned error.
+
+fn set_le32(b: &mut [u8], at: usize, v: u32) {
+    b[at..at + 4].copy_from_slice(&v.to_le_bytes());
+}
+fn set_le64(b: &mut [u8], at: usize, v: u64) {
+    b[at..at + 8].copy_from_slice(&v.to_le_bytes());
+}
+
+/// Remakes the `vmdk-*` files of `fixtures/corrupt/`. Needs qemu-img.
+#[test]
+#[ignore = "regenerates the committed fixtures: run by hand"]
+fn regenerate() {
+    let out = crate::corrupt::fixtures();
+    let d = Dir::new();
+    let write = |name: &str, data: &[u8]| {
+        assert!(data.len() <= 130 * 1024, "{name}: {} bytes", data.len());
+        std::fs::write(out.join(name), data).unwrap();
+    };
+    // A 1 MiB disk with one grain of data at 64 KiB: qemu puts the grain at 64 KiB of the
+    // file (header, descriptor, directories and tables before it).
+    d.sh(
+        "truncate -s 1M b.raw
+         printf 'ddgz vmdk fixture %.0s' $(seq 200) | dd of=b.raw bs=64k seek=1 conv=notrunc status=none
+         qemu-img convert -f raw -O vmdk b.raw sparse.vmdk
+         qemu-img convert -f raw -O vmdk -o subformat=streamOptimized b.raw stream.vmdk",
+    );
+    let sparse = std::fs::read(d.join("sparse.vmdk")).unwrap();
+    let stream = std::fs::read(d.join("stream.vmdk")).unwrap();
+    write("vmdk-valid.vmdk", &sparse);
+    write("vmdk-stream-valid.vmdk", &stream);
+    let gd = u64::from_le_bytes(sparse[56..64].try_into().unwrap()) as usize * 512;
+    let gt = u32::from_le_bytes(sparse[gd..gd + 4].try_into().unwrap()) as usize * 512;
+    let patched = |src: &[u8], len: usize, f: &dyn Fn(&mut Vec<u8>)| {
+        let mut b = src[..len].to_vec();
+        f(&mut b);
+        b
+    };
+    const FAR: u64 = 0x10_0000; // sectors: 512 MiB, far past the end
+    write(
+        "vmdk-grain-size.vmdk",
+        &patched(&sparse, 16384, &|b| set_le64(b, 20, 1 << 20)),
+    );
+    write(
+        "vmdk-gtes.vmdk",
+        &patched(&sparse, 16384, &|b| set_le32(b, 44, 4096)),
+    );
+    write(
+        "vmdk-version.vmdk",
+        &patched(&sparse, 16384, &|b| set_le32(b, 4, 4)),
+    );
+    write(
+        "vmdk-capacity.vmdk",
+        &patched(&sparse, 16384, &|b| set_le64(b, 12, u64::MAX / 2)),
+    );
+    write("vmdk-truncated-header.vmdk", &sparse[..16384]);
+    write(
+        "vmdk-gd-past-eof.vmdk",
+        &patched(&sparse, 65536, &|b| set_le64(b, 56, FAR)),
+    );
+    write(
+        "vmdk-gt-past-eof.vmdk",
+        &patched(&sparse, 65536, &|b| set_le32(b, gd, FAR as u32)),
+    );
+    write("vmdk-truncated-data.vmdk", &sparse[..65536]);
+    let _ = gt;
+    // streamOptimized: the grain (marker at 64 KiB: lba, size, zlib data).
+    let g = 65536;
+    write(
+        "vmdk-stream-zlib.vmdk",
+        &patched(&stream, stream.len(), &|b| b[g + 12..g + 20].fill(0x55)),
+    );
+    write(
+        "vmdk-stream-marker.vmdk",
+        &patched(&stream, stream.len(), &|b| set_le32(b, g + 8, 0x7fff_ffff)),
+    );
+    // The VMware layout (directory at the end, footer), valid: see
+    // `stream_optimized_footer_layout`.
+    let mut f = stream.clone();
+    set_le64(&mut f, 56, u64::MAX);
+    let mut marker = [0u8; 512];
+    marker[..8].copy_from_slice(&1u64.to_le_bytes());
+    marker[12..16].copy_from_slice(&3u32.to_le_bytes());
+    f.extend_from_slice(&marker);
+    f.extend_from_slice(&stream[..512]);
+    f.extend_from_slice(&[0u8; 512]);
+    write("vmdk-stream-footer-valid.vmdk", &f);
+    write(
+        "vmdk-stream-footer.vmdk",
+        &patched(&stream, stream.len(), &|b| set_le64(b, 56, u64::MAX)),
+    );
+    // Descriptors.
+    let desc = |extents: &str, parent: &str| {
+        format!(
+            "# Disk DescriptorFile\nversion=1\nCID=12345678\nparentCID=ffffffff\n{parent}\
+             createType=\"monolithicFlat\"\n\n# Extent description\n{extents}\n"
+        )
+    };
+    let text = |name: &str, t: &str| write(name, t.as_bytes());
+    text(
+        "vmdk-extent-nbd.vmdk",
+        &desc("RW 2048 FLAT \"nbd:localhost:10809\" 0", ""),
+    );
+    text(
+        "vmdk-extent-missing.vmdk",
+        &desc("RW 2048 FLAT \"vmdk-missing-flat.vmdk\" 0", ""),
+    );
+    text("vmdk-extent-rdm.vmdk", &desc("RW 2048 VMFSRDM \"sda\"", ""));
+    text(
+        "vmdk-extent-noaccess.vmdk",
+        &desc("NOACCESS 2048 FLAT \"vmdk-short-flat.bin\" 0", ""),
+    );
+    text(
+        "vmdk-flat-short.vmdk",
+        &desc("RW 2048 FLAT \"vmdk-short-flat.bin\" 0", ""),
+    );
+    write("vmdk-short-flat.bin", &[0u8; 4096]);
+    text(
+        "vmdk-parent-loop-a.vmdk",
+        &desc(
+            "RW 2048 ZERO",
+            "parentFileNameHint=\"vmdk-parent-loop-b.vmdk\"\n",
+        ),
+    );
+    text(
+        "vmdk-parent-loop-b.vmdk",
+        &desc(
+            "RW 2048 ZERO",
+            "parentFileNameHint=\"vmdk-parent-loop-a.vmdk\"\n",
+        ),
+    );
+    text(
+        "vmdk-parent-http.vmdk",
+        &desc(
+            "RW 2048 ZERO",
+            "parentFileNameHint=\"http://example.invalid/p.vmdk\"\n",
+        ),
+    );
+    // A child of vmdk-valid.vmdk recording another parent CID.
+    text(
+        "vmdk-parent-cid.vmdk",
+        &desc("RW 2048 ZERO", "parentFileNameHint=\"vmdk-valid.vmdk\"\n")
+            .replace("parentCID=ffffffff", "parentCID=00000bad"),
+    );
+    let mut cowd = vec![0u8; 2048];
+    cowd[..4].copy_from_slice(b"COWD");
+    write("vmdk-cowd.vmdk", &cowd);
+}
+
+/// `FILE`, `ARGS` (`*`: every reading command), exit code, a piece of the error.
+const CASES: &[(&str, &str, i32, &str)] = &[
+    (
+        "vmdk-grain-size.vmdk",
+        "*",
+        3,
+        "grain size of 1048576 sectors; must be between 1 and 32768",
+    ),
+    (
+        "vmdk-gtes.vmdk",
+        "*",
+        3,
+        "4096 grain table entries per table; must be between 1 and 512",
+    ),
+    (
+        "vmdk-version.vmdk",
+        "*",
+        3,
+        "sparse extent version 4; versions 1 to 3 are supported",
+    ),
+    (
+        "vmdk-capacity.vmdk",
+        "*",
+        3,
+        "capacity of 9223372036854775807 sectors overflows",
+    ),
+    (
+        "vmdk-truncated-header.vmdk",
+        "*",
+        3,
+        "shorter than its metadata (overHead of 128 sectors)",
+    ),
+    (
+        "vmdk-gd-past-eof.vmdk",
+        "*",
+        3,
+        "grain directory at 0x20000000 (1 entries) lies past the end of the file",
+    ),
+    (
+        "vmdk-gt-past-eof.vmdk",
+        "*",
+        3,
+        "grain table at 0x20000000 (grain directory entry 0) lies past the end",
+    ),
+    (
+        "vmdk-truncated-data.vmdk",
+        "convert {} -o out.dd.gz --quiet --no-validate",
+        3,
+        "grain at 0x10000 for extent offset 0x10000 lies past the end of the file",
+    ),
+    (
+        "vmdk-stream-zlib.vmdk",
+        "convert {} -o out.dd.gz --quiet --no-validate",
+        3,
+        "compressed grain at 0x10000: corrupt zlib data",
+    ),
+    (
+        "vmdk-stream-marker.vmdk",
+        "convert {} -o out.dd.gz --quiet --no-validate",
+        3,
+        "compressed grain at 0x10000 claims 2147483647 bytes",
+    ),
+    ("vmdk-stream-footer.vmdk", "*", 3, "is not a footer marker"),
+    (
+        "vmdk-extent-nbd.vmdk",
+        "*",
+        3,
+        "is not a plain file path (protocol prefix \"nbd:\")",
+    ),
+    (
+        "vmdk-extent-missing.vmdk",
+        "*",
+        3,
+        "cannot open (extent 1 of vmdk-extent-missing.vmdk)",
+    ),
+    (
+        "vmdk-extent-rdm.vmdk",
+        "*",
+        3,
+        "type \"VMFSRDM\": raw device mappings are not supported",
+    ),
+    (
+        "vmdk-extent-noaccess.vmdk",
+        "*",
+        3,
+        "access NOACCESS: the extent may not be read",
+    ),
+    (
+        "vmdk-flat-short.vmdk",
+        "*",
+        3,
+        "flat extent file is 4096 bytes; the extent needs 1048576",
+    ),
+    ("vmdk-parent-loop-a.vmdk", "*", 3, "backing chain loops"),
+    (
+        "vmdk-parent-http.vmdk",
+        "*",
+        3,
+        "is not a plain file path (protocol prefix \"http:\")",
+    ),
+    (
+        "vmdk-parent-cid.vmdk",
+        "*",
+        3,
+        "parentCID 00000bad does not match the CID",
+    ),
+    ("vmdk-cowd.vmdk", "*", 3, "a VMFS sparse extent (\"COWD\""),
+];
+
+/// Every VMDK fixture gives its pinned error with every command that reads it; the
+/// valid originals convert to qemu's bytes.
+#[test]
+fn vmdk_corrupt_fixtures_pinned() {
+    let d = Dir::new();
+    for e in std::fs::read_dir(crate::corrupt::fixtures()).unwrap() {
+        let e = e.unwrap();
+        let n = e.file_name().into_string().unwrap();
+        if n.starts_with("vmdk-") {
+            std::fs::copy(e.path(), d.join(&n)).unwrap();
+        }
+    }
+    const ALL: &[&str] = &[
+        "convert {} -o out.dd.gz --quiet",
+        "convert {} -o out.dd.gz --quiet --no-validate",
+        "inspect {}",
+        "validate {}",
+    ];
+    let mut failures = Vec::new();
+    for &(file, args, code, text) in CASES {
+        let cmds = if args == "*" {
+            ALL.to_vec()
+        } else {
+            vec![args]
+        };
+        for c in cmds {
+            if let Some(f) = crate::corrupt::run_case(&d, file, c, code, text) {
+                failures.push(f);
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    check(&d, "vmdk-valid.vmdk");
+    check(&d, "vmdk-stream-valid.vmdk");
+    check(&d, "vmdk-stream-footer-valid.vmdk");
+}
