@@ -173,6 +173,23 @@ fn output_force_over_a_backing_file_in_use() {
     }
     assert_eq!(sha256_file(&d.join("base.raw")), sha);
     assert_eq!(sha256_file(&d.join("mid.qcow2")), mid);
+    // VMDK: a flat extent file and a parent.
+    d.sh("qemu-img convert -f raw -O vmdk -o subformat=monolithicFlat base.raw flat.vmdk");
+    d.sh("qemu-img convert -f raw -O vmdk base.raw pbase.vmdk");
+    d.sh("qemu-img create -q -f vmdk -b pbase.vmdk -F vmdk child.vmdk");
+    let (flat, pbase) = (
+        sha256_file(&d.join("flat-flat.vmdk")),
+        sha256_file(&d.join("pbase.vmdk")),
+    );
+    for (input, out) in [
+        ("flat.vmdk", "flat-flat.vmdk"),
+        ("child.vmdk", "pbase.vmdk"),
+    ] {
+        let o = convert(&d, input, out, &["--force"]);
+        assert_eq!(o.status.code(), Some(2), "{out}: {}", stderr(&o));
+    }
+    assert_eq!(sha256_file(&d.join("flat-flat.vmdk")), flat);
+    assert_eq!(sha256_file(&d.join("pbase.vmdk")), pbase);
     assert!(partials(d.path()).is_empty());
 }
 

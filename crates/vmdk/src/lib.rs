@@ -784,6 +784,22 @@ impl Disk for Vmdk {
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> ddgz_disk::Result<()> {
         self.read(offset, buf)
     }
+    /// Every extent file and the whole parent chain (a separate descriptor is read only
+    /// while opening).
+    fn files(&self) -> Vec<ddgz_disk::FileId> {
+        let mut out = Vec::new();
+        for e in &self.extents {
+            match &e.data {
+                Data::Sparse(x) => out.extend(x.file.file_id()),
+                Data::Flat { disk, .. } => out.extend(disk.files()),
+                Data::Zero => {}
+            }
+        }
+        if let Some(p) = &self.parent {
+            out.extend(p.files());
+        }
+        out
+    }
 }
 
 /// Container facts in the format-neutral shape `inspect` prints.

@@ -40,6 +40,14 @@ impl Source {
         Ok(Self::from_input(input))
     }
 
+    /// The file's identity as opened (`None` in memory), for [`ddgz_disk::Disk::files`].
+    pub(crate) fn file_id(&self) -> Option<ddgz_disk::FileId> {
+        match &self.backend {
+            Backend::File(f) => Some(f.file_id()),
+            Backend::Memory(_) => None,
+        }
+    }
+
     /// A file already opened.
     pub(crate) fn from_input(input: InputFile) -> Self {
         Self {
