@@ -10,6 +10,7 @@ cp "$F"/*.qcow2 corpus/qcow2/
 cp "$F"/vmdk-*.vmdk corpus/vmdk/
 cp "$F"/gpt-*.raw corpus/layout/
 cp "$F"/fat-*.img corpus/fat/
+cp "$F"/ext4-*.img corpus/ext4/
 cp "$F"/fat-*.img corpus/fat_add/
 cp "$F"/*.dd.gz corpus/gzip/
 cp seeds/*.vmfs corpus/vmfs/

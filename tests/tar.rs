@@ -329,3 +329,160 @@ fn tar_replays_an_unreplayed_journal_in_memory() {
         compare_with_gnu_tar(&d, "j.tar.gz");
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// Hostile filesystems: `fixtures/corrupt/ext4-*.img`, 96 KiB each, made by
+// [`regenerate_ext4_fixtures`] from one small ext4 (mkfs.ext4 -d with a fixed time, UUID
+// and hash seed) with debugfs and bytes patched by hand, and committed. To remake them:
+// `cargo test --test tests tar::regenerate_ext4_fixtures -- --ignored`.
+
+fn fixture(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/corrupt")
+        .join(name)
+}
+
+/// Each fixture, the options, the exit code and the pinned words of the error.
+const HOSTILE: &[(&str, &[&str], i32, &str)] = &[
+    ("ext4-base.img", &[], 0, ""),
+    ("ext4-dir-loop.img", &[], 3, "is reached as ./d/ and again as ./d/e/loop/ (a directory loop or a hard-linked directory)"),
+    ("ext4-extent-outside.img", &[], 3, "./d/big: corrupt ext filesystem: inode 13: logical block 0 maps to blocks 2147483647..+1 outside the filesystem (96 blocks)"),
+    ("ext4-extent-depth.img", &[], 3, "./d/big: corrupt ext filesystem: inode 13: extent tree: depth 7; at most 5"),
+    ("ext4-extent-order.img", &[], 3, "inode 13: extent tree: key 0 out of order or outside its parent's range"),
+    ("ext4-xattr-blocks.img", &[], 3, "xattr block 28 has magic 0xea020000 and h_blocks 2 (0xea020000 and 1 expected)"),
+    ("ext4-xattr-huge.img", &[], 3, "a value of 16777216 bytes; at most 65536"),
+    ("ext4-inodes-count.img", &["--partition", "0"], 3, "s_inodes_count 4000000; 1 groups of 32 inodes hold 32"),
+    ("ext4-dirent-inode.img", &[], 3, "entry \"l\" names inode 99; the filesystem has 32"),
+    ("ext4-free-inode.img", &[], 3, "./y: corrupt ext filesystem: inode 30 lies in the unused part of group 0's inode table"),
+    ("ext4-slash-name.img", &[], 3, "name \"a/b\" contains '/' or NUL"),
+    ("ext4-unknown-incompat.img", &["--partition", "0"], 3, "unsupported ext filesystem: incompatible feature(s) unknown 0x800000"),
+    ("ext4-truncated.img", &["--partition", "0"], 3, "claims 96 blocks of 1024 bytes (98304 bytes), the partition has 49152 bytes"),
+    ("ext4-symlink-loop.img", &[], 3, "more than 40 symlinks resolving /etc/os-release"),
+];
+
+#[test]
+fn tar_hostile_filesystems_fail_with_pinned_errors() {
+    for (name, opts, code, words) in HOSTILE {
+        let d = Dir::new();
+        let mut args = vec![
+            "tar",
+            fixture(name).to_str().unwrap().to_owned().leak() as &str,
+        ];
+        args.extend_from_slice(&["-o", "out.tar.gz"]);
+        args.extend_from_slice(opts);
+        let o = d.ddgz(&args);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(*code), "{name}: {err}");
+        assert!(
+            err.contains(words),
+            "{name}: the error does not say {words:?}:\n{err}"
+        );
+        assert!(!err.contains("panicked"), "{name}: {err}");
+        let left: Vec<_> = std::fs::read_dir(d.path()).unwrap().collect();
+        assert_eq!(
+            left.len(),
+            usize::from(*code == 0),
+            "{name}: files left behind: {left:?}"
+        );
+    }
+}
+
+fn patch(path: &std::path::Path, at: u64, bytes: &[u8]) {
+    let mut b = std::fs::read(path).unwrap();
+    b[at as usize..at as usize + bytes.len()].copy_from_slice(bytes);
+    std::fs::write(path, b).unwrap();
+}
+
+#[test]
+#[ignore = "regenerates the committed fixtures"]
+fn regenerate_ext4_fixtures() {
+    let d = Dir::new();
+    let out = fixture("");
+    d.sh(
+        "mkdir -p src/etc src/d/e && echo 'ID=x' > src/etc/os-release && echo hi > src/d/e/f
+         yes data | head -c 5000 > src/d/big && ln -s d/e/f src/l
+         E2FSPROGS_FAKE_TIME=1700000000 mkfs.ext4 -q -b 1024 -N 32 -I 256 \
+           -O ^has_journal,^resize_inode -U 01234567-89ab-cdef-0123-456789abcdef \
+           -E root_owner=0:0,hash_seed=01234567-89ab-cdef-0123-456789abcdef -d src base.img 96K
+         e2fsck -fn base.img >/dev/null",
+    );
+    let base = d.join("base.img");
+    let make = |name: &str, script: &str| {
+        let p = d.join(name);
+        std::fs::copy(&base, &p).unwrap();
+        if !script.is_empty() {
+            d.sh(&format!("export E2FSPROGS_FAKE_TIME=1700000000; {script}"));
+        }
+        p
+    };
+    let debugfs = |name: &str, cmds: &str| {
+        make(
+            name,
+            &format!("debugfs -w -f - {name} >/dev/null 2>&1 <<'EOF'\n{cmds}\nEOF"),
+        )
+    };
+    let num = |cmd: &str| -> u64 {
+        d.sh(&format!("debugfs -R '{cmd}' base.img 2>/dev/null"))
+            .split_whitespace()
+            .find_map(|w| w.parse().ok())
+            .unwrap()
+    };
+    let mut made = vec![make("ext4-base.img", "")];
+    made.push(debugfs("ext4-dir-loop.img", "link /d /d/e/loop"));
+    made.push(debugfs(
+        "ext4-extent-outside.img",
+        "set_inode_field /d/big block[5] 0x7fffffff",
+    ));
+    made.push(debugfs(
+        "ext4-extent-depth.img",
+        "set_inode_field /d/big block[1] 0x00070004",
+    ));
+    made.push(debugfs(
+        "ext4-extent-order.img",
+        "set_inode_field /d/big block[6] 0",
+    ));
+    // An xattr block: a value too big for the 256-byte inode.
+    let xb = "head -c 600 /dev/zero | tr '\\0' v > val; debugfs -w -R 'ea_set -f val /etc/os-release user.big'";
+    for (name, off, v) in [
+        ("ext4-xattr-blocks.img", 8, 2u32),
+        ("ext4-xattr-huge.img", 40, 1 << 24),
+    ] {
+        let p = make(name, &format!("{xb} {name} >/dev/null 2>&1"));
+        let acl = d.sh(&format!("debugfs -R 'stat /etc/os-release' {name} 2>/dev/null | sed -n 's/.*File ACL: \\([0-9]*\\).*/\\1/p'"));
+        let block: u64 = acl.trim().parse().unwrap();
+        assert_ne!(block, 0, "no xattr block was made");
+        patch(&p, block * 1024 + off, &v.to_le_bytes());
+        made.push(p);
+    }
+    made.push(debugfs("ext4-inodes-count.img", "ssv inodes_count 4000000"));
+    // The root directory's entry "l" (a symlink, inode 18) renamed to inode 99.
+    let p = make("ext4-dirent-inode.img", "");
+    let root = num("bmap / 0") * 1024;
+    let b = std::fs::read(&p).unwrap();
+    let at = (root as usize..root as usize + 1024 - 9)
+        .find(|&i| b[i + 6] == 1 && b[i + 8] == b'l' && b[i..i + 4] == 18u32.to_le_bytes())
+        .expect("the entry of l");
+    patch(&p, at as u64, &99u32.to_le_bytes());
+    made.push(p);
+    made.push(debugfs("ext4-free-inode.img", "link <30> /y"));
+    made.push(debugfs("ext4-slash-name.img", "cd /etc\nmknod a/b p"));
+    let p = make("ext4-unknown-incompat.img", "");
+    let incompat = u32::from_le_bytes(
+        std::fs::read(&p).unwrap()[1024 + 0x60..1024 + 0x64]
+            .try_into()
+            .unwrap(),
+    );
+    patch(&p, 1024 + 0x60, &(incompat | 0x80_0000).to_le_bytes());
+    made.push(p);
+    made.push(make(
+        "ext4-truncated.img",
+        "truncate -s 48K ext4-truncated.img",
+    ));
+    made.push(debugfs(
+        "ext4-symlink-loop.img",
+        "rm /etc/os-release\nsymlink /etc/os-release /etc/os-release",
+    ));
+    for p in made {
+        std::fs::copy(&p, out.join(p.file_name().unwrap())).unwrap();
+    }
+}

@@ -190,10 +190,10 @@ fn find_root<'a>(
             Ok(fs) => match fs.lookup(b"/etc/os-release", true) {
                 Ok(Some(_)) => found.push((*n, fs)),
                 Ok(None) => notes.push(format!("{n}: ext, no /etc/os-release")),
-                Err(e) => notes.push(format!("{n}: ext, {e}")),
+                Err(e) => notes.push(format!("{n}: ext, {:#}", anyhow::Error::from(e))),
             },
             Err(ddgz_ext4::Error::NotExt(_)) => notes.push(format!("{n}: not ext2/3/4")),
-            Err(e) => notes.push(format!("{n}: {e}")),
+            Err(e) => notes.push(format!("{n}: {:#}", anyhow::Error::from(e))),
         }
     }
     match found.len() {

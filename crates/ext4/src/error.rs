@@ -9,7 +9,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[non_exhaustive]
 pub enum Error {
     /// The disk under the filesystem could not be read.
-    #[error("reading {len} bytes at byte {offset} of the filesystem: {source}")]
+    #[error("reading {len} bytes at byte {offset} of the filesystem")]
     Read {
         /// Byte offset inside the filesystem (partition).
         offset: u64,
@@ -39,4 +39,13 @@ pub enum Error {
 /// Shorthand for [`Error::Corrupt`].
 pub(crate) fn corrupt(msg: impl Into<String>) -> Error {
     Error::Corrupt(msg.into())
+}
+
+/// Prefixes a corruption message with `ctx` (where it was met); other errors, a failed
+/// read above all, pass unchanged so that their kind and cause survive.
+pub(crate) fn within(e: Error, ctx: impl FnOnce() -> String) -> Error {
+    match e {
+        Error::Corrupt(m) => Error::Corrupt(format!("{}: {m}", ctx())),
+        other => other,
+    }
 }

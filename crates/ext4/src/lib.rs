@@ -178,8 +178,9 @@ impl<D: Disk> Fs<D> {
             let (block, off) = sb.descriptor_location(g);
             if cached.as_ref().map(|c| c.0) != Some(block) {
                 let mut b = vec![0u8; bs];
-                self.read_block(block, &mut b)
-                    .map_err(|e| corrupt(format!("group descriptor {g} in block {block}: {e}")))?;
+                self.read_block(block, &mut b).map_err(|e| {
+                    error::within(e, || format!("group descriptor {g} in block {block}"))
+                })?;
                 cached = Some((block, b));
             }
             let d = &cached.as_ref().expect("just filled").1[off as usize..];

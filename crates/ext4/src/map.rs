@@ -11,7 +11,7 @@
 //! Block map: 12 direct pointers, then single, double and triple indirect blocks of
 //! 32-bit pointers; 0 is a hole. Fixed depth, so finite by construction.
 
-use crate::error::{corrupt, Error, Result};
+use crate::error::{self, corrupt, Error, Result};
 use crate::inode::{Inode, FLAG_EXTENTS, FLAG_INLINE_DATA};
 use crate::Fs;
 use ddgz_disk::Disk;
@@ -185,9 +185,12 @@ where
                 }
                 let block = u64::from(le32(e, 4)) | u64::from(le16(e, 8)) << 32;
                 child.resize(bs, 0);
-                self.fs
-                    .read_block(block, &mut child)
-                    .map_err(|err| bad(format!("index block {block}: {err}")))?;
+                self.fs.read_block(block, &mut child).map_err(|err| -> E {
+                    error::within(err, || {
+                        format!("inode {ino}: extent tree: index block {block}")
+                    })
+                    .into()
+                })?;
                 let c = std::mem::take(&mut child);
                 self.extent_node(&c, Some(d - 1), key, next_key.max(key + 1))?;
                 child = c;
@@ -221,7 +224,8 @@ where
             } else {
                 buf.resize(bs, 0);
                 self.fs.read_block(block, &mut buf).map_err(|e| -> E {
-                    corrupt(format!("inode {}: indirect block {block}: {e}", self.ino)).into()
+                    error::within(e, || format!("inode {}: indirect block {block}", self.ino))
+                        .into()
                 })?;
                 let b = std::mem::take(&mut buf);
                 self.block_map(&b, logical, span / per_block)?;

@@ -137,10 +137,9 @@ fn raw<D: Disk>(fs: &Fs<D>, inode: &Inode) -> Result<Vec<Raw>> {
         let bs = fs.sb.block_size as usize;
         let mut block = vec![0u8; bs];
         fs.read_block(inode.file_acl, &mut block).map_err(|e| {
-            corrupt(format!(
-                "inode {}: xattr block {}: {e}",
-                inode.ino, inode.file_acl
-            ))
+            crate::error::within(e, || {
+                format!("inode {}: xattr block {}", inode.ino, inode.file_acl)
+            })
         })?;
         let magic = le32(&block, 0);
         let blocks = le32(&block, 8);

@@ -26,7 +26,7 @@ pub use tree::{write_fs, Options, Report};
 #[non_exhaustive]
 pub enum Error {
     /// The filesystem could not be read at a path.
-    #[error("{}: {source}", String::from_utf8_lossy(path))]
+    #[error("{}", String::from_utf8_lossy(path))]
     Fs {
         /// Member name being read.
         path: Vec<u8>,
@@ -41,7 +41,7 @@ pub enum Error {
     #[error("limit exceeded: {0}")]
     Limit(String),
     /// A host file to add could not be read.
-    #[error("{}: {source}", path.display())]
+    #[error("{}", path.display())]
     Host {
         /// The host path.
         path: std::path::PathBuf,
@@ -50,7 +50,7 @@ pub enum Error {
         source: std::io::Error,
     },
     /// The output could not be written.
-    #[error("writing the tarball: {0}")]
+    #[error("writing the tarball")]
     Write(#[source] std::io::Error),
 }
 
