@@ -18,4 +18,5 @@ mod tar;
 mod upload;
 mod vdi;
 mod vhd;
+mod vhdx;
 mod vmdk;

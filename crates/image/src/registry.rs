@@ -29,6 +29,8 @@ pub enum Format {
     Vdi,
     /// VMware virtual disk: sparse, streamOptimized, flat, split; descriptor or monolithic.
     Vmdk,
+    /// Hyper-V VHDX: dynamic, fixed.
+    Vhdx,
 }
 
 impl Format {
@@ -131,6 +133,13 @@ pub static FORMATS: &[FormatEntry] = &[
         aliases: &[],
         probe: |p| ddgz_vdi::probe(p.head),
         open: |input, _, _, _| Ok(Box::new(ddgz_vdi::Vdi::open_input(input)?)),
+    },
+    FormatEntry {
+        format: Format::Vhdx,
+        name: "vhdx",
+        aliases: &[],
+        probe: |p| ddgz_vhdx::probe(p.head),
+        open: |input, _, _, _| Ok(Box::new(ddgz_vhdx::Vhdx::open_input(input)?)),
     },
     FormatEntry {
         format: Format::Raw,

@@ -1,0 +1,516 @@
+//! Read-only VHDX reader ([MS-VHDX] v1, Hyper-V's virtual disk format).
+//!
+//! Opens dynamic and fixed VHDX files and implements [`ddgz_disk::Disk`]: the block
+//! allocation table (BAT) says, per payload block, whether it is in the file; blocks
+//! *not present*, *undefined*, *zero* and *unmapped* read as zeros and are never read,
+//! and inside a *fully present* block the file's own holes are zero extents too.
+//!
+//! The header pair is checked (signature, CRC-32C, version) and the current header is
+//! the valid one with the higher sequence number; the region table (the copy at 256 KiB
+//! if the one at 192 KiB is damaged) gives the BAT and metadata regions; the metadata
+//! items give the block size, virtual size and sector sizes. A log that needs replaying
+//! (a non-zero log GUID and a valid active sequence) is replayed **in memory**: its
+//! writes are laid over the file as it is read, and the file is never written. QEMU
+//! (`block/vhdx*.c`, the oracle) refuses such a file when it opens it read-only, and
+//! replays it into the file when it may write (`qemu-img check -r all`); the tests check
+//! that our in-memory replay reads what QEMU reads after its replay.
+//!
+//! A differencing VHDX (the *has parent* flag) is refused with the parent's locator, as
+//! QEMU does. Unmapped blocks are state 3 (the published specification) or 5 (its v0.95
+//! draft, which QEMU also accepts).
+//!
+//! Every value read from the file is untrusted: region and metadata items must lie
+//! inside the file and their region; the BAT is read per request, each entry checked
+//! (state, offset past the header section, block inside the file); the log is at most
+//! [`log::MAX_LOG`] bytes and every entry's CRC-32C, descriptors and data sectors are
+//! checked before anything is replayed. A [`Vhdx`] is `Send + Sync`.
+#![deny(missing_docs)]
+
+mod crc32c;
+mod error;
+mod facts;
+mod header;
+mod log;
+mod metadata;
+mod view;
+
+use std::path::Path;
+
+use ddgz_disk::{Disk, Extent, ExtentKind, InputFile, RawDisk};
+
+pub use error::{Error, ErrorKind};
+
+use header::{
+    Header, Regions, HEADER_OFFSETS, HEADER_SECTION, HEADER_SIZE, REGION_OFFSETS, REGION_TABLE_SIZE,
+};
+use metadata::{Params, Table, TABLE_SIZE};
+use view::{Source, View};
+
+/// Payload block states (the low 3 bits of a BAT entry, [MS-VHDX] 2.5.1.1).
+mod state {
+    pub const NOT_PRESENT: u64 = 0;
+    pub const UNDEFINED: u64 = 1;
+    pub const ZERO: u64 = 2;
+    pub const UNMAPPED: u64 = 3;
+    /// Unmapped in the v0.95 draft; QEMU accepts it too.
+    pub const UNMAPPED_V095: u64 = 5;
+    pub const FULLY_PRESENT: u64 = 6;
+    pub const PARTIALLY_PRESENT: u64 = 7;
+}
+
+/// What a replayed log did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogReplay {
+    /// Entries replayed.
+    pub entries: usize,
+    /// Sequence numbers of the first and the last.
+    pub sequence: (u64, u64),
+    /// Writes (data sectors and zero runs) laid over the file.
+    pub writes: usize,
+}
+
+/// Container details, for `ddgz inspect`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Info {
+    /// "dynamic" or "fixed" (the leave-blocks-allocated flag).
+    pub subformat: &'static str,
+    /// Virtual size in bytes.
+    pub virtual_size: u64,
+    /// Payload block size in bytes.
+    pub block_size: u64,
+    /// Logical and physical sector sizes.
+    pub logical_sector_size: u32,
+    /// Physical sector size.
+    pub physical_sector_size: u32,
+    /// Which header is current (1 or 2) and its sequence number.
+    pub header: (usize, u64),
+    /// The log replayed in memory, if one needed replaying.
+    pub log: Option<LogReplay>,
+}
+
+/// An opened VHDX file.
+#[derive(Debug)]
+pub struct Vhdx {
+    view: View,
+    params: Params,
+    regions: Regions,
+    header: (usize, u64),
+    log: Option<LogReplay>,
+}
+
+const _: () = {
+    const fn send_sync<T: Send + Sync>() {}
+    send_sync::<Vhdx>();
+    send_sync::<Error>();
+};
+
+/// Whether the first bytes of a file are a VHDX file identifier (`vhdxfile`).
+pub fn probe(head: &[u8]) -> bool {
+    head.starts_with(b"vhdxfile")
+}
+
+/// Where the bytes of one run of guest space come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Src {
+    Zero,
+    Data(u64),
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Run {
+    guest: u64,
+    len: u64,
+    src: Src,
+}
+
+fn push_run(runs: &mut Vec<Run>, guest: u64, len: u64, src: Src) {
+    if let Some(last) = runs.last_mut() {
+        let merge = match (last.src, src) {
+            (Src::Zero, Src::Zero) => true,
+            (Src::Data(a), Src::Data(b)) => a.checked_add(last.len) == Some(b),
+            _ => false,
+        };
+        if merge && last.guest + last.len == guest {
+            last.len += len;
+            return;
+        }
+    }
+    runs.push(Run { guest, len, src });
+}
+
+impl Vhdx {
+    /// Opens `path` read-only.
+    pub fn open(path: &Path) -> Result<Self, Error> {
+        let input = InputFile::open(path).map_err(|e| {
+            let msg = match &e {
+                ddgz_disk::Error::Io { what, source, .. } => format!("cannot {what}: {source}"),
+                ddgz_disk::Error::Format { reason, .. } => reason.clone(),
+                other => other.to_string(),
+            };
+            Error::new(path, ErrorKind::Io, msg)
+        })?;
+        Self::open_input(input)
+    }
+
+    /// Reads a file already opened (by the format registry).
+    pub fn open_input(input: InputFile) -> Result<Self, Error> {
+        Self::open_view(View::new(Source::File(RawDisk::new(input))))
+    }
+
+    /// Parses an image held in memory, named `name` in messages (for fuzzing).
+    pub fn from_bytes(name: &Path, bytes: Vec<u8>) -> Result<Self, Error> {
+        Self::open_view(View::new(Source::Memory {
+            path: name.into(),
+            bytes,
+        }))
+    }
+
+    fn open_view(mut view: View) -> Result<Self, Error> {
+        let path = view.path().to_path_buf();
+        let err = |p: error::Problem| p.at(&path);
+        let size = view.real_size();
+        let mut id = [0u8; 8];
+        if size < 8 {
+            return Err(Error::new(
+                &path,
+                ErrorKind::InvalidFormat,
+                format!("file is {size} bytes, too short for a VHDX file identifier"),
+            ));
+        }
+        view.read(&mut id, 0, "the file identifier")?;
+        if !probe(&id) {
+            return Err(Error::new(
+                &path,
+                ErrorKind::InvalidFormat,
+                format!(
+                    "not a VHDX: the file identifier is {:?}, not \"vhdxfile\"",
+                    String::from_utf8_lossy(&id)
+                ),
+            ));
+        }
+
+        // The header pair.
+        let mut h = [vec![0u8; HEADER_SIZE], vec![0u8; HEADER_SIZE]];
+        for (b, at) in h.iter_mut().zip(HEADER_OFFSETS) {
+            view.read(b, at, "a header")?;
+        }
+        let (header, current) = Header::current([&h[0], &h[1]]).map_err(err)?;
+
+        // The log, replayed in memory if it must be.
+        let mut log = None;
+        if let Some((at, len)) = log::location(&header, size).map_err(err)? {
+            // len <= MAX_LOG (64 MiB) and lies inside the file (checked).
+            let mut bytes = vec![0u8; len as usize];
+            view.read(&mut bytes, at, "the log")?;
+            if let Some(r) = log::replay(&bytes, &header.log_guid, size).map_err(err)? {
+                log = Some(LogReplay {
+                    entries: r.entries,
+                    sequence: (r.first_seq, r.last_seq),
+                    writes: r.patches.len(),
+                });
+                view.replay(r.patches, r.size);
+            }
+        }
+
+        // The region table, or its copy.
+        let mut rt = vec![0u8; REGION_TABLE_SIZE];
+        view.read(&mut rt, REGION_OFFSETS[0], "the region table")?;
+        let regions = match Regions::parse(&rt, view.size()) {
+            Ok(r) => r,
+            Err(first) => {
+                view.read(&mut rt, REGION_OFFSETS[1], "the region table copy")?;
+                Regions::parse(&rt, view.size()).map_err(|_| {
+                    Error::new(
+                        &path,
+                        first.kind,
+                        format!(
+                            "region table at 0x{:x}: {} (and its copy at 0x{:x} is no better)",
+                            REGION_OFFSETS[0], first.message, REGION_OFFSETS[1]
+                        ),
+                    )
+                })?
+            }
+        };
+
+        // The metadata items.
+        let md = regions.metadata;
+        if (md.length as usize) < TABLE_SIZE {
+            return Err(Error::new(
+                &path,
+                ErrorKind::Corrupt,
+                format!(
+                    "metadata region of {} bytes is smaller than its 64 KiB table",
+                    md.length
+                ),
+            ));
+        }
+        let mut tb = vec![0u8; TABLE_SIZE];
+        view.read(&mut tb, md.offset, "the metadata table")?;
+        let table = Table::parse(&tb, md.length).map_err(err)?;
+        let item = |i: Option<metadata::Item>, name: &str, n: u32| -> Result<Vec<u8>, Error> {
+            let i = metadata::require(i, name, n).map_err(err)?;
+            let mut b = vec![0u8; n as usize];
+            view.read(&mut b, md.offset + u64::from(i.offset), name)?;
+            Ok(b)
+        };
+        let fp = item(table.file_parameters, "file parameters", 8)?;
+        let vs = item(table.virtual_disk_size, "virtual disk size", 8)?;
+        let lss = item(table.logical_sector_size, "logical sector size", 4)?;
+        let pss = item(table.physical_sector_size, "physical sector size", 4)?;
+        item(table.page83, "page 83 data", 16)?;
+        let params = Params::check(&fp, &vs, &lss, &pss).map_err(err)?;
+        if params.has_parent {
+            let locator = match table.parent_locator {
+                Some(i) if i.length > 0 => {
+                    // An item is at most its region; read at most 64 KiB of it.
+                    let n = i.length.min(64 << 10);
+                    let mut b = vec![0u8; n as usize];
+                    view.read(
+                        &mut b,
+                        md.offset + u64::from(i.offset),
+                        "the parent locator",
+                    )?;
+                    metadata::parent_locator(&b)
+                        .into_iter()
+                        .map(|(k, v)| format!("{k}={v:?}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                }
+                _ => "no parent locator".into(),
+            };
+            return Err(Error::new(
+                &path,
+                ErrorKind::Parent,
+                format!(
+                    "a differencing VHDX (has parent; {locator}): not read, as QEMU does not; \
+                     merge it into its parent first"
+                ),
+            ));
+        }
+
+        // The BAT must hold an entry per payload block plus the interleaved sector
+        // bitmap entries.
+        let blocks = params.virtual_size.div_ceil(u64::from(params.block_size));
+        let entries = if blocks == 0 {
+            0
+        } else {
+            blocks + (blocks - 1) / params.chunk_ratio()
+        };
+        if entries * 8 > u64::from(regions.bat.length) {
+            return Err(Error::new(
+                &path,
+                ErrorKind::Corrupt,
+                format!(
+                    "the BAT region holds {} entries; the {}-byte disk needs {entries}",
+                    regions.bat.length / 8,
+                    params.virtual_size
+                ),
+            ));
+        }
+        Ok(Self {
+            view,
+            params,
+            regions,
+            header: (current + 1, header.sequence),
+            log,
+        })
+    }
+
+    /// Virtual disk size in bytes.
+    pub fn virtual_size(&self) -> u64 {
+        self.params.virtual_size
+    }
+
+    /// The image file.
+    pub fn path(&self) -> &Path {
+        self.view.path()
+    }
+
+    /// Container details.
+    pub fn info(&self) -> Info {
+        Info {
+            subformat: if self.params.fixed {
+                "fixed"
+            } else {
+                "dynamic"
+            },
+            virtual_size: self.params.virtual_size,
+            block_size: u64::from(self.params.block_size),
+            logical_sector_size: self.params.logical_sector_size,
+            physical_sector_size: self.params.physical_sector_size,
+            header: self.header,
+            log: self.log,
+        }
+    }
+
+    fn check_range(&self, offset: u64, len: u64) -> Result<u64, Error> {
+        match offset.checked_add(len) {
+            Some(end) if end <= self.params.virtual_size => Ok(end),
+            _ => Err(Error::new(
+                self.path(),
+                ErrorKind::OutOfRange,
+                format!(
+                    "guest range 0x{offset:x}+0x{len:x} lies outside the virtual disk (size \
+                     0x{:x})",
+                    self.params.virtual_size
+                ),
+            )),
+        }
+    }
+
+    /// Describes `[offset, end)` (inside the disk) as runs, reading the BAT entries of
+    /// the blocks it touches (one read).
+    fn walk(&self, offset: u64, end: u64) -> Result<Vec<Run>, Error> {
+        let bs = u64::from(self.params.block_size);
+        let cr = self.params.chunk_ratio();
+        let index = |b: u64| b + b / cr;
+        let (b0, b1) = (offset / bs, (end - 1) / bs);
+        let (i0, i1) = (index(b0), index(b1));
+        // Inside the BAT region: the region holds every entry the disk needs (checked).
+        let mut raw = vec![0u8; ((i1 - i0 + 1) * 8) as usize];
+        self.view
+            .read(&mut raw, self.regions.bat.offset + i0 * 8, "the BAT")?;
+        let mut runs = Vec::new();
+        let mut pos = offset;
+        while pos < end {
+            let b = pos / bs;
+            let bstart = b * bs;
+            let bend = (bstart + bs).min(end);
+            let i = index(b);
+            let at = ((i - i0) * 8) as usize;
+            let e = u64::from_le_bytes(raw[at..at + 8].try_into().expect("8 bytes"));
+            let bad = |why: String| {
+                Error::new(
+                    self.path(),
+                    ErrorKind::Corrupt,
+                    format!(
+                        "payload block {b} (BAT entry {i} = 0x{e:016x} at 0x{:x}): {why}",
+                        self.regions.bat.offset + i * 8
+                    ),
+                )
+            };
+            let src = match e & 7 {
+                state::NOT_PRESENT
+                | state::UNDEFINED
+                | state::ZERO
+                | state::UNMAPPED
+                | state::UNMAPPED_V095 => Src::Zero,
+                state::FULLY_PRESENT => {
+                    // The file offset in MiB lives in bits 20..63; the bits between
+                    // the state and it are reserved (QEMU ignores them, and so do we).
+                    let host = e & !((1 << 20) - 1);
+                    let used = bs.min(self.params.virtual_size - bstart);
+                    if host < HEADER_SECTION {
+                        return Err(bad(format!(
+                            "data at 0x{host:x}, inside the 1 MiB header section"
+                        )));
+                    }
+                    if host.checked_add(used).is_none_or(|x| x > self.view.size()) {
+                        return Err(bad(format!(
+                            "data at 0x{host:x} ({used} bytes) lies past the end of the file \
+                             (size 0x{:x})",
+                            self.view.size()
+                        )));
+                    }
+                    Src::Data(host + (pos - bstart))
+                }
+                state::PARTIALLY_PRESENT => {
+                    return Err(bad(
+                        "partially present, which only a differencing disk may be".into(),
+                    ))
+                }
+                s => return Err(bad(format!("unknown block state {s}"))),
+            };
+            push_run(&mut runs, pos, bend - pos, src);
+            pos = bend;
+        }
+        Ok(runs)
+    }
+}
+
+impl Disk for Vhdx {
+    fn size(&self) -> u64 {
+        self.params.virtual_size
+    }
+
+    fn extents(&self, offset: u64, len: u64) -> ddgz_disk::Result<Vec<Extent>> {
+        let end = self.check_range(offset, len)?;
+        let mut out = Vec::new();
+        if len == 0 {
+            return Ok(out);
+        }
+        for r in self.walk(offset, end)? {
+            match r.src {
+                Src::Zero => ddgz_disk::push_merged(
+                    &mut out,
+                    Extent {
+                        offset: r.guest,
+                        len: r.len,
+                        kind: ExtentKind::Zero,
+                    },
+                ),
+                Src::Data(h) => {
+                    for e in self.view.extents(h, r.len)? {
+                        ddgz_disk::push_merged(
+                            &mut out,
+                            Extent {
+                                offset: r.guest + (e.offset - h),
+                                len: e.len,
+                                kind: e.kind,
+                            },
+                        );
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> ddgz_disk::Result<()> {
+        let end = self.check_range(offset, buf.len() as u64)?;
+        if buf.is_empty() {
+            return Ok(());
+        }
+        for r in self.walk(offset, end)? {
+            let at = (r.guest - offset) as usize;
+            let dst = &mut buf[at..at + r.len as usize];
+            match r.src {
+                Src::Zero => dst.fill(0),
+                Src::Data(h) => self.view.read(dst, h, "payload data")?,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Fuzzing entry point: parses `data` as an image in memory and, if it opens, maps and
+/// reads it (at most 64 MiB mapped, 8 MiB read). Must never panic, loop forever or
+/// allocate without bound, whatever the input.
+#[doc(hidden)]
+pub fn fuzz_image(data: &[u8]) {
+    let _ = probe(data);
+    let Ok(v) = Vhdx::from_bytes(Path::new("fuzz.vhdx"), data.to_vec()) else {
+        return;
+    };
+    let _ = v.info();
+    let len = v.size().min(64 << 20);
+    let Ok(ext) = v.extents(0, len) else {
+        return;
+    };
+    let mut budget: u64 = 8 << 20;
+    let mut buf = vec![0u8; 1 << 20];
+    for e in ext.iter().filter(|e| e.kind == ExtentKind::Data) {
+        let mut off = e.offset;
+        while off < e.end() && budget > 0 {
+            let n = (e.end() - off).min(buf.len() as u64).min(budget);
+            if v.read_at(off, &mut buf[..n as usize]).is_err() {
+                return;
+            }
+            off += n;
+            budget -= n;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
