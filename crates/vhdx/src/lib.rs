@@ -481,6 +481,10 @@ impl Disk for Vhdx {
         }
         Ok(())
     }
+
+    fn files(&self) -> Vec<ddgz_disk::FileId> {
+        self.view.files()
+    }
 }
 
 /// Fuzzing entry point: parses `data` as an image in memory and, if it opens, maps and

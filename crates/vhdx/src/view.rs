@@ -58,6 +58,14 @@ impl View {
         }
     }
 
+    /// The file read (none in memory), for the output-safety check.
+    pub(crate) fn files(&self) -> Vec<ddgz_disk::FileId> {
+        match &self.source {
+            Source::File(f) => f.files(),
+            Source::Memory { .. } => Vec::new(),
+        }
+    }
+
     /// The size of the file on disk.
     pub(crate) fn real_size(&self) -> u64 {
         self.source.size()
