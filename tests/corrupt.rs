@@ -530,6 +530,7 @@ fn verify_esxi_layout_without_source() {
     let img = d.join("esxi.raw");
     let opts = Options {
         datastore_volume: Volume::Vmfs5,
+        curtin: true,
         ..Options::esxi67(12 << 30)
     };
     let built = esxi::build(&img, &opts).unwrap();

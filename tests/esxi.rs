@@ -36,6 +36,7 @@ pub fn opts(version: Version, build: &str) -> Options {
     };
     Options {
         build: Some(build.into()),
+        curtin: true,
         ..base
     }
 }
@@ -255,4 +256,243 @@ fn a_name_that_contradicts_the_image_is_a_warning_and_other_images_are_custom() 
         (r.name.as_str(), r.base_image.as_deref()),
         ("custom/plain", Some("ubuntu/noble"))
     );
+}
+
+// ---------------------------------------------------------------------------------------
+// MAAS readiness
+
+/// `ddgz validate IMG ARGS --json` → (exit code, JSON).
+fn validate(dir: &Dir, img: &Path, args: &[&str]) -> (i32, Value) {
+    let o = dir.ddgz(&[&["validate", img.to_str().unwrap(), "--json"][..], args].concat());
+    (o.status.code().unwrap(), json(&o))
+}
+
+fn readiness_codes(j: &Value) -> Vec<String> {
+    j["maas_readiness"]["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            format!(
+                "{} {}",
+                i["severity"].as_str().unwrap(),
+                i["code"].as_str().unwrap()
+            )
+        })
+        .collect()
+}
+
+/// Puts `curtin/curtin-hooks` and `TARBALL` as `curtin/scripts.tar.xz` into partition 1 with
+/// mtools, as packer-maas's post-processor would.
+fn put_curtin(dir: &Dir, img: &Path, o: &Options, tarball: &Path) {
+    let p1 = mt(img, offset(o, 1));
+    dir.sh(&format!(
+        "export MTOOLS_SKIP_CHECK=1; mmd -i {p1} ::/curtin && mcopy -i {p1} curtin/curtin-hooks ::/curtin/ && mcopy -i {p1} '{}' ::/curtin/scripts.tar.xz",
+        tarball.display()
+    ));
+}
+
+#[test]
+fn readiness_names_what_is_missing_and_the_add_that_fixes_it() {
+    let dir = Dir::new();
+    let bare = Options {
+        curtin: false,
+        ..opts(Version::V8_0, "8.0.3-0.0.24022510")
+    };
+    // 1. As packer leaves it: no hooks, no scripts.
+    let img = build(&dir, "bare.img", &bare);
+    let (code, j) = validate(&dir, &img, &[]);
+    assert_eq!(code, 1);
+    assert_eq!(j["ok"], false);
+    assert_eq!(
+        readiness_codes(&j),
+        ["error maas-hooks-missing", "error maas-scripts-missing"]
+    );
+    let t = text(&dir.ddgz(&["validate", img.to_str().unwrap()]));
+    assert!(
+        t.contains("MAAS readiness (curtin hooks, maas/ scripts, partition 6):")
+            && t.contains("error [maas-hooks-missing]: partition 1: no curtin/curtin-hooks")
+            && t.contains("--add curtin")
+            && t.contains("--add scripts.tar.xz:curtin/"),
+        "{t}"
+    );
+    let o = dir.ddgz(&["convert", img.to_str().unwrap(), "-o", "bare.dd.gz"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("[maas-hooks-missing]") && !dir.join("bare.dd.gz").exists());
+
+    // 2. Hooks, but a tarball without maas/.
+    let broken = dir.join("broken");
+    std::fs::create_dir(&broken).unwrap();
+    let what = esxi::MaasScripts {
+        no_maas_dir: true,
+        ..Default::default()
+    };
+    let (_, tarball) = esxi::maas_scripts(&broken, &what).unwrap();
+    esxi::maas_scripts(dir.path(), &Default::default()).unwrap();
+    let img2 = build(&dir, "nomaas.img", &bare);
+    put_curtin(&dir, &img2, &bare, &tarball);
+    let (code, j) = validate(&dir, &img2, &[]);
+    assert_eq!(
+        (code, readiness_codes(&j)),
+        (1, vec!["error maas-scripts-no-maas-dir".to_string()])
+    );
+    let item = &j["maas_readiness"]["items"][0];
+    assert_eq!(item["partition"], 1);
+    assert!(item["message"].as_str().unwrap().contains("netplan-esxi"));
+
+    // 3. A tarball lacking a required script and a vendored package.
+    let what = esxi::MaasScripts {
+        omit: vec!["netplan-esxi".into(), "oauthlib".into(), "requests".into()],
+        ..Default::default()
+    };
+    let partial = dir.join("partial");
+    std::fs::create_dir(&partial).unwrap();
+    let (_, tarball) = esxi::maas_scripts(&partial, &what).unwrap();
+    let img3 = build(&dir, "partial.img", &bare);
+    put_curtin(&dir, &img3, &bare, &tarball);
+    let (code, j) = validate(&dir, &img3, &[]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        readiness_codes(&j),
+        [
+            "error maas-script-missing",
+            "error maas-package-missing",
+            "warning maas-package-optional-missing"
+        ]
+    );
+
+    // 4. No partition 6.
+    let mut g = esxi::layout(&opts(Version::V8_0, "8.0.3-24022510"));
+    g.parts.retain(|p| p.number != 6);
+    let img4 = dir.join("nop6.img");
+    esxi::build_with(&img4, &opts(Version::V8_0, "8.0.3-24022510"), g).unwrap();
+    let (code, j) = validate(&dir, &img4, &[]);
+    assert_eq!(code, 1);
+    assert_eq!(readiness_codes(&j), ["error maas-altbootbank-missing"]);
+    assert!(j["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|i| i["code"] == "esxi-partition-missing" && i["partition"] == 6));
+
+    // 5. Partition 6 full: no room to unpack the scripts.
+    let o6 = opts(Version::V6_7, "6.7.0-8169922");
+    let img5 = build(&dir, "full.img", &o6);
+    let p6 = mt(&img5, offset(&o6, 6));
+    let ij = json(&dir.ddgz(&["inspect", img5.to_str().unwrap(), "--json"]));
+    let free = ij["partitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["number"] == 6)
+        .unwrap()["content"]["free_bytes"]
+        .as_u64()
+        .unwrap();
+    dir.sh(&format!(
+        "head -c {} /dev/zero > big.bin && MTOOLS_SKIP_CHECK=1 mcopy -i {p6} big.bin ::/big.bin",
+        free - (32 << 10)
+    ));
+    let (code, j) = validate(&dir, &img5, &[]);
+    assert_eq!(
+        (code, readiness_codes(&j)),
+        (1, vec!["error maas-altbootbank-full".to_string()])
+    );
+}
+
+/// The packer-maas flow: the image as packer leaves it, converted with `--add curtin --add
+/// scripts.tar.xz:curtin/`: ready, written by curtin's pipeline, files byte-exact.
+#[test]
+fn the_complete_add_is_ready_and_survives_curtins_pipeline() {
+    let dir = Dir::new();
+    let o = Options {
+        curtin: false,
+        ..opts(Version::V8_0, "8.0.3-0.0.24022510")
+    };
+    let img = build(&dir, "packer-esxi", &o);
+    let (_, tarball) = esxi::maas_scripts(dir.path(), &Default::default()).unwrap();
+    let out = dir.ddgz(&[
+        "convert",
+        "packer-esxi",
+        "--add",
+        "curtin",
+        "--add",
+        "scripts.tar.xz:curtin/",
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let j = json(&out);
+    let ij = json(&dir.ddgz(&["inspect", "packer-esxi", "--json"]));
+    assert_eq!(j["schema_version"], ij["schema_version"]);
+    assert_eq!(j["findings"]["maas_readiness"]["checked"], true);
+    assert_eq!(readiness_codes(&j["findings"]), ["info maas-ready"]);
+    assert_eq!(j["maas_name"], "esxi/8.0");
+    drop(img);
+    // curtin: wget | zcat | dd (with pipefail here, so that any step's failure counts).
+    let p1 = offset(&o, 1);
+    let listing = |t: &str| {
+        let mut l: Vec<String> = dir
+            .sh(&format!("tar tJf {t}"))
+            .lines()
+            .map(String::from)
+            .collect();
+        l.sort();
+        l
+    };
+    dir.sh("bash -o pipefail -ec 'cat packer-esxi.dd.gz | zcat | dd bs=4M of=target.img conv=sparse status=none'");
+    dir.sh(&format!(
+        "export MTOOLS_SKIP_CHECK=1; mcopy -n -i 'target.img@@{p1}' ::/curtin/curtin-hooks got-hooks && mcopy -n -i 'target.img@@{p1}' ::/curtin/scripts.tar.xz got.tar.xz && cmp got-hooks curtin/curtin-hooks && cmp got.tar.xz '{}'",
+        tarball.display()
+    ));
+    assert_eq!(listing("got.tar.xz"), listing("scripts.tar.xz"));
+    assert!(listing("got.tar.xz").contains(&"./maas/netplan-esxi".to_string()));
+    // verify sees the same: layout OK, readiness included.
+    let v = dir.ddgz_ok(&["verify", "packer-esxi.dd.gz", "-q"]);
+    assert!(v.contains("layout OK: profile esxi, no errors"), "{v}");
+}
+
+#[test]
+fn strict_with_allow_passes_a_good_image_and_fails_on_one_more_fault() {
+    let dir = Dir::new();
+    // 7.0 with OSDATA and a datastore: VMFS volumes, so the cloning warning is there.
+    let o = Options {
+        disk_size: 40 * GIB,
+        osdata_sectors: Some(24 * GIB / 512),
+        datastore: true,
+        osdata: esxi::Volume::Vmfs6L,
+        datastore_volume: esxi::Volume::Vmfs6,
+        ..opts(Version::V7_0, "7.0.3-21930508")
+    };
+    let img = build(&dir, "good.img", &o);
+    let i = img.to_str().unwrap();
+    let (code, j) = validate(&dir, &img, &["--strict"]);
+    assert_eq!(code, 1, "{j}");
+    let (code, j) = validate(&dir, &img, &["--strict", "--allow", "vmfs-clone-uuid"]);
+    assert_eq!(code, 0, "{j}");
+    let note = j["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["code"] == "vmfs-clone-uuid")
+        .unwrap();
+    assert_eq!(
+        (&note["severity"], &note["allowed"]),
+        (&"note".into(), &"warning".into())
+    );
+    let t = dir.ddgz_ok(&["validate", i, "--strict", "--allow", "vmfs-clone-uuid"]);
+    assert!(
+        t.contains("note [vmfs-clone-uuid, allowed warning]:"),
+        "{t}"
+    );
+    // One more fault: the hooks gone.
+    dir.sh(&format!(
+        "MTOOLS_SKIP_CHECK=1 mdel -i {} ::/curtin/curtin-hooks",
+        mt(&img, offset(&o, 1))
+    ));
+    let (code, j) = validate(&dir, &img, &["--strict", "--allow", "vmfs-clone-uuid"]);
+    assert_eq!(code, 1, "{j}");
+    assert_eq!(readiness_codes(&j), ["error maas-hooks-missing"]);
+    // A code that does not exist is a usage error.
+    let o = dir.ddgz(&["validate", i, "--allow", "vmfs-clone-uid"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o).contains("vmfs-clone-uuid"), "{}", text(&o));
 }

@@ -433,6 +433,8 @@ fn packer_maas_esxi_images_with_validation() {
     ] {
         let d = Dir::new();
         make_sources(&d);
+        // A real xz tarball of maas/ (the readiness checks read it), curtin/curtin-hooks too.
+        esxi::maas_scripts(d.path(), &Default::default()).unwrap();
         let img = d.join(format!("{name}.raw"));
         let built = esxi::build(&img, &opts).unwrap();
         let p1 = built.range(1).unwrap();

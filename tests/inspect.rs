@@ -93,12 +93,14 @@ fn v7(datastore: bool) -> Options {
         fat: true,
         seed: 7,
         build: None,
+        curtin: true,
     }
 }
 
 fn v67() -> Options {
     Options {
         datastore_volume: Volume::Vmfs5,
+        curtin: true,
         ..Options::esxi67(12 * GIB)
     }
 }
@@ -166,7 +168,14 @@ fn valid_layouts_pass_and_match_sgdisk_and_sfdisk() {
     let cases: Vec<(&str, Options, &str)> = vec![
         ("esxi67.img", v67(), "6.x"),
         ("esxi70.img", v7(true), "7.0/8.0"),
-        ("esxi80-packer-maas.img", Options::packer_maas(), "7.0/8.0"),
+        (
+            "esxi80-packer-maas.img",
+            Options {
+                curtin: true,
+                ..Options::packer_maas()
+            },
+            "7.0/8.0",
+        ),
     ];
     for (name, opts, gen) in cases {
         let img = dir.join(name);
@@ -645,9 +654,16 @@ fn inspect_json_shape_is_pinned() {
         k(&j["esxi"]),
         "generation,reference_lbas,variant,version,version_missing"
     );
-    assert_eq!(k(&j["findings"]), "items,profile");
-    for i in j["findings"]["items"].as_array().unwrap() {
-        assert_eq!(k(i), "message,partition,severity");
+    assert_eq!(k(&j["findings"]), "items,maas_readiness,profile");
+    assert_eq!(k(&j["findings"]["maas_readiness"]), "checked,items");
+    let readiness = j["findings"]["maas_readiness"]["items"].as_array().unwrap();
+    for i in j["findings"]["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(readiness)
+    {
+        assert_eq!(k(i), "allowed,code,message,partition,severity");
     }
     // validate --json
     let out = ddgz()
@@ -655,7 +671,7 @@ fn inspect_json_shape_is_pinned() {
         .output()
         .unwrap();
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(k(&v), "items,ok,profile,schema_version");
+    assert_eq!(k(&v), "items,maas_readiness,ok,profile,schema_version");
     assert_eq!(v["ok"], true);
     // And the human form names the layout and the partitions.
     let out = ddgz().args(["inspect", p(&img)]).output().unwrap();

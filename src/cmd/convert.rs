@@ -83,6 +83,9 @@ pub struct Args {
     #[command(flatten)]
     pub add: crate::cmd::fat::AddArgs,
 
+    #[command(flatten)]
+    pub allow: crate::cmd::inspect::AllowArgs,
+
     /// After converting, upload the result to MAAS, named as the printed maas line says
     /// (see `ddgz upload --help`).
     #[arg(long)]
@@ -125,9 +128,11 @@ impl From<FormatArg> for Format {
     }
 }
 
-/// What a conversion produced, as printed (and as `--json`).
+/// What a conversion produced, as printed (and as `--json`, whose shape follows
+/// `inspect --json`'s schema version).
 #[derive(Debug, serde::Serialize)]
 pub struct Report {
+    pub schema_version: u32,
     pub input: PathBuf,
     pub format: &'static str,
     pub output: Option<PathBuf>,
@@ -150,6 +155,9 @@ pub struct Report {
     pub maas_title: String,
     /// What is wrong with `--name` for this image (another ESXi release, not `esxi/`).
     pub name_warnings: Vec<String>,
+    /// What validation found (as `validate --json`'s); `None` when `--no-validate` and the
+    /// layout could not be read.
+    pub findings: Option<ddgz_layout::Findings>,
 }
 
 /// The default output path: beside the input, its name without a disk-image extension,
@@ -239,7 +247,8 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         .input();
     let report = match (a.no_validate, report) {
         (false, r) => {
-            let r = r?;
+            let mut r = r?;
+            r.findings.allow(&a.allow.codes);
             validate(&r.findings, &a.input, a.quiet)?;
             Some(r)
         }
@@ -335,7 +344,9 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         .as_ref()
         .map(|p| std::path::absolute(p).unwrap_or_else(|_| p.clone()));
     let maas_command = out_abs.as_ref().map(|p| maas_command(p, &resource));
+    let findings = report.map(|r| r.findings);
     let report = Report {
+        schema_version: crate::cmd::inspect::SCHEMA_VERSION,
         input: a.input.clone(),
         format,
         output: out_path.clone(),
@@ -359,6 +370,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         maas_name: naming.name.clone(),
         maas_title: naming.title.clone(),
         name_warnings: naming.warnings.clone(),
+        findings,
     };
     print_report(&report, a.json, a.quiet, to_stdout)?;
     if let (true, Some(out)) = (a.upload, &out_path) {
@@ -382,18 +394,15 @@ pub fn run(a: Args) -> anyhow::Result<()> {
 /// Prints the errors and warnings of `ddgz validate` (auto profile) on what is about to be
 /// converted on stderr, and refuses (exit 1) on an error.
 fn validate(findings: &ddgz_layout::Findings, input: &Path, quiet: bool) -> anyhow::Result<()> {
-    let shown = findings
-        .items
-        .iter()
-        .filter(|f| f.severity != ddgz_layout::Severity::Info);
-    let errors = findings
-        .items
-        .iter()
-        .filter(|f| f.severity == ddgz_layout::Severity::Error)
-        .count();
-    for f in shown {
-        if errors > 0 || !quiet {
+    use ddgz_layout::Severity::{Error, Warning};
+    let errors = findings.count(Error);
+    let shown = |f: &&ddgz_layout::Finding| matches!(f.severity, Error | Warning);
+    if errors > 0 || !quiet {
+        for f in findings.items.iter().filter(shown) {
             eprintln!("{}: {f}", input.display());
+        }
+        for f in findings.maas_readiness.items.iter().filter(shown) {
+            eprintln!("{}: MAAS readiness: {f}", input.display());
         }
     }
     if errors > 0 {

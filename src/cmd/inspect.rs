@@ -43,12 +43,16 @@
 //!                                        "partition": 5|6 },
 //!                    "version_missing": null | string (why: "no boot.cfg found: …") },
 //!   "findings": { "profile": "esxi"|"generic",
-//!                 "items": [ { "severity": "error"|"warning"|"info",
-//!                              "partition": u32|null, "message": string } ] }
+//!                 "items": [ FINDING ],
+//!                 "maas_readiness": { "checked": bool, "items": [ FINDING ] } }
 //! }
+//! FINDING = { "severity": "error"|"warning"|"info"|"note", "code": string (stable, see
+//!             the README), "allowed": null | "error"|"warning" (what a note was before
+//!             --allow), "partition": u32|null, "message": string }
 //! ```
 //!
-//! `validate --json` prints `{ "schema_version": 2, "ok": bool, "profile", "items" }`.
+//! `validate --json` prints `{ "schema_version": 2, "ok": bool, "profile", "items",
+//! "maas_readiness" }`.
 //!
 //! Schema 2 replaced schema 1's `image.qcow2` object by the format-neutral
 //! `image.container` (every format reports the same facts, `ddgz_image::Facts`).
@@ -100,7 +104,11 @@ pub struct InspectArgs {
 #[command(after_help = "\
 Examples:
   ddgz validate disk.qcow2
-  ddgz validate disk.qcow2 --profile esxi --strict")]
+  ddgz validate disk.qcow2 --profile esxi --strict
+  ddgz validate esxi.qcow2 --strict --allow vmfs-clone-uuid   # acknowledge a known warning
+
+Each finding has a stable code in brackets; MAAS readiness (curtin hooks, the maas/
+scripts tarball, room in partition 6) is a section of its own for ESXi images.")]
 pub struct ValidateArgs {
     /// The image (qcow2 or raw, detected by content).
     pub image: PathBuf,
@@ -118,6 +126,9 @@ pub struct ValidateArgs {
     #[arg(long)]
     pub strict: bool,
 
+    #[command(flatten)]
+    pub allow: AllowArgs,
+
     /// Print the findings as one JSON object.
     #[arg(long)]
     pub json: bool,
@@ -125,6 +136,30 @@ pub struct ValidateArgs {
     /// Also open a qcow2 whose corrupt bit is set.
     #[arg(short, long)]
     pub force: bool,
+}
+
+/// `--allow CODE`, shared by `validate`, `convert` and `verify`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct AllowArgs {
+    /// Acknowledge findings with this code (shown in brackets, e.g. vmfs-clone-uuid): they
+    /// become notes and no longer fail. Repeatable.
+    #[arg(long = "allow", value_name = "CODE", value_parser = parse_code)]
+    pub codes: Vec<String>,
+}
+
+/// A finding code that exists (a typo would silently allow nothing).
+fn parse_code(s: &str) -> Result<String, String> {
+    match ddgz_layout::codes::find(s.trim()) {
+        Some(c) => Ok(c.code.to_string()),
+        None => Err(format!(
+            "{s:?} is not a finding code; codes: {}",
+            ddgz_layout::codes::ALL
+                .iter()
+                .map(|c| c.code)
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+    }
 }
 
 /// `--profile` values.
@@ -402,20 +437,39 @@ fn describe(c: &Content) -> String {
     }
 }
 
-fn print_findings(out: &mut impl std::io::Write, f: &Findings) -> std::io::Result<()> {
+/// The findings as text: the layout's, then the MAAS readiness section.
+pub fn print_findings(out: &mut dyn std::io::Write, f: &Findings) -> std::io::Result<()> {
     let profile = match f.profile {
         Profile::Esxi => "esxi",
         Profile::Generic => "generic",
         Profile::Auto => "auto",
     };
     if f.items.is_empty() {
-        return writeln!(out, "findings (profile {profile}): none");
+        writeln!(out, "findings (profile {profile}): none")?;
+    } else {
+        writeln!(out, "findings (profile {profile}):")?;
+        for i in &f.items {
+            writeln!(out, "  {i}")?;
+        }
     }
-    writeln!(out, "findings (profile {profile}):")?;
-    for i in &f.items {
-        writeln!(out, "  {i}")?;
+    let r = &f.maas_readiness;
+    if !r.checked {
+        writeln!(
+            out,
+            "MAAS readiness: not checked (profile {profile}; the checks are for ESXi images)"
+        )
+    } else if r.items.is_empty() {
+        writeln!(out, "MAAS readiness: none")
+    } else {
+        writeln!(
+            out,
+            "MAAS readiness (curtin hooks, maas/ scripts, partition 6):"
+        )?;
+        for i in &r.items {
+            writeln!(out, "  {i}")?;
+        }
+        Ok(())
     }
-    Ok(())
 }
 
 #[derive(Debug, Serialize)]
@@ -428,11 +482,14 @@ struct ValidateJson<'a> {
 
 pub fn run_validate(a: ValidateArgs) -> anyhow::Result<()> {
     let image = open(&a.image, a.format, a.force)?;
-    let findings = ddgz_layout::validate(&image, a.profile.into())
+    let mut findings = ddgz_layout::validate(&image, a.profile.into())
         .with_context(|| format!("{}: reading the partitions", a.image.display()))
         .input()?;
-    let count = |s| findings.items.iter().filter(|i| i.severity == s).count();
-    let (errors, warnings) = (count(Severity::Error), count(Severity::Warning));
+    findings.allow(&a.allow.codes);
+    let (errors, warnings) = (
+        findings.count(Severity::Error),
+        findings.count(Severity::Warning),
+    );
     let ok = errors == 0 && !(a.strict && warnings > 0);
     let mut out = std::io::stdout().lock();
     if a.json {

@@ -44,6 +44,9 @@ pub struct Args {
     /// No progress bar.
     #[arg(long, short)]
     pub quiet: bool,
+
+    #[command(flatten)]
+    pub allow: crate::cmd::inspect::AllowArgs,
 }
 
 pub fn run(a: Args) -> anyhow::Result<()> {
@@ -95,12 +98,13 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     if !a.no_layout {
         let layout = match &source {
             // Equal to the source, byte for byte: the source is the decompressed disk.
-            Some(src) => check_layout(src).map_err(|e| e.context(format!("{name}: layout")))?,
+            Some(src) => check_layout(src, &a.allow.codes)
+                .map_err(|e| e.context(format!("{name}: layout")))?,
             None => {
                 let mut passes = 1;
                 loop {
                     let view = capture.view(summary.uncompressed);
-                    let outcome = check_layout(&view);
+                    let outcome = check_layout(&view, &a.allow.codes);
                     let misses = view.misses();
                     drop(view);
                     if misses.is_empty() {
@@ -196,15 +200,20 @@ fn pass(
 /// Validates the partition table / layout of `disk` as `ddgz validate` does (auto
 /// profile). Returns a one-line summary and the warnings, or an error (exit 1) listing
 /// the errors.
-fn check_layout(disk: &dyn Disk) -> anyhow::Result<(String, Vec<String>)> {
+fn check_layout(disk: &dyn Disk, allow: &[String]) -> anyhow::Result<(String, Vec<String>)> {
     use ddgz_layout::Severity;
-    let findings = ddgz_layout::validate(disk, ddgz_layout::Profile::Auto).input()?;
+    let mut findings = ddgz_layout::validate(disk, ddgz_layout::Profile::Auto).input()?;
+    findings.allow(allow);
     let of = |s: Severity| {
-        findings
+        let layout = findings.items.iter().filter(|f| f.severity == s);
+        let maas = findings
+            .maas_readiness
             .items
             .iter()
-            .filter(|f| f.severity == s)
+            .filter(|f| f.severity == s);
+        layout
             .map(|f| f.to_string())
+            .chain(maas.map(|f| format!("MAAS readiness: {f}")))
             .collect::<Vec<_>>()
     };
     let (errors, warnings) = (of(Severity::Error), of(Severity::Warning));

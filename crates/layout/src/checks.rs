@@ -22,6 +22,7 @@ pub(crate) fn check_table(disk: &dyn Disk) -> Result<TableCheck, Error> {
     let sectors = size / SECTOR;
     if size % SECTOR != 0 {
         f.push(Finding::warning(
+            "disk-size-unaligned",
             None,
             format!("the disk size {size} is not a multiple of 512 bytes"),
         ));
@@ -37,7 +38,7 @@ pub(crate) fn check_table(disk: &dyn Disk) -> Result<TableCheck, Error> {
             let mut sig = [0u8; 8];
             read(disk, 4096, &mut sig)?;
             if sig == gpt::SIGNATURE {
-                f.push(Finding::error(
+                f.push(Finding::error("gpt-4k-sectors", 
                     None,
                     "GPT for 4096-byte sectors (header at byte 4096): only 512-byte sectors are supported",
                 ));
@@ -49,7 +50,11 @@ pub(crate) fn check_table(disk: &dyn Disk) -> Result<TableCheck, Error> {
         }
         return Ok(match pmbr {
             Some(m) if !m.entries.is_empty() && !m.is_protective() => {
-                f.push(Finding::info(None, "MBR partition table only (no GPT)"));
+                f.push(Finding::info(
+                    "mbr-only",
+                    None,
+                    "MBR partition table only (no GPT)",
+                ));
                 let table = crate::table_from_mbr(&m);
                 check_placement(&table, size, &mut f);
                 TableCheck {
@@ -58,7 +63,7 @@ pub(crate) fn check_table(disk: &dyn Disk) -> Result<TableCheck, Error> {
                 }
             }
             Some(m) if m.is_protective() => {
-                f.push(Finding::error(
+                f.push(Finding::error("gpt-missing", 
                     None,
                     format!(
                         "protective MBR announces a GPT, but there is no GPT header at LBA 1 or at the last LBA {}",
@@ -71,7 +76,7 @@ pub(crate) fn check_table(disk: &dyn Disk) -> Result<TableCheck, Error> {
                 }
             }
             _ => {
-                f.push(Finding::error(
+                f.push(Finding::error("no-partition-table", 
                     None,
                     "no partition table: no GPT header at LBA 1 or at the last LBA, and no MBR partition entries",
                 ));
@@ -85,17 +90,17 @@ pub(crate) fn check_table(disk: &dyn Disk) -> Result<TableCheck, Error> {
 
     // Protective MBR.
     match &pmbr {
-        None => f.push(Finding::warning(
+        None => f.push(Finding::warning("pmbr-missing", 
             None,
             "no protective MBR at LBA 0 (boot signature 55 AA missing): some tools will not see the GPT",
         )),
-        Some(m) if !m.is_protective() => f.push(Finding::warning(
+        Some(m) if !m.is_protective() => f.push(Finding::warning("pmbr-not-protective", 
             None,
             "the MBR at LBA 0 has no protective entry (type 0xEE): some tools will not see the GPT",
         )),
         Some(m) => {
             if m.entries.len() > 1 {
-                f.push(Finding::warning(
+                f.push(Finding::warning("pmbr-hybrid", 
                     None,
                     format!(
                         "hybrid MBR: the protective MBR has {} entries besides the 0xEE one",
@@ -105,7 +110,7 @@ pub(crate) fn check_table(disk: &dyn Disk) -> Result<TableCheck, Error> {
             }
             if let Some(e) = m.entries.iter().find(|e| e.kind == mbr::TYPE_GPT_PROTECTIVE) {
                 if e.first_lba != 1 {
-                    f.push(Finding::warning(
+                    f.push(Finding::warning("pmbr-start", 
                         None,
                         format!(
                             "protective MBR entry starts at LBA {}; it should start at LBA 1",
@@ -121,11 +126,11 @@ pub(crate) fn check_table(disk: &dyn Disk) -> Result<TableCheck, Error> {
     let table = match (&scan.primary, &scan.backup) {
         (Ok(p), backup) => {
             for n in &p.notes {
-                f.push(Finding::warning(None, n.clone()));
+                f.push(Finding::warning("gpt-header-note", None, n.clone()));
             }
             let alt = p.header.alternate_lba;
             if alt >= sectors {
-                f.push(Finding::error(
+                f.push(Finding::error("image-truncated", 
                     None,
                     format!(
                         "image truncated: the primary GPT puts the backup header at LBA {alt}, but the image has {}",
@@ -134,7 +139,7 @@ pub(crate) fn check_table(disk: &dyn Disk) -> Result<TableCheck, Error> {
                 ));
             } else {
                 if alt != last {
-                    f.push(Finding::warning(
+                    f.push(Finding::warning("gpt-backup-misplaced", 
                         None,
                         format!(
                             "the primary GPT puts the backup header at LBA {alt}, not at the last LBA {last}"
@@ -142,7 +147,7 @@ pub(crate) fn check_table(disk: &dyn Disk) -> Result<TableCheck, Error> {
                     ));
                 }
                 match backup {
-                    Err(u) => f.push(Finding::warning(
+                    Err(u) => f.push(Finding::warning("gpt-backup-damaged", 
                         None,
                         format!(
                             "backup GPT damaged ({u}); the primary is intact (`sgdisk -e` or `partedUtil fixGpt` rewrites the backup)"
@@ -155,9 +160,9 @@ pub(crate) fn check_table(disk: &dyn Disk) -> Result<TableCheck, Error> {
         }
         (Err(u), Ok(b)) => {
             for n in &b.notes {
-                f.push(Finding::warning(None, n.clone()));
+                f.push(Finding::warning("gpt-header-note", None, n.clone()));
             }
-            f.push(Finding::warning(
+            f.push(Finding::warning("gpt-primary-damaged", 
                 None,
                 format!(
                     "primary GPT damaged ({u}); using the intact backup at LBA {} (`sgdisk` or `partedUtil fixGpt` restores the primary from it)",
@@ -173,6 +178,7 @@ pub(crate) fn check_table(disk: &dyn Disk) -> Result<TableCheck, Error> {
                 ""
             };
             f.push(Finding::error(
+                "gpt-damaged",
                 None,
                 format!(
                     "GPT damaged: primary: {pu}; backup (LBA {}): {bu}{truncated}",
@@ -219,6 +225,7 @@ fn compare(p: &gpt::Gpt, b: &gpt::Gpt, f: &mut Vec<Finding>) {
     }
     if !diffs.is_empty() {
         f.push(Finding::warning(
+            "gpt-copies-differ",
             None,
             format!(
                 "primary and backup GPT disagree: {} (the primary is used)",
@@ -235,6 +242,7 @@ pub(crate) fn check_placement(t: &Table, size: u64, f: &mut Vec<Finding>) {
     for p in &t.partitions {
         if p.last_lba < p.first_lba {
             f.push(Finding::error(
+                "partition-range-inverted",
                 Some(p.number),
                 format!(
                     "last LBA {} is before first LBA {}",
@@ -246,6 +254,7 @@ pub(crate) fn check_placement(t: &Table, size: u64, f: &mut Vec<Finding>) {
         if let (Some(lo), Some(hi)) = (t.first_usable_lba, t.last_usable_lba) {
             if p.first_lba < lo || p.last_lba > hi {
                 f.push(Finding::error(
+                    "partition-outside-usable",
                     Some(p.number),
                     format!(
                         "LBA {}..={} lies outside the GPT's usable range {lo}..={hi}",
@@ -256,6 +265,7 @@ pub(crate) fn check_placement(t: &Table, size: u64, f: &mut Vec<Finding>) {
         }
         if p.last_lba >= sectors {
             f.push(Finding::error(
+                "partition-past-end",
                 Some(p.number),
                 format!(
                     "LBA {}..={} extends past the end of the disk ({})",
@@ -279,6 +289,7 @@ pub(crate) fn check_placement(t: &Table, size: u64, f: &mut Vec<Finding>) {
                 break;
             }
             f.push(Finding::error(
+                "partitions-overlap",
                 Some(b.number),
                 format!(
                     "partitions {} (LBA {}..={}) and {} (LBA {}..={}) overlap",

@@ -320,6 +320,7 @@ fn type_desc(k: &PartitionType) -> String {
 pub(crate) fn check(t: &Table, parts: &[PartitionReport], f: &mut Vec<Finding>) {
     if t.source == TableSource::Mbr {
         f.push(Finding::error(
+            "esxi-needs-gpt",
             None,
             "ESXi disks use GPT; this disk has an MBR partition table only",
         ));
@@ -327,6 +328,7 @@ pub(crate) fn check(t: &Table, parts: &[PartitionReport], f: &mut Vec<Finding>) 
     }
     let Some(g) = generation(t) else {
         f.push(Finding::error(
+            "esxi-layout-unknown",
             None,
             "no ESXi layout: the partition types match neither ESXi 6.x nor 7.0/8.0",
         ));
@@ -352,6 +354,7 @@ pub(crate) fn check(t: &Table, parts: &[PartitionReport], f: &mut Vec<Finding>) 
         let after = |end: Option<u64>| end.is_some_and(|e| p.partition.first_lba > e);
         if g == Generation::V7 && n != 8 && after(datastore_end) {
             f.push(Finding::error(
+                "esxi-after-datastore",
                 Some(n),
                 "sits after the datastore (partition 8): nothing may follow it",
             ));
@@ -361,7 +364,7 @@ pub(crate) fn check(t: &Table, parts: &[PartitionReport], f: &mut Vec<Finding>) 
             } else {
                 "OSDATA (partition 7)"
             };
-            f.push(Finding::error(
+            f.push(Finding::error("esxi-after-datastore", 
                 Some(n),
                 format!(
                     "sits after {what}: MAAS grows or creates the datastore there at deploy time; on ESXi {gen} only {} may follow",
@@ -370,6 +373,7 @@ pub(crate) fn check(t: &Table, parts: &[PartitionReport], f: &mut Vec<Finding>) 
             ));
         } else if !slots.iter().any(|s| s.number == n) {
             f.push(Finding::error(
+                "esxi-extra-partition",
                 Some(n),
                 format!("is not part of the ESXi {gen} layout"),
             ));
@@ -380,6 +384,7 @@ pub(crate) fn check(t: &Table, parts: &[PartitionReport], f: &mut Vec<Finding>) 
         let Some(p) = get(s.number) else {
             if s.required {
                 f.push(Finding::error(
+                    "esxi-partition-missing",
                     Some(s.number),
                     format!(
                         "missing: the ESXi {gen} layout needs partition {} ({})",
@@ -388,6 +393,7 @@ pub(crate) fn check(t: &Table, parts: &[PartitionReport], f: &mut Vec<Finding>) 
                 ));
             } else {
                 f.push(Finding::info(
+                    "esxi-partition-absent",
                     Some(s.number),
                     format!(
                         "absent ({}): MAAS or ESXi creates it at deploy time",
@@ -399,6 +405,7 @@ pub(crate) fn check(t: &Table, parts: &[PartitionReport], f: &mut Vec<Finding>) 
         };
         if p.partition.kind != PartitionType::Gpt(s.kind) {
             f.push(Finding::error(
+                "esxi-partition-type",
                 Some(s.number),
                 format!(
                     "has type {}; the {} must be {}",
@@ -415,10 +422,12 @@ pub(crate) fn check(t: &Table, parts: &[PartitionReport], f: &mut Vec<Finding>) 
             Holds::Fat | Holds::FatOrBlank => match c {
                 Content::Fat(_) => {}
                 Content::Blank if s.holds == Holds::FatOrBlank => f.push(Finding::info(
+                    "esxi-fs-blank",
                     n,
                     format!("{} is blank: ESXi formats it at first boot", s.role),
                 )),
                 other => f.push(Finding::error(
+                    "esxi-not-fat",
                     n,
                     format!(
                         "the {} must hold a FAT filesystem; it holds: {}",
@@ -436,6 +445,7 @@ pub(crate) fn check(t: &Table, parts: &[PartitionReport], f: &mut Vec<Finding>) 
                 match c {
                     Content::Vmfs(v) if v.flavor == want => {}
                     Content::Vmfs(v) => f.push(Finding::error(
+                        "esxi-vmfs-flavor",
                         n,
                         format!(
                             "the {} must hold {}; it holds {} \"{}\"",
@@ -446,11 +456,13 @@ pub(crate) fn check(t: &Table, parts: &[PartitionReport], f: &mut Vec<Finding>) 
                         ),
                     )),
                     Content::Blank => f.push(Finding::info(
+                        "esxi-fs-blank",
                         n,
                         format!("{} is blank: created at first boot", s.role),
                     )),
                     Content::Invalid { what, .. } if what == "VMFS" => {} // reported already
                     other => f.push(Finding::error(
+                        "esxi-not-vmfs",
                         n,
                         format!(
                             "the {} must hold {} or be blank; it holds: {}",
@@ -479,6 +491,7 @@ pub(crate) fn check(t: &Table, parts: &[PartitionReport], f: &mut Vec<Finding>) 
     if found != expected {
         let list = |v: &[u32]| v.iter().map(u32::to_string).collect::<Vec<_>>().join(", ");
         f.push(Finding::error(
+            "esxi-partition-order",
             None,
             format!(
                 "partitions out of order: on disk {}; ESXi {gen} has {}",
@@ -493,11 +506,13 @@ pub(crate) fn check(t: &Table, parts: &[PartitionReport], f: &mut Vec<Finding>) 
     if !has_cfg(5) {
         if has_cfg(6) {
             f.push(Finding::warning(
+                "esxi-boot-cfg-alt",
                 Some(5),
                 "no boot.cfg in the bootbank; partition 6 (altbootbank) has one",
             ));
         } else if matches!(get(5).map(|p| &p.content), Some(Content::Fat(_))) {
             f.push(Finding::error(
+                "esxi-no-boot-cfg",
                 Some(5),
                 "no boot.cfg in the bootbank (nor in the altbootbank): ESXi will not boot",
             ));

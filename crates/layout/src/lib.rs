@@ -10,12 +10,14 @@
 
 pub mod bootcfg;
 mod checks;
+pub mod codes;
 pub mod esxi;
 pub mod fat;
 pub mod files;
 pub mod gpt;
 pub mod guid;
 pub mod mbr;
+pub mod readiness;
 pub mod report;
 pub mod vmfs;
 
@@ -297,6 +299,9 @@ pub enum Severity {
     Warning,
     /// A fact worth saying (e.g. "datastore blank: created at first boot"); never fails.
     Info,
+    /// An error or warning acknowledged with `--allow CODE` ([`Findings::allow`]); never
+    /// fails.
+    Note,
 }
 
 impl std::fmt::Display for Severity {
@@ -305,6 +310,7 @@ impl std::fmt::Display for Severity {
             Severity::Error => "error",
             Severity::Warning => "warning",
             Severity::Info => "info",
+            Severity::Note => "note",
         })
     }
 }
@@ -312,8 +318,12 @@ impl std::fmt::Display for Severity {
 /// One thing `validate` found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Finding {
-    /// Error, warning or info.
+    /// Error, warning, info, or note (an error or warning acknowledged with `--allow`).
     pub severity: Severity,
+    /// Stable identifier of the kind of finding ([`codes::ALL`]), e.g. `vmfs-clone-uuid`.
+    pub code: &'static str,
+    /// The severity before `--allow` made it a note.
+    pub allowed: Option<Severity>,
     /// The partition concerned, if one is.
     pub partition: Option<u32>,
     /// What, naming the values.
@@ -321,34 +331,47 @@ pub struct Finding {
 }
 
 impl Finding {
-    pub(crate) fn error(partition: Option<u32>, message: impl Into<String>) -> Self {
+    fn new(
+        severity: Severity,
+        code: &'static str,
+        partition: Option<u32>,
+        message: String,
+    ) -> Self {
+        debug_assert!(
+            codes::ALL
+                .iter()
+                .any(|c| c.code == code && c.severity == severity),
+            "finding code {code} ({severity}) is not in codes::ALL"
+        );
         Self {
-            severity: Severity::Error,
+            severity,
+            code,
+            allowed: None,
             partition,
-            message: message.into(),
+            message,
         }
     }
-    pub(crate) fn warning(partition: Option<u32>, message: impl Into<String>) -> Self {
-        Self {
-            severity: Severity::Warning,
-            partition,
-            message: message.into(),
-        }
+    pub(crate) fn error(code: &'static str, p: Option<u32>, m: impl Into<String>) -> Self {
+        Self::new(Severity::Error, code, p, m.into())
     }
-    pub(crate) fn info(partition: Option<u32>, message: impl Into<String>) -> Self {
-        Self {
-            severity: Severity::Info,
-            partition,
-            message: message.into(),
-        }
+    pub(crate) fn warning(code: &'static str, p: Option<u32>, m: impl Into<String>) -> Self {
+        Self::new(Severity::Warning, code, p, m.into())
+    }
+    pub(crate) fn info(code: &'static str, p: Option<u32>, m: impl Into<String>) -> Self {
+        Self::new(Severity::Info, code, p, m.into())
     }
 }
 
 impl std::fmt::Display for Finding {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} [{}", self.severity, self.code)?;
+        if let Some(was) = self.allowed {
+            write!(f, ", allowed {was}")?;
+        }
+        f.write_str("]: ")?;
         match self.partition {
-            Some(n) => write!(f, "{}: partition {n}: {}", self.severity, self.message),
-            None => write!(f, "{}: {}", self.severity, self.message),
+            Some(n) => write!(f, "partition {n}: {}", self.message),
+            None => f.write_str(&self.message),
         }
     }
 }
@@ -366,23 +389,63 @@ pub enum Profile {
     Generic,
 }
 
-/// The findings of [`validate`].
+/// The findings of [`validate`]: the layout's, and MAAS readiness in a section of its own.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Findings {
     /// The profile actually applied (`auto` resolved to `esxi` or `generic`).
     pub profile: Profile,
+    /// Partition table, filesystem and layout findings, errors first.
+    pub items: Vec<Finding>,
+    /// What a MAAS deployment needs from the image (curtin hooks, scripts, room to unpack
+    /// them): [`readiness`].
+    pub maas_readiness: Readiness,
+}
+
+/// The MAAS readiness section of [`Findings`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
+pub struct Readiness {
+    /// Whether the checks ran (they do for the `esxi` profile).
+    pub checked: bool,
     /// Findings, errors first.
     pub items: Vec<Finding>,
 }
 
 impl Findings {
+    /// Every finding, the layout's then readiness's.
+    pub fn all(&self) -> impl Iterator<Item = &Finding> {
+        self.items.iter().chain(&self.maas_readiness.items)
+    }
+    /// How many findings have severity `s`.
+    pub fn count(&self, s: Severity) -> usize {
+        self.all().filter(|f| f.severity == s).count()
+    }
     /// Whether any finding is an error.
     pub fn has_errors(&self) -> bool {
-        self.items.iter().any(|f| f.severity == Severity::Error)
+        self.count(Severity::Error) > 0
     }
     /// Whether any finding is a warning.
     pub fn has_warnings(&self) -> bool {
-        self.items.iter().any(|f| f.severity == Severity::Warning)
+        self.count(Severity::Warning) > 0
+    }
+    /// Turns every error or warning whose code is in `codes` into a [`Severity::Note`]
+    /// (what `--allow CODE` does); returns the codes that matched nothing.
+    pub fn allow<'c>(&mut self, codes: &'c [String]) -> Vec<&'c str> {
+        let mut used = vec![false; codes.len()];
+        for f in self.items.iter_mut().chain(&mut self.maas_readiness.items) {
+            if let Some(i) = codes.iter().position(|c| c == f.code) {
+                used[i] = true;
+                if matches!(f.severity, Severity::Error | Severity::Warning) {
+                    f.allowed = Some(f.severity);
+                    f.severity = Severity::Note;
+                }
+            }
+        }
+        codes
+            .iter()
+            .zip(used)
+            .filter(|(_, u)| !u)
+            .map(|(c, _)| c.as_str())
+            .collect()
     }
 }
 
@@ -405,11 +468,13 @@ fn analyze(disk: &dyn Disk, profile: Profile) -> Result<Report, Error> {
         let n = Some(p.partition.number);
         match &p.content {
             Content::Invalid { what, reason } if what == "VMFS" => {
-                items.push(Finding::error(n, format!("VMFS: {reason}")))
+                items.push(Finding::error("vmfs-damaged", n, format!("VMFS: {reason}")))
             }
-            Content::Invalid { what, reason } => {
-                items.push(Finding::warning(n, format!("{what}: {reason}")))
-            }
+            Content::Invalid { what, reason } => items.push(Finding::warning(
+                "fat-damaged",
+                n,
+                format!("{what}: {reason}"),
+            )),
             Content::Vmfs(v) => volumes.push((p.partition.number, v)),
             _ => {}
         }
@@ -425,7 +490,7 @@ fn analyze(disk: &dyn Disk, profile: Profile) -> Result<Report, Error> {
             })
             .collect::<Vec<_>>()
             .join(", ");
-        items.push(Finding::warning(
+        items.push(Finding::warning("vmfs-clone-uuid", 
             None,
             format!(
                 "every host deployed from this image gets the same VMFS volume UUIDs ({list}); VMware does not support cloning ESXi boot devices (KB 84280) and reports data corruption on shared VMFS when cloned hosts carry the same UUIDs (KB 84349)"
@@ -437,8 +502,14 @@ fn analyze(disk: &dyn Disk, profile: Profile) -> Result<Report, Error> {
         (Profile::Auto, _) => Profile::Generic,
         (p, _) => p,
     };
+    let mut maas_readiness = Readiness::default();
     if let (Profile::Esxi, Some(t)) = (resolved, &checked.table) {
         esxi::check(t, &parts, &mut items);
+        maas_readiness = Readiness {
+            checked: true,
+            items: readiness::check(disk, &parts),
+        };
+        maas_readiness.items.sort_by_key(|f| f.severity);
     }
     items.sort_by_key(|f| f.severity); // stable: keeps the order of discovery within a severity
     let mut layout = checked
@@ -464,6 +535,7 @@ fn analyze(disk: &dyn Disk, profile: Profile) -> Result<Report, Error> {
         findings: Findings {
             profile: resolved,
             items,
+            maas_readiness,
         },
     })
 }

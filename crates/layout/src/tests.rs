@@ -296,7 +296,7 @@ fn protective_mbr_findings() {
     let m = messages(&d, Profile::Generic);
     assert!(
         m.iter()
-            .any(|s| s.starts_with("warning: no protective MBR")),
+            .any(|s| s.starts_with("warning [pmbr-missing]: no protective MBR")),
         "{m:?}"
     );
     // Hybrid: a second MBR entry besides 0xEE.
@@ -329,7 +329,7 @@ fn fat_guard_names_the_field() {
     let m = messages(&d, Profile::Generic);
     assert!(
         m.iter()
-            .any(|s| s.starts_with("warning: partition 5: FAT: BPB")),
+            .any(|s| s.starts_with("warning [fat-damaged]: partition 5: FAT: BPB")),
         "{m:?}"
     );
     // Under the ESXi profile the bootbank without a readable FAT is an error.

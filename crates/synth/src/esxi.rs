@@ -65,6 +65,9 @@ pub struct Options {
     /// The `build=` value of the bootbank's `boot.cfg` [default: [`default_build`] of the
     /// version]; ESXi writes `8.0.3-0.0.24022510`, `8.0.3-24022510`, `6.7.0-8169922`.
     pub build: Option<String>,
+    /// Put packer-maas-style `curtin/curtin-hooks` and `curtin/scripts.tar.xz`
+    /// ([`maas_scripts`]) into partition 1, as its post-processor does.
+    pub curtin: bool,
 }
 
 impl Options {
@@ -81,6 +84,7 @@ impl Options {
             fat: true,
             seed: 1,
             build: None,
+            curtin: false,
         }
     }
 
@@ -374,6 +378,27 @@ fn make_fats(path: &Path, b: &Built, opts: &Options) -> io::Result<()> {
             )?;
         }
     }
+    if let (true, Some(p1)) = (opts.curtin, b.part(1)) {
+        static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let tmp =
+            std::env::temp_dir().join(format!("ddgz-synth-curtin-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&tmp);
+        std::fs::create_dir_all(&tmp)?;
+        let made = maas_scripts(&tmp, &MaasScripts::default());
+        let r = made.and_then(|(curtin, tarball)| {
+            mmd(path, p1, "::/curtin")?;
+            for (src, dest) in [
+                (curtin.join("curtin-hooks"), "::/curtin/curtin-hooks"),
+                (tarball, "::/curtin/scripts.tar.xz"),
+            ] {
+                mcopy(path, p1, dest, &std::fs::read(src)?)?;
+            }
+            Ok(())
+        });
+        let _ = std::fs::remove_dir_all(&tmp);
+        r?;
+    }
     if let Some(p5) = b.part(5) {
         mkfs_fat(path, p5, 16, if v6 { "BOOTBANK" } else { "BOOTBANK1" }, &[])?;
         let build = opts.build.as_deref().unwrap_or(default_build(opts.version));
@@ -425,6 +450,86 @@ fn make_fats(path: &Path, b: &Built, opts: &Options) -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+// MAAS hooks and scripts
+
+/// What [`maas_scripts`] leaves out, to make broken variants.
+#[derive(Debug, Clone, Default)]
+pub struct MaasScripts {
+    /// Tar the scripts without the `maas/` directory (at the archive's top level).
+    pub no_maas_dir: bool,
+    /// Names under `maas/` to leave out (a script like `netplan-esxi`, or a vendored
+    /// package like `yaml`).
+    pub omit: Vec<String>,
+    /// Bytes of incompressible filler in `maas/filler.bin` (to fill a partition).
+    pub filler: usize,
+}
+
+/// The scripts packer-maas's `%firstboot` runs from `/altbootbank/maas/`.
+pub const MAAS_SCRIPTS: [&str; 5] = [
+    "maas-md-get",
+    "netplan-esxi",
+    "storage-esxi",
+    "vendor-data-esxi",
+    "vcenter",
+];
+/// The Python packages its Makefile vendors into `maas/` (as `pip install --target` lays
+/// them out: a package directory, or one module for ipaddr).
+pub const MAAS_PACKAGES: [&str; 4] = ["yaml", "oauthlib", "requests", "ipaddr"];
+
+/// Writes `dir/curtin/curtin-hooks` and `dir/scripts.tar.xz` shaped like packer-maas's
+/// (placeholder content: a shebang and a comment per script; package `__init__.py` files),
+/// the tarball made as its Makefile does, with GNU tar and xz (`tar cJf … -C DIR .`).
+/// Returns the `curtin` directory and the tarball.
+pub fn maas_scripts(
+    dir: &Path,
+    what: &MaasScripts,
+) -> io::Result<(std::path::PathBuf, std::path::PathBuf)> {
+    let curtin = dir.join("curtin");
+    std::fs::create_dir_all(&curtin)?;
+    std::fs::write(
+        curtin.join("curtin-hooks"),
+        "#!/usr/bin/env python3\n# synthetic stand-in for packer-maas's curtin-hooks: unpacks\n\
+         # scripts.tar.xz into partition 6 and writes maas/curtin.cfg\n",
+    )?;
+    let tree = dir.join("altbootbank");
+    let maas = if what.no_maas_dir {
+        tree.clone()
+    } else {
+        tree.join("maas")
+    };
+    std::fs::create_dir_all(&maas)?;
+    let keep = |n: &str| !what.omit.iter().any(|o| o == n);
+    for s in MAAS_SCRIPTS.iter().filter(|s| keep(s)) {
+        std::fs::write(
+            maas.join(s),
+            format!("#!/usr/bin/env python3\n# synthetic stand-in for packer-maas's {s}\n"),
+        )?;
+    }
+    for p in MAAS_PACKAGES.iter().filter(|p| keep(p)) {
+        if *p == "ipaddr" {
+            std::fs::write(maas.join("ipaddr.py"), "# vendored ipaddr\n")?;
+        } else {
+            std::fs::create_dir_all(maas.join(p))?;
+            std::fs::write(
+                maas.join(p).join("__init__.py"),
+                format!("# vendored {p}\n"),
+            )?;
+        }
+    }
+    if what.filler > 0 {
+        std::fs::write(maas.join("filler.bin"), noise(99, what.filler))?;
+    }
+    let tarball = dir.join("scripts.tar.xz");
+    run(Command::new("tar")
+        .arg("cJf")
+        .arg(&tarball)
+        .args(["--owner=0", "--group=0", "-C"])
+        .arg(&tree)
+        .arg("."))?;
+    Ok((curtin, tarball))
 }
 
 // ---------------------------------------------------------------------------------------
