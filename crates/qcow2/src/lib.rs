@@ -21,10 +21,11 @@
 //! A backing file is any [`Container`], opened by the caller's [`OpenBacking`] (the
 //! format registry; [`Qcow2::open`] knows qcow2 and raw); a raw backing file reports its
 //! holes as zero extents and they are never read.
-//! The L1 table is loaded at open; L2 entries are read per request, one read per L2 table
-//! touched, so [`Qcow2::extents`] over a whole disk costs one read per 512 MiB of guest
-//! space (64 KiB clusters). A [`Qcow2`] is `Send + Sync`: reads may run on several
-//! threads at once.
+//! The L1 table is loaded at open; L2 tables are read when a request first touches them
+//! and kept in a bounded cache (`l2cache.rs`, like QEMU's L2 cache: 1 MiB, slices of at
+//! most 64 KiB), so [`Qcow2::extents`] over a whole disk costs one read per 512 MiB of
+//! guest space (64 KiB clusters) and reading the bytes of a range already mapped reads no
+//! table again. A [`Qcow2`] is `Send + Sync`: reads may run on several threads at once.
 //!
 //! The modules follow the on-disk structures: the header (`header.rs`), header
 //! extensions (`extensions.rs`), L1 and L2 tables (`l1.rs`, `l2.rs`), compressed
@@ -44,6 +45,7 @@ mod extensions;
 mod header;
 mod l1;
 mod l2;
+mod l2cache;
 mod types;
 
 use std::path::{Path, PathBuf};
@@ -62,6 +64,7 @@ use error::Problem;
 use extensions::Extensions;
 use header::{be64, Header};
 use l2::L2Entry;
+use l2cache::L2Cache;
 use types::{Geometry, GuestOffset, HostOffset, SUBCLUSTERS};
 
 /// Options for [`Qcow2::open`].
@@ -297,6 +300,8 @@ pub struct Qcow2 {
     /// hole-aware: its holes are zero extents and are never read).
     backing: Option<Box<dyn Container>>,
     cache: ClusterCache,
+    /// Slices of L2 tables, bounded ([`l2cache::BUDGET`]).
+    l2_cache: L2Cache,
 }
 
 const _: () = {
@@ -536,6 +541,7 @@ impl Qcow2 {
             data,
             backing,
             cache: ClusterCache::default(),
+            l2_cache: L2Cache::new(geo.cluster_size()),
         })
     }
 
@@ -621,6 +627,14 @@ impl Qcow2 {
         }
     }
 
+    /// The slice of the L2 table at `table` that starts `rel` bytes into it, from the cache.
+    fn l2_slice(&self, table: HostOffset, rel: u64) -> Result<Arc<[u8]>, Error> {
+        // The whole table lies inside the file (checked at open), so every slice does.
+        let at = table.0 + rel;
+        self.l2_cache
+            .get(at, |buf| self.image.read(buf, at, "an L2 table"))
+    }
+
     /// Describes `[offset, end)` (inside the disk) as runs of this image alone.
     fn walk(&self, offset: u64, end: u64) -> Result<Vec<Run>, Error> {
         let geo = &self.geo;
@@ -649,12 +663,17 @@ impl Qcow2 {
             };
             let first = geo.l2_index(GuestOffset(pos));
             let last = geo.l2_index(GuestOffset(span_end - 1));
-            // At most one cluster (2 MiB): the table lies inside the file (checked at open).
-            let mut buf = vec![0u8; ((last - first + 1) * es) as usize];
-            self.image
-                .read(&mut buf, table.0 + first * es, "an L2 table")?;
-            for (k, e) in buf.chunks_exact(es as usize).enumerate() {
-                let idx = first + k as u64;
+            // Entries come from cached slices of the table, so walking a range again (its
+            // extents, then its bytes) reads nothing.
+            let per_slice = self.l2_cache.slice_bytes() / es;
+            let mut slice: (u64, Arc<[u8]>) = (u64::MAX, Arc::from(Vec::new()));
+            for idx in first..=last {
+                if slice.0 != idx / per_slice {
+                    let s = idx / per_slice;
+                    slice = (s, self.l2_slice(table, s * per_slice * es)?);
+                }
+                let at = ((idx % per_slice) * es) as usize;
+                let e = &slice.1[at..at + es as usize];
                 let cstart = table_start + (idx << geo.cluster_bits);
                 let a = pos.max(cstart);
                 let b = span_end.min(cstart + cs);
