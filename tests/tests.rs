@@ -12,6 +12,7 @@ mod faults;
 mod inspect;
 mod oracle;
 mod output;
+mod packer;
 mod proptests;
 mod safety;
 mod tar;
