@@ -3,9 +3,10 @@
 //!
 //! `ddgz_deflate::compress` takes a `Disk` (random access, known size); a tar stream is
 //! produced once, in order, of unknown length. This is the same scheme on a stream:
-//! 1 MiB chunks, each raw deflate from a fresh engine primed with the previous 32 KiB and
-//! ended by a sync flush, compressed by workers and written in order, each checked by
-//! decoding it again. At most `2 × threads + 2` chunks are in flight.
+//! 1 MiB chunks, each encoded by `ddgz_deflate::DeflateEncoder` (raw deflate from a fresh
+//! engine primed with the previous 32 KiB, ended by a sync flush; already-compressed
+//! chunks stored; each checked by decoding it again), written in order. At most
+//! `2 × threads + 2` chunks are in flight.
 //! TODO(lib): fold into ddgz-deflate once its pipeline takes a chunk source.
 
 use std::collections::BTreeMap;
@@ -16,7 +17,6 @@ use std::sync::{Arc, Mutex};
 use std::thread::{Scope, ScopedJoinHandle};
 
 use crc32fast::Hasher;
-use flate2::{Compress, Compression, FlushCompress};
 
 /// Bytes per chunk.
 const CHUNK: usize = 1 << 20;
@@ -56,41 +56,15 @@ pub struct GzStream<'scope, W: Write + Send + 'scope> {
     cancel: Arc<AtomicBool>,
 }
 
-fn deflate(level: u32, dictionary: &[u8], input: &[u8]) -> Result<Vec<u8>, String> {
-    let mut c = Compress::new(Compression::new(level), false);
-    if !dictionary.is_empty() {
-        c.set_dictionary(dictionary).map_err(|e| e.to_string())?;
-    }
-    let mut out = Vec::with_capacity(input.len() / 2 + 4096);
-    loop {
-        let done = c.total_in() as usize;
-        c.compress_vec(&input[done..], &mut out, FlushCompress::Sync)
-            .map_err(|e| e.to_string())?;
-        if c.total_in() as usize == input.len() && out.len() < out.capacity() {
-            return Ok(out);
-        }
-        out.reserve(out.capacity().max(64 << 10));
-    }
-}
-
-fn work(level: u32, verify: bool, job: &Job) -> Compressed {
-    let out = deflate(level, &job.dictionary, &job.data)?;
+/// Encodes one chunk with the compressor's deflate encoder (the same bytes `convert`
+/// writes for the same chunk and dictionary, checked by decoding them again if `verify`).
+fn work(enc: &mut ddgz_deflate::DeflateEncoder, job: &Job) -> Compressed {
+    use ddgz_deflate::ChunkEncoder;
+    let out = enc
+        .encode(job.index * CHUNK as u64, &job.dictionary, &job.data)
+        .map_err(|e| e.to_string())?;
     let mut crc = Hasher::new();
     crc.update(&job.data);
-    if verify {
-        let d =
-            ddgz_deflate::verify::decode_chunk(&out, &job.dictionary).map_err(|e| e.to_string())?;
-        let want = crc.clone().finalize();
-        if d.len != job.data.len() as u64 || d.crc32 != want || d.final_block {
-            return Err(format!(
-                "self-check failed: chunk {} decodes to {} bytes with CRC {:08x}, not {} with {want:08x}",
-                job.index,
-                d.len,
-                d.crc32,
-                job.data.len()
-            ));
-        }
-    }
     Ok((out, crc, job.data.len() as u64))
 }
 
@@ -116,16 +90,16 @@ impl<'scope, W: Write + Send + 'scope> GzStream<'scope, W> {
         for _ in 0..threads {
             let jobs_rx = jobs_rx.clone();
             let done_tx = done_tx.clone();
-            scope.spawn(move || loop {
-                let job = match jobs_rx.lock().unwrap_or_else(|p| p.into_inner()).recv() {
-                    Ok(j) => j,
-                    Err(_) => return,
-                };
-                if done_tx
-                    .send((job.index, work(level, verify, &job)))
-                    .is_err()
-                {
-                    return;
+            scope.spawn(move || {
+                let mut enc = ddgz_deflate::DeflateEncoder::new(level, verify);
+                loop {
+                    let job = match jobs_rx.lock().unwrap_or_else(|p| p.into_inner()).recv() {
+                        Ok(j) => j,
+                        Err(_) => return,
+                    };
+                    if done_tx.send((job.index, work(&mut enc, &job))).is_err() {
+                        return;
+                    }
                 }
             });
         }

@@ -1,0 +1,254 @@
+//! The ordered, bounded pipeline: `threads` workers produce items `0..count` in claims of
+//! a few consecutive indices; one writer takes them strictly in order. It knows nothing of
+//! disks or codecs: what an item is and how it is made is the caller's.
+//!
+//! Hand-written rather than rayon's: rayon has no ordered, bounded streaming (its ordered
+//! collect holds every result), and pigz hand-rolls the same scheme. Memory is bounded by
+//! the window: a worker does not start a claim that lies `window` items or more past the
+//! item the writer waits for.
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Condvar, Mutex};
+
+use crate::Error;
+
+/// Items a worker claims at once: fewer lock round trips on long runs of cheap items
+/// (zero chunks), small enough that the work still spreads evenly over the workers.
+pub const CLAIM: u64 = 4;
+
+/// Bytes of items in flight beyond one claim per worker: what bounds the memory of many
+/// threads or big items (each item in flight holds up to its size of output).
+const IN_FLIGHT_BUDGET: u64 = 256 << 20;
+
+/// How many items may be in flight with `threads` workers and items of up to
+/// `item_bytes`: enough to keep every worker busy while the writer waits on a slow item
+/// (4 claims per worker), at most [`IN_FLIGHT_BUDGET`] bytes, and never less than one
+/// claim per worker (fewer would leave a worker waiting on items no one has claimed).
+pub fn window(threads: usize, item_bytes: u64) -> u64 {
+    let threads = threads.max(1) as u64;
+    let claims_per_worker = (IN_FLIGHT_BUDGET / (threads * CLAIM * item_bytes.max(1))).clamp(1, 4);
+    threads * claims_per_worker * CLAIM
+}
+
+/// What a worker produces for a claim: `(index, item)` in index order.
+pub type Results<T> = Vec<(u64, Result<T, Error>)>;
+
+/// What the workers and the writer share.
+struct Shared<T> {
+    /// Next index a worker may claim.
+    next: AtomicU64,
+    state: Mutex<State<T>>,
+    /// Signalled when the item the writer waits for is ready.
+    ready: Condvar,
+    /// Signalled when the writer took items, so the window moved.
+    room: Condvar,
+    /// Set when the writer stops early, so workers stop too.
+    stop: AtomicBool,
+}
+
+/// Behind `Shared::state`. Notifications are sent only to someone waiting for them: on a
+/// disk of zeros an item costs microseconds, and futex calls would dominate.
+struct State<T> {
+    /// Finished items not yet written, by index.
+    done: BTreeMap<u64, Result<T, Error>>,
+    /// The index the writer needs next.
+    next_write: u64,
+    /// Workers waiting for the window to move.
+    room_waiters: usize,
+}
+
+/// Runs the pipeline.
+///
+/// Each of `threads` workers gets its own state from `new_worker`, claims [`CLAIM`]
+/// consecutive indices at a time and calls `work(state, claim, results)`, which pushes
+/// `(index, result)` for the indices of the claim in order (it may stop after an error,
+/// and must stop when `stopped()` says so). `write` receives the items in index order;
+/// `written(n)` is called after each batch with the number of items written so far.
+/// The first error in index order (an item's or `write`'s) stops everything and is
+/// returned; `cancelled()` is checked between batches ([`Error::Cancelled`]).
+#[allow(clippy::too_many_arguments)]
+pub fn run<S, T, N, W>(
+    count: u64,
+    threads: usize,
+    window: u64,
+    cancelled: &(dyn Fn() -> bool + Sync),
+    new_worker: N,
+    work: W,
+    write: &mut dyn FnMut(T) -> Result<(), Error>,
+    written: &mut dyn FnMut(u64),
+) -> Result<(), Error>
+where
+    T: Send,
+    N: Fn() -> S + Sync,
+    W: Fn(&mut S, Range<u64>, &Stopped, &mut Results<T>) + Sync,
+{
+    let (new_worker, work) = (&new_worker, &work);
+    let shared = Shared {
+        next: AtomicU64::new(0),
+        state: Mutex::new(State {
+            done: BTreeMap::new(),
+            next_write: 0,
+            room_waiters: 0,
+        }),
+        ready: Condvar::new(),
+        room: Condvar::new(),
+        stop: AtomicBool::new(false),
+    };
+    let lock = || shared.state.lock().unwrap_or_else(|p| p.into_inner());
+    let stopped = Stopped(&shared.stop);
+
+    std::thread::scope(|s| {
+        for _ in 0..threads.max(1).min(count.max(1) as usize) {
+            s.spawn(|| {
+                let mut state = new_worker();
+                let mut results = Vec::with_capacity(CLAIM as usize);
+                loop {
+                    let first = shared.next.fetch_add(CLAIM, Ordering::Relaxed);
+                    if first >= count {
+                        return;
+                    }
+                    let end = (first + CLAIM).min(count);
+                    // Wait until the claimed items are inside the window.
+                    {
+                        let mut g = lock();
+                        while end > g.next_write + window && !stopped.get() {
+                            g.room_waiters += 1;
+                            g = shared.room.wait(g).unwrap_or_else(|p| p.into_inner());
+                            g.room_waiters -= 1;
+                        }
+                    }
+                    if stopped.get() {
+                        return;
+                    }
+                    work(&mut state, first..end, &stopped, &mut results);
+                    if stopped.get() {
+                        return;
+                    }
+                    let mut g = lock();
+                    let wake = results.iter().any(|(i, _)| *i == g.next_write);
+                    g.done.extend(results.drain(..));
+                    if wake {
+                        shared.ready.notify_one();
+                    }
+                }
+            });
+        }
+
+        // The writer: take every item that is ready, in order, then write them.
+        let mut batch = Vec::with_capacity(window as usize);
+        let r = (|| {
+            let mut i = 0;
+            while i < count {
+                {
+                    let mut g = lock();
+                    while !g.done.contains_key(&i) {
+                        g = shared.ready.wait(g).unwrap_or_else(|p| p.into_inner());
+                    }
+                    while let Some(c) = g.done.remove(&i) {
+                        batch.push(c);
+                        i += 1;
+                    }
+                    g.next_write = i;
+                    if g.room_waiters > 0 {
+                        shared.room.notify_all();
+                    }
+                }
+                if cancelled() {
+                    return Err(Error::Cancelled);
+                }
+                for item in batch.drain(..) {
+                    write(item?)?;
+                }
+                written(i);
+            }
+            Ok(())
+        })();
+        if r.is_err() {
+            let _g = lock();
+            shared.stop.store(true, Ordering::Relaxed);
+            shared.room.notify_all();
+        }
+        r
+    })
+}
+
+/// Whether the writer stopped early: a worker gives up its claim when it is.
+#[derive(Clone, Copy)]
+pub struct Stopped<'a>(&'a AtomicBool);
+
+impl Stopped<'_> {
+    /// True once the writer stopped.
+    pub fn get(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn collect(count: u64, threads: usize, window: u64) -> Vec<u64> {
+        let mut got = Vec::new();
+        run(
+            count,
+            threads,
+            window,
+            &|| false,
+            || (),
+            |_, claim, _, out| out.extend(claim.map(|i| (i, Ok(i * i)))),
+            &mut |v| {
+                got.push(v);
+                Ok(())
+            },
+            &mut |_| {},
+        )
+        .unwrap();
+        got
+    }
+
+    #[test]
+    fn items_arrive_in_order_whatever_the_threads() {
+        let want: Vec<u64> = (0..1000).map(|i| i * i).collect();
+        for threads in [1, 2, 3, 7] {
+            assert_eq!(collect(1000, threads, window(threads, 1 << 20)), want);
+        }
+        assert!(collect(0, 2, 8).is_empty());
+    }
+
+    #[test]
+    fn the_first_error_in_order_wins() {
+        let r = run(
+            100,
+            3,
+            window(3, 1),
+            &|| false,
+            || (),
+            |_, claim, _, out: &mut Results<u64>| {
+                for i in claim {
+                    let r = if i >= 37 {
+                        Err(Error::Options(format!("item {i}")))
+                    } else {
+                        Ok(i)
+                    };
+                    let failed = r.is_err();
+                    out.push((i, r));
+                    if failed {
+                        break;
+                    }
+                }
+            },
+            &mut |_| Ok(()),
+            &mut |_| {},
+        );
+        assert_eq!(r.unwrap_err().to_string(), "invalid options: item 37");
+    }
+
+    #[test]
+    fn windows_are_bounded() {
+        assert_eq!(window(1, 1 << 20), 16);
+        assert_eq!(window(2, 64 << 20), 8);
+        assert_eq!(window(128, 64 << 20), 512);
+    }
+}
