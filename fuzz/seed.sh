@@ -5,9 +5,12 @@
 set -e
 cd "$(dirname "$0")"
 F=../fixtures/corrupt
-mkdir -p corpus/vmdk corpus/qcow2 corpus/layout corpus/vmfs corpus/fat corpus/fat_add corpus/gzip
+mkdir -p corpus/vhd corpus/vdi corpus/vhdx corpus/vmdk corpus/qcow2 corpus/layout corpus/vmfs corpus/fat corpus/fat_add corpus/ext4 corpus/gzip
 cp "$F"/*.qcow2 corpus/qcow2/
 cp "$F"/vmdk-*.vmdk corpus/vmdk/
+cp "$F"/vhd-*.vhd corpus/vhd/
+cp "$F"/vdi-*.vdi corpus/vdi/
+cp seeds/vhdx-*.bin corpus/vhdx/
 cp "$F"/gpt-*.raw corpus/layout/
 cp "$F"/fat-*.img corpus/fat/
 cp "$F"/ext4-*.img corpus/ext4/

@@ -122,12 +122,24 @@ enum Locator<'a> {
 fn make_differencing(d: &Dir, child: &str, parent: &str, loc: Locator, writes: &[Write]) {
     let p = std::fs::read(d.join(parent)).unwrap();
     let uuid = p[p.len() - 512 + 68..p.len() - 512 + 84].to_vec();
+    make_differencing_uuid(d, child, parent, &uuid, loc, writes)
+}
+
+/// [`make_differencing`] with the parent's unique id given (the parent need not exist).
+fn make_differencing_uuid(
+    d: &Dir,
+    child: &str,
+    parent: &str,
+    uuid: &[u8],
+    loc: Locator,
+    writes: &[Write],
+) {
     let mut b = std::fs::read(d.join(child)).unwrap();
     let n = b.len();
     set_footer(&mut b, 60, &4u32.to_be_bytes());
     let footer = b[n - 512..].to_vec();
     let h = be64(&b, 16) as usize;
-    b[h + 40..h + 56].copy_from_slice(&uuid);
+    b[h + 40..h + 56].copy_from_slice(uuid);
     let name: Vec<u8> = parent
         .encode_utf16()
         .flat_map(|u| u.to_be_bytes())
@@ -360,4 +372,260 @@ fn vhd_fixed_probe_and_format_names() {
         e.contains("src.raw: footer at 0x") && e.contains("not \"conectix\""),
         "{e}"
     );
+}
+
+// ---------------------------------------------------------------------------------------
+// Broken VHDs: fixtures/corrupt/vhd-*.vhd, made by `regenerate` from qemu-img's files with
+// fields patched, each with its pinned error.
+
+/// Remakes the `vhd-*` files of `fixtures/corrupt/`. Needs qemu-img.
+#[test]
+#[ignore = "regenerates the committed fixtures: run by hand"]
+fn regenerate() {
+    let out = crate::corrupt::fixtures();
+    let d = Dir::new();
+    let write = |name: &str, data: &[u8]| {
+        assert!(data.len() <= 64 * 1024, "{name}: {} bytes", data.len());
+        std::fs::write(out.join(name), data).unwrap();
+    };
+    // A 4 MiB dynamic disk (no block allocated: 2.5 KiB) and a 32 KiB fixed one with data.
+    d.sh("qemu-img create -q -f vpc e.vhd 4M
+         truncate -s 32K b.raw
+         printf 'ddgz vhd fixture %.0s' $(seq 300) | dd of=b.raw conv=notrunc status=none
+         qemu-img convert -f raw -O vpc -o subformat=fixed b.raw f.vhd");
+    let e = std::fs::read(d.join("e.vhd")).unwrap();
+    let f = std::fs::read(d.join("f.vhd")).unwrap();
+    write("vhd-valid.vhd", &e);
+    write("vhd-fixed-valid.vhd", &f);
+    let h = be64(&e, 16) as usize;
+    let n = e.len();
+    let dynamic = |f: &dyn Fn(&mut Vec<u8>)| {
+        let mut b = e.clone();
+        f(&mut b);
+        fix_checksum(&mut b, h, 1024, 36);
+        b
+    };
+    let mut b = e.clone();
+    b[40] ^= 0xff;
+    b[n - 512 + 40] ^= 0xff;
+    write("vhd-footer-checksum.vhd", &b);
+    let mut b = e.clone();
+    b[h + 100] ^= 0xff;
+    write("vhd-dyn-checksum.vhd", &b);
+    write(
+        "vhd-bat-past-eof.vhd",
+        &dynamic(&|b| b[h + 16..h + 24].copy_from_slice(&(1u64 << 36).to_be_bytes())),
+    );
+    let bat = be64(&e, h + 16) as usize;
+    let mut b = e.clone();
+    b[bat..bat + 4].copy_from_slice(&0x0080_0000u32.to_be_bytes());
+    write("vhd-block-past-eof.vhd", &b);
+    write(
+        "vhd-block-size.vhd",
+        &dynamic(&|b| b[h + 32..h + 36].copy_from_slice(&3000u32.to_be_bytes())),
+    );
+    write(
+        "vhd-bat-small.vhd",
+        &dynamic(&|b| b[h + 28..h + 32].copy_from_slice(&1u32.to_be_bytes())),
+    );
+    let mut b = e.clone();
+    set_footer(&mut b, 28, b"win ");
+    set_footer(&mut b, 48, &(4u64 << 40).to_be_bytes());
+    write("vhd-too-big.vhd", &b);
+    let mut b = e.clone();
+    set_footer(&mut b, 60, &5u32.to_be_bytes());
+    write("vhd-disk-type.vhd", &b);
+    write("vhd-fixed-short.vhd", &f[4096..]);
+    write("vhd-truncated.vhd", &e[..300]);
+    // Differencing disks: a loop of two, a missing parent, a parent whose unique id is
+    // not the recorded one, a parent named by a protocol.
+    for name in [
+        "vhd-parent-loop-a.vhd",
+        "vhd-parent-loop-b.vhd",
+        "vhd-parent-missing.vhd",
+        "vhd-parent-uuid.vhd",
+        "vhd-parent-nbd.vhd",
+    ] {
+        std::fs::copy(d.join("e.vhd"), d.join(name)).unwrap();
+    }
+    std::fs::copy(d.join("e.vhd"), d.join("vhd-valid.vhd")).unwrap();
+    let a = std::fs::read(d.join("vhd-parent-loop-a.vhd")).unwrap();
+    let a_uuid = a[n - 512 + 68..n - 512 + 84].to_vec();
+    make_differencing(
+        &d,
+        "vhd-parent-loop-a.vhd",
+        "vhd-parent-loop-b.vhd",
+        Locator::W2ru("vhd-parent-loop-b.vhd"),
+        &[],
+    );
+    make_differencing_uuid(
+        &d,
+        "vhd-parent-loop-b.vhd",
+        "vhd-parent-loop-a.vhd",
+        &a_uuid,
+        Locator::W2ru("vhd-parent-loop-a.vhd"),
+        &[],
+    );
+    make_differencing_uuid(
+        &d,
+        "vhd-parent-missing.vhd",
+        "vhd-missing.vhd",
+        &[0x42; 16],
+        Locator::W2ru(".\\vhd-missing.vhd"),
+        &[],
+    );
+    make_differencing_uuid(
+        &d,
+        "vhd-parent-uuid.vhd",
+        "vhd-valid.vhd",
+        &[0x42; 16],
+        Locator::W2ru("vhd-valid.vhd"),
+        &[],
+    );
+    make_differencing_uuid(
+        &d,
+        "vhd-parent-nbd.vhd",
+        "nbd:localhost:10809",
+        &[0x42; 16],
+        Locator::W2ru("nbd:localhost:10809"),
+        &[],
+    );
+    for name in [
+        "vhd-parent-loop-a.vhd",
+        "vhd-parent-loop-b.vhd",
+        "vhd-parent-missing.vhd",
+        "vhd-parent-uuid.vhd",
+        "vhd-parent-nbd.vhd",
+    ] {
+        write(name, &std::fs::read(d.join(name)).unwrap());
+    }
+}
+
+/// `FILE`, the command (`*`: convert, convert --no-validate, inspect, validate; `{}` is
+/// the file), the exit code, a piece of the error.
+const CASES: &[(&str, &str, i32, &str)] = &[
+    (
+        "vhd-footer-checksum.vhd",
+        "*",
+        3,
+        "; its copy at offset 0: footer checksum mismatch: stored 0x",
+    ),
+    (
+        "vhd-dyn-checksum.vhd",
+        "*",
+        3,
+        "dynamic disk header checksum mismatch",
+    ),
+    (
+        "vhd-bat-past-eof.vhd",
+        "*",
+        3,
+        "block allocation table at 0x1000000000 (3 entries) lies past the end of the file",
+    ),
+    (
+        "vhd-block-past-eof.vhd",
+        "*",
+        3,
+        "block 0 at 0x100000000 (bitmap and data, 2097664 bytes) lies past the end of the file",
+    ),
+    (
+        "vhd-block-size.vhd",
+        "*",
+        3,
+        "block size 3000; must be a power of two of at least 512",
+    ),
+    (
+        "vhd-bat-small.vhd",
+        "*",
+        3,
+        "the block allocation table has 1 entries of 2097152 bytes, fewer than the 3 blocks of the 4212736-byte disk",
+    ),
+    (
+        "vhd-too-big.vhd",
+        "*",
+        3,
+        "exceeds the VHD limit of 4278190080 sectors (2040 GiB)",
+    ),
+    (
+        "vhd-disk-type.vhd",
+        "*",
+        3,
+        "disk type 5; must be 2 (fixed), 3 (dynamic) or 4 (differencing)",
+    ),
+    (
+        "vhd-fixed-short.vhd",
+        "*",
+        3,
+        "bytes with its footer; the file has",
+    ),
+    (
+        "vhd-truncated.vhd",
+        "*",
+        3,
+        "file is 300 bytes, too short for a VHD footer (512 bytes)",
+    ),
+    (
+        "vhd-parent-loop-a.vhd",
+        "*",
+        3,
+        "backing chain loops: this file is already in the chain (the parent of",
+    ),
+    (
+        "vhd-parent-missing.vhd",
+        "*",
+        3,
+        "differencing disk: no parent found; tried:",
+    ),
+    (
+        "vhd-parent-uuid.vhd",
+        "*",
+        3,
+        "differs from the parent id 42424242-4242-4242-4242-424242424242",
+    ),
+    (
+        "vhd-parent-nbd.vhd",
+        "*",
+        3,
+        "the W2ru parent locator \"nbd:localhost:10809\" is not a relative path",
+    ),
+];
+
+#[test]
+fn vhd_corrupt_fixtures_pinned() {
+    let d = Dir::new();
+    for e in std::fs::read_dir(crate::corrupt::fixtures()).unwrap() {
+        let n = e.unwrap().file_name().into_string().unwrap();
+        if n.starts_with("vhd-") {
+            std::fs::copy(crate::corrupt::fixtures().join(&n), d.join(&n)).unwrap();
+        }
+    }
+    const ALL: &[&str] = &[
+        "convert {} -o out.dd.gz --quiet",
+        "convert {} -o out.dd.gz --quiet --no-validate",
+        "inspect {}",
+        "validate {}",
+    ];
+    let mut failures = Vec::new();
+    for &(file, args, code, text) in CASES {
+        let cmds = if args == "*" {
+            ALL.to_vec()
+        } else {
+            vec![args]
+        };
+        for c in cmds {
+            if let Some(f) = crate::corrupt::run_case(&d, file, c, code, text) {
+                failures.push(f);
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    // The originals are fine: equal to qemu.
+    for v in ["vhd-valid.vhd", "vhd-fixed-valid.vhd"] {
+        check_convert(&d, v, "vpc", &[]);
+    }
 }

@@ -242,3 +242,225 @@ fn vhdx_unreplayed_log() {
     let human = d.ddgz_ok(&["inspect", "tail.vhdx"]);
     assert!(human.contains("1 entries (sequence 7..7)"), "{human}");
 }
+
+// ---------------------------------------------------------------------------------------
+// Broken VHDXs: fixtures/corrupt/vhdx-*.vhdx.gz (a VHDX is at least 4 MiB, mostly zeros:
+// committed gzipped, unpacked by the test), made by `regenerate` from a qemu-img file
+// with fields patched (CRC-32Cs fixed where the field is not the point), each with its
+// pinned error. `regenerate` also writes the fuzz seeds `fuzz/seeds/vhdx-*.bin` (the
+// files' non-zero 4 KiB sectors as runs, the form `ddgz_vhdx::fuzz_sparse` reads).
+
+fn set_le32(b: &mut [u8], at: usize, v: u32) {
+    b[at..at + 4].copy_from_slice(&v.to_le_bytes());
+}
+fn set_le64(b: &mut [u8], at: usize, v: u64) {
+    b[at..at + 8].copy_from_slice(&v.to_le_bytes());
+}
+
+/// The offsets of the metadata region, the BAT region and the file parameters item.
+fn layout(b: &[u8]) -> (usize, usize, usize) {
+    let rt = 192 << 10;
+    let region = |first: u8| {
+        (0..le32(b, rt + 8) as usize)
+            .map(|i| rt + 16 + i * 32)
+            .find(|&e| b[e] == first)
+            .map(|e| le64(b, e + 16) as usize)
+            .unwrap()
+    };
+    let (bat, md) = (region(0x66), region(0x06));
+    // File parameters: CAA16737-…, its first byte 0x37.
+    let fp = (0..usize::from(u16::from_le_bytes([b[md + 10], b[md + 11]])))
+        .map(|i| md + 32 + i * 32)
+        .find(|&e| b[e] == 0x37)
+        .map(|e| md + le32(b, e + 16) as usize)
+        .unwrap();
+    (md, bat, fp)
+}
+
+/// Remakes the `vhdx-*` files of `fixtures/corrupt/` and the vhdx fuzz seeds. Needs
+/// qemu-img, qemu-io and gzip.
+#[test]
+#[ignore = "regenerates the committed fixtures: run by hand"]
+fn regenerate() {
+    let out = crate::corrupt::fixtures();
+    let seeds = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds");
+    let d = Dir::new();
+    d.sh("qemu-img create -q -f vhdx -o block_size=1M v.vhdx 3M
+         qemu-io -f vhdx -c 'write -P 0x41 0 4096' -c 'write -P 0x42 2M 8192' v.vhdx >/dev/null");
+    let v = std::fs::read(d.join("v.vhdx")).unwrap();
+    let (md, bat, fp) = layout(&v);
+    let write = |name: &str, b: &[u8]| {
+        let p = d.join(name);
+        std::fs::write(&p, b).unwrap();
+        d.sh(&format!(
+            "gzip -9 -n -c {name} > {}",
+            out.join(format!("{name}.gz")).display()
+        ));
+        let gz = std::fs::metadata(out.join(format!("{name}.gz")))
+            .unwrap()
+            .len();
+        assert!(gz < 64 << 10, "{name}.gz: {gz} bytes");
+    };
+    let patched = |f: &dyn Fn(&mut Vec<u8>)| {
+        let mut b = v.clone();
+        f(&mut b);
+        b
+    };
+    let regions = |b: &mut Vec<u8>, f: &dyn Fn(&mut [u8])| {
+        for rt in [192 << 10, 256 << 10] {
+            f(&mut b[rt..rt + 65536]);
+            fix_crc(b, rt, 65536);
+        }
+    };
+    write("vhdx-valid.vhdx", &v);
+    write(
+        "vhdx-headers.vhdx",
+        &patched(&|b| {
+            b[(64 << 10) + 200] ^= 1;
+            b[(128 << 10) + 200] ^= 1;
+        }),
+    );
+    write(
+        "vhdx-regions.vhdx",
+        &patched(&|b| {
+            b[(192 << 10) + 1000] ^= 1;
+            b[(256 << 10) + 1000] ^= 1;
+        }),
+    );
+    write(
+        "vhdx-region-required.vhdx",
+        &patched(&|b| {
+            regions(b, &|r| {
+                let n = le32(r, 8) as usize;
+                let e = 16 + n * 32;
+                r[e..e + 16].copy_from_slice(&[0xaa; 16]);
+                set_le64(r, e + 16, 64 << 20);
+                set_le32(r, e + 24, 1 << 20);
+                set_le32(r, e + 28, 1);
+                set_le32(r, 8, n as u32 + 1);
+            })
+        }),
+    );
+    write(
+        "vhdx-bat-past-eof.vhdx",
+        &patched(&|b| {
+            regions(b, &|r| {
+                let e = (0..le32(r, 8) as usize)
+                    .map(|i| 16 + i * 32)
+                    .find(|&e| r[e] == 0x66)
+                    .unwrap();
+                set_le64(r, e + 16, 1 << 40);
+            })
+        }),
+    );
+    write(
+        "vhdx-block-size.vhdx",
+        &patched(&|b| set_le32(b, fp, 3 << 20)),
+    );
+    write(
+        "vhdx-parent.vhdx",
+        &patched(&|b| {
+            let f = le32(b, fp + 4);
+            set_le32(b, fp + 4, f | 2)
+        }),
+    );
+    let _ = md;
+    write(
+        "vhdx-block-past-eof.vhdx",
+        &patched(&|b| set_le64(b, bat, (1 << 40) | 6)),
+    );
+    write(
+        "vhdx-block-in-header.vhdx",
+        &patched(&|b| set_le64(b, bat, 6)),
+    );
+    write(
+        "vhdx-block-partial.vhdx",
+        &patched(&|b| {
+            let e = le64(b, bat);
+            set_le64(b, bat, (e & !7) | 7)
+        }),
+    );
+    write("vhdx-block-state.vhdx", &patched(&|b| set_le64(b, bat, 4)));
+    // A log entry (a zero write) whose flushed file offset is past the end of the file.
+    let mut b = v.clone();
+    let cur = if le64(&b, (128 << 10) + 8) > le64(&b, (64 << 10) + 8) {
+        128 << 10
+    } else {
+        64 << 10
+    };
+    let log_at = le64(&b, cur + 72) as usize;
+    let guid = [0x77u8; 16];
+    let size = b.len() as u64;
+    let e = log_entry(&guid, 1, 0, &[(bat as u64, None, 4096)], size + (1 << 20));
+    b[log_at..log_at + e.len()].copy_from_slice(&e);
+    for h in [64 << 10, 128 << 10] {
+        b[h + 48..h + 64].copy_from_slice(&guid);
+        fix_crc(&mut b, h, 4096);
+    }
+    write("vhdx-log-truncated.vhdx", &b);
+    write("vhdx-truncated.vhdx", &v[..200 << 10]);
+
+    // Fuzz seeds: three fixtures (a valid file, one with a log, a truncated one) as runs
+    // of their non-zero 4 KiB sectors; the fuzzer finds the other fields.
+    for name in ["vhdx-valid.vhdx", "vhdx-log-truncated.vhdx", "vhdx-truncated.vhdx"] {
+        let b = std::fs::read(d.join(name)).unwrap();
+        let mut runs = Vec::new();
+        for (k, s) in b.chunks(4096).enumerate() {
+            if s.iter().any(|&x| x != 0) {
+                runs.extend(((k * 4096) as u32).to_le_bytes());
+                runs.extend((s.len() as u16).to_le_bytes());
+                runs.extend(s);
+            }
+        }
+        std::fs::write(seeds.join(name.replace(".vhdx", ".bin")), runs).unwrap();
+    }
+}
+
+const CASES: &[(&str, i32, &str)] = &[
+    ("vhdx-headers.vhdx", 3, "no valid header: the one at 0x10000: CRC-32C mismatch; the one at 0x20000: CRC-32C mismatch"),
+    ("vhdx-regions.vhdx", 3, "region table at 0x30000: CRC-32C mismatch (and its copy at 0x40000 is no better)"),
+    ("vhdx-region-required.vhdx", 3, "region AAAAAAAA-AAAA-AAAA-AAAA-AAAAAAAAAAAA is required and unknown"),
+    ("vhdx-bat-past-eof.vhdx", 3, "BAT region at 0x10000000000 (1048576 bytes) lies past the end of the file"),
+    ("vhdx-block-size.vhdx", 3, "block size 3145728; must be a power of two from 1 MiB to 256 MiB"),
+    ("vhdx-parent.vhdx", 3, "a differencing VHDX (has parent; no parent locator): not read"),
+    ("vhdx-block-past-eof.vhdx", 3, "payload block 0 (BAT entry 0 = 0x0000010000000006 at 0x200000): data at 0x10000000000 (1048576 bytes) lies past the end of the file"),
+    ("vhdx-block-in-header.vhdx", 3, "data at 0x0, inside the 1 MiB header section"),
+    ("vhdx-block-partial.vhdx", 3, "partially present, which only a differencing disk may be"),
+    ("vhdx-block-state.vhdx", 3, "unknown block state 4"),
+    ("vhdx-log-truncated.vhdx", 3, "the file was truncated after the log was written"),
+    ("vhdx-truncated.vhdx", 3, "file ended early reading 65536 bytes of the region table at 0x30000"),
+];
+
+#[test]
+fn vhdx_corrupt_fixtures_pinned() {
+    let d = Dir::new();
+    for e in std::fs::read_dir(crate::corrupt::fixtures()).unwrap() {
+        let n = e.unwrap().file_name().into_string().unwrap();
+        if let Some(name) = n.strip_prefix("vhdx-").and_then(|n| n.strip_suffix(".gz")) {
+            d.sh(&format!(
+                "gzip -dc {} > vhdx-{name}",
+                crate::corrupt::fixtures().join(&n).display()
+            ));
+        }
+    }
+    let mut failures = Vec::new();
+    for &(file, code, text) in CASES {
+        for c in [
+            "convert {} -o out.dd.gz --quiet",
+            "convert {} -o out.dd.gz --quiet --no-validate",
+            "inspect {}",
+            "validate {}",
+        ] {
+            if let Some(f) = crate::corrupt::run_case(&d, file, c, code, text) {
+                failures.push(f);
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    check_convert(&d, "vhdx-valid.vhdx", "vhdx", &[]);
+}

@@ -245,4 +245,16 @@ fn fuzz_entry_survives_garbage() {
         }
     }
     fuzz_image(&good[..300 << 10]);
+    // The sparse form: the non-zero 4 KiB sectors as runs.
+    let mut runs = Vec::new();
+    for (k, s) in good.chunks(4096).enumerate() {
+        if s.iter().any(|&b| b != 0) {
+            runs.extend(((k * 4096) as u32).to_le_bytes());
+            runs.extend((s.len() as u16).to_le_bytes());
+            runs.extend(s);
+        }
+    }
+    fuzz_sparse(&runs);
+    fuzz_sparse(&runs[..runs.len() / 2]);
+    fuzz_sparse(&[0xff; 7]);
 }
