@@ -32,6 +32,27 @@ pub struct DeflateEncoder {
     probe_out: Vec<u8>,
 }
 
+/// Order-0 entropy below which a sample is worth deflating whatever the level-1 probe
+/// says: Huffman coding alone saves `8 - H` bits per byte (3 % at 7.75).
+const MIN_STORED_ENTROPY: f64 = 7.75;
+
+/// Order-0 entropy of `data`, in bits per byte.
+fn bits_per_byte(data: &[u8]) -> f64 {
+    let mut counts = [0u32; 256];
+    for &b in data {
+        counts[b as usize] += 1;
+    }
+    let n = data.len() as f64;
+    counts
+        .iter()
+        .filter(|&&c| c > 0)
+        .map(|&c| {
+            let p = c as f64 / n;
+            -p * p.log2()
+        })
+        .sum()
+}
+
 /// Probe samples: this many, of this size, spread over a chunk.
 const PROBE_SAMPLES: usize = 4;
 const PROBE_SAMPLE_LEN: usize = 16 << 10;
@@ -47,8 +68,11 @@ impl DeflateEncoder {
     }
 
     /// Whether `buf` looks already compressed (ESXi modules, tarballs, images): every
-    /// sample deflated at level 1 keeps over 98 % of its size. Such a chunk is stored
-    /// rather than deflated: deflate would spend most of its time to save nothing.
+    /// sample deflated at level 1 keeps over 98 % of its size *and* uses nearly all 8 bits
+    /// per byte. Such a chunk is stored rather than deflated: deflate would spend most of
+    /// its time to save nothing. The entropy test matters because zlib-rs's level 1 codes
+    /// with the fixed Huffman table, which gains nothing on text of a small alphabet
+    /// without repeats (base64: 6 bits per byte, which level 6 does shrink by 25 %).
     /// Decided from the content only, so the output stays deterministic.
     /// A fresh level-1 engine per sample, like [`deflate_chunk`]: nothing carries over.
     pub(crate) fn looks_incompressible(probe_out: &mut Vec<u8>, buf: &[u8]) -> bool {
@@ -61,6 +85,9 @@ impl DeflateEncoder {
         probe_out.reserve(2 * PROBE_SAMPLE_LEN);
         (0..PROBE_SAMPLES).all(|k| {
             let sample = &buf[k * stride..k * stride + PROBE_SAMPLE_LEN];
+            if bits_per_byte(sample) < MIN_STORED_ENTROPY {
+                return false;
+            }
             let mut probe = Compress::new(Compression::fast(), false);
             probe_out.clear();
             match probe.compress_vec(sample, probe_out, FlushCompress::Finish) {
