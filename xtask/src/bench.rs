@@ -139,7 +139,7 @@ const GNU_TIME: &str = "/usr/bin/time";
 
 /// Runs `cmd`, returning wall seconds, peak RSS (KiB) and CPU seconds (user + system of
 /// the process and its descendants, from `wait4`: not skewed like its RSS).
-fn measure(cmd: &mut Command) -> Result<(f64, u64, f64)> {
+pub(crate) fn measure(cmd: &mut Command) -> Result<(f64, u64, f64)> {
     let rss_file = std::env::temp_dir().join(format!("xtask-rss-{}", std::process::id()));
     let mut cmd = if Path::new(GNU_TIME).exists() {
         let mut t = Command::new(GNU_TIME);

@@ -10,6 +10,7 @@ use std::process::Command;
 use anyhow::{bail, Context, Result};
 
 mod bench;
+mod bench_tar;
 mod demo;
 mod fat;
 mod fixtures;
@@ -56,6 +57,7 @@ fn main() -> Result<()> {
         Some("demo") => demo::main(&args[1..]),
         Some("fixtures") => fixtures::main(&args[1..]),
         Some("bench") => bench::main(&args[1..]),
+        Some("bench-tar") => bench_tar::main(&args[1..]),
         _ => {
             eprintln!(
                 "usage: cargo xtask <task>\n\n\

@@ -1,0 +1,181 @@
+//! `cargo xtask bench-tar [--runs N] [--mib N]`: `ddgz tar` against what packer-maas does
+//! without FUSE, `debugfs -R 'rdump / DIR'` + GNU tar + `pigz -9`, on a root filesystem of
+//! OS-like files (ddgz-synth content: text, binaries, already-compressed modules) made
+//! with `mkfs.ext4 -d` and put into a qcow2 as GPT partition 2. The peer reads the raw
+//! filesystem image directly (no qcow2, no nbd): a floor for the FUSE pipeline it stands
+//! in for. Median of the runs; wall and CPU seconds, peak RSS, output size.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{bail, Context, Result};
+use ddgz_synth::content::{Content, Kind, Rng};
+
+use crate::bench::measure;
+
+fn sh(dir: &Path, script: &str) -> Result<()> {
+    let st = Command::new("sh")
+        .args(["-ec", script])
+        .current_dir(dir)
+        .status()
+        .with_context(|| format!("running {script}"))?;
+    if !st.success() {
+        bail!("`{script}` failed");
+    }
+    Ok(())
+}
+
+/// Writes the tree: about `mib` MiB in files of 1 KiB to 4 MiB, in a few hundred
+/// directories, seeded (the same tree on every machine).
+fn tree(root: &Path, mib: u64) -> Result<u64> {
+    let content = Content::new(0x7a72);
+    let mut rng = Rng::new(15);
+    let budget = mib << 20;
+    let mut written = 0u64;
+    let mut offset = 0u64;
+    let mut n = 0u32;
+    while written < budget {
+        let (dir, kind) = match rng.below(10) {
+            0..=3 => ("usr/share/doc", Kind::Text),
+            4..=6 => ("usr/lib", Kind::Binary),
+            7 => ("usr/lib/modules", Kind::Compressed),
+            8 => ("etc", Kind::Text),
+            _ => ("usr/bin", Kind::Mixed),
+        };
+        let sub = format!("{dir}/d{}", rng.below(60));
+        let size = match rng.below(100) {
+            0..=59 => 1024 + rng.below(16 << 10),
+            60..=94 => 16 << 10 | rng.below(256 << 10),
+            _ => 256 << 10 | rng.below(4 << 20),
+        };
+        let mut buf = vec![0u8; size as usize];
+        content.fill(kind, offset, &mut buf);
+        offset += size;
+        let d = root.join(&sub);
+        std::fs::create_dir_all(&d)?;
+        std::fs::write(d.join(format!("f{n}")), &buf)?;
+        written += size;
+        n += 1;
+    }
+    std::fs::create_dir_all(root.join("etc"))?;
+    std::fs::write(
+        root.join("etc/os-release"),
+        "NAME=\"Bench Linux\"\nID=bench\nVERSION_ID=\"1.0\"\n",
+    )?;
+    Ok(u64::from(n))
+}
+
+/// Builds (once) `dir/rootfs.qcow2` and `dir/rootfs.img`.
+fn fixture(dir: &Path, mib: u64) -> Result<(PathBuf, PathBuf)> {
+    let qcow2 = dir.join(format!("rootfs-{mib}m.qcow2"));
+    let img = dir.join(format!("rootfs-{mib}m.img"));
+    if qcow2.exists() && img.exists() {
+        return Ok((qcow2, img));
+    }
+    std::fs::create_dir_all(dir)?;
+    let src = dir.join("rootfs-src");
+    let _ = std::fs::remove_dir_all(&src);
+    let files = tree(&src, mib)?;
+    eprintln!("bench-tar: {files} files, {mib} MiB; mkfs.ext4 -d …");
+    let fs_mib = mib * 3 / 2 + 64;
+    sh(
+        dir,
+        &format!(
+            "rm -f fs.tmp disk.tmp
+             mkfs.ext4 -q -F -d rootfs-src fs.tmp {fs_mib}M
+             truncate -s {}M disk.tmp
+             sgdisk -o -n 1:2048:+1M -n 2:4096:+{fs_mib}M disk.tmp >/dev/null
+             dd if=fs.tmp of=disk.tmp bs=1M seek=2 conv=notrunc,sparse status=none
+             qemu-img convert -O qcow2 disk.tmp {q}
+             mv fs.tmp {i}; rm -rf disk.tmp rootfs-src",
+            fs_mib + 4,
+            q = qcow2.display(),
+            i = img.display()
+        ),
+    )?;
+    Ok((qcow2, img))
+}
+
+/// Median of `runs` timings of `cmd`, output size of `out`.
+fn time(runs: usize, out: &Path, mut cmd: impl FnMut() -> Command) -> Result<(f64, f64, u64, u64)> {
+    let mut v = Vec::new();
+    for _ in 0..runs {
+        let _ = std::fs::remove_file(out);
+        let (wall, rss, cpu) = measure(&mut cmd())?;
+        let size = std::fs::metadata(out)
+            .with_context(|| format!("{} was not written", out.display()))?
+            .len();
+        v.push((wall, cpu, rss, size));
+    }
+    v.sort_by(|a, b| a.0.total_cmp(&b.0));
+    Ok(v[v.len() / 2])
+}
+
+pub fn main(args: &[String]) -> Result<()> {
+    let mut runs = 3;
+    let mut mib = 300;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let mut val = || it.next().context("a value is missing");
+        match a.as_str() {
+            "--runs" => runs = val()?.parse().context("--runs")?,
+            "--mib" => mib = val()?.parse().context("--mib")?,
+            _ => bail!("usage: cargo xtask bench-tar [--runs N] [--mib N]"),
+        }
+    }
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let st = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args(["build", "--release", "--bin", "ddgz"])
+        .current_dir(&root)
+        .status()?;
+    if !st.success() {
+        bail!("cargo build --release failed");
+    }
+    let ddgz = root.join("target/release/ddgz");
+    let dir = root.join("target/fixtures");
+    let (qcow2, img) = fixture(&dir, mib)?;
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let out = dir.join("bench-tar.out");
+    let tmp = dir.join("bench-tar.rdump");
+    let ours = time(runs, &out, || {
+        let mut c = Command::new(&ddgz);
+        c.arg("tar").arg(&qcow2).arg("-o").arg(&out).args([
+            "--force",
+            "--quiet",
+            "-j",
+            &threads.to_string(),
+        ]);
+        c
+    })?;
+    let peer = time(runs, &out, || {
+        let mut c = Command::new("sh");
+        c.arg("-c").arg(format!(
+            "rm -rf '{t}' && mkdir '{t}' && debugfs -R 'rdump / {t}' '{i}' 2>/dev/null && \
+             tar -Scpf - --acls --selinux --xattrs --exclude-backups -C '{t}' . | pigz -9 -p {threads} > '{o}'; \
+             s=$?; rm -rf '{t}'; exit $s",
+            t = tmp.display(),
+            i = img.display(),
+            o = out.display()
+        ));
+        c
+    })?;
+    let _ = std::fs::remove_file(&out);
+    println!(
+        "| rootfs-{mib}m ({threads} threads, median of {runs}) | time s | CPU s | output MiB | RSS MiB |"
+    );
+    println!("|---|---|---|---|---|");
+    for (label, r) in [
+        ("ddgz tar qcow2 (level 9)", ours),
+        ("debugfs rdump + GNU tar + pigz -9 (raw fs)", peer),
+    ] {
+        println!(
+            "| {label} | {:.2} | {:.1} | {:.1} | {} |",
+            r.0,
+            r.1,
+            r.3 as f64 / (1 << 20) as f64,
+            r.2 / 1024
+        );
+    }
+    println!("ddgz faster: {:.2}×", peer.0 / ours.0);
+    Ok(())
+}
