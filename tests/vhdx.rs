@@ -402,7 +402,11 @@ fn regenerate() {
 
     // Fuzz seeds: three fixtures (a valid file, one with a log, a truncated one) as runs
     // of their non-zero 4 KiB sectors; the fuzzer finds the other fields.
-    for name in ["vhdx-valid.vhdx", "vhdx-log-truncated.vhdx", "vhdx-truncated.vhdx"] {
+    for name in [
+        "vhdx-valid.vhdx",
+        "vhdx-log-truncated.vhdx",
+        "vhdx-truncated.vhdx",
+    ] {
         let b = std::fs::read(d.join(name)).unwrap();
         let mut runs = Vec::new();
         for (k, s) in b.chunks(4096).enumerate() {
