@@ -486,3 +486,61 @@ fn regenerate_ext4_fixtures() {
         std::fs::copy(&p, out.join(p.file_name().unwrap())).unwrap();
     }
 }
+
+/// The root found among several partitions, a `bls_boot` (XBOOTLDR) partition's content
+/// under `boot/` (as fuse-tar-root's `DETECT_BLS_BOOT=1` appends it), and the errors when
+/// several or no partitions hold `/etc/os-release`.
+#[test]
+fn tar_finds_the_root_and_adds_bls_boot() {
+    let d = Dir::new();
+    d.sh(
+        "mkdir -p root/etc root/boot boot/loader/entries other
+         printf 'ID=fedora\\nVERSION_ID=40\\nNAME=Fedora\\n' > root/etc/os-release
+         echo 'title Fedora' > boot/loader/entries/f.conf
+         echo data > other/x
+         mkfs.ext4 -q -d root r.img 8M; mkfs.ext4 -q -d boot b.img 8M; mkfs.ext4 -q -d other o.img 8M
+         truncate -s 40M disk.raw
+         sgdisk -o -n 1:2048:+8M -n 2:0:+16M -n 3:0:+8M -t 3:ea00 disk.raw >/dev/null
+         dd if=o.img of=disk.raw bs=512 seek=2048 conv=notrunc status=none
+         dd if=r.img of=disk.raw bs=512 seek=18432 conv=notrunc status=none
+         dd if=b.img of=disk.raw bs=512 seek=51200 conv=notrunc status=none",
+    );
+    let out = d.ddgz_ok(&["tar", "disk.raw", "-o", "t.tar.gz"]);
+    assert!(out.contains("from partition 2"), "{out}");
+    assert!(out.contains("members from bls_boot partition 3"), "{out}");
+    let list = d.sh("tar -tzf t.tar.gz");
+    assert!(
+        list.lines().any(|l| l == "./boot/loader/entries/f.conf"),
+        "{list}"
+    );
+    assert!(list.lines().any(|l| l == "./etc/os-release"), "{list}");
+    d.ddgz_ok(&["tar", "disk.raw", "-o", "n.tar.gz", "--no-bls-boot"]);
+    assert!(!d.sh("tar -tzf n.tar.gz").contains("loader"));
+    // Two roots: the user must choose (exit 2); none: exit 3, each partition described.
+    d.sh("dd if=r.img of=disk.raw bs=512 seek=2048 conv=notrunc status=none; cp disk.raw two.raw");
+    let o = d.ddgz(&["tar", "two.raw", "-o", "x.tar.gz"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("partitions 1, 2 all hold /etc/os-release"),
+        "{err}"
+    );
+    d.ddgz_ok(&[
+        "tar",
+        "two.raw",
+        "-o",
+        "p1.tar.gz",
+        "--partition",
+        "1",
+        "--no-bls-boot",
+    ]);
+    d.sh("dd if=o.img of=none.raw bs=512 status=none");
+    let o = d.ddgz(&["tar", "none.raw", "-o", "x.tar.gz"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains("no ext2/3/4 partition holds /etc/os-release (0: ext, no /etc/os-release)"),
+        "{err}"
+    );
+    assert!(!d.join("x.tar.gz").exists());
+}
