@@ -193,13 +193,48 @@ fn install_test_tools() -> Result<()> {
 
 fn test(extra: &[String]) -> Result<()> {
     install_test_tools()?;
+    // Lints are part of the tests: formatting, clippy with warnings as errors, and no
+    // dependency that no code uses.
+    run_cargo(
+        &["fmt", "--all", "--check"],
+        "cargo fmt --check (run `cargo fmt --all`)",
+    )?;
+    run_cargo(
+        &[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ],
+        "cargo clippy",
+    )?;
+    if Command::new("cargo-machete")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("xtask: installing cargo-machete (unused dependency check)");
+        run_cargo(
+            &["install", "--locked", "cargo-machete"],
+            "cargo install cargo-machete",
+        )?;
+    }
+    run_cargo(&["machete"], "cargo machete (unused dependencies)")?;
+    let mut args = vec!["test", "--workspace"];
+    args.extend(extra.iter().map(String::as_str));
+    run_cargo(&args, "cargo test")
+}
+
+/// Runs `cargo ARGS`; fails naming `what` when it does not succeed.
+fn run_cargo(args: &[&str], what: &str) -> Result<()> {
     let st = cargo()
-        .args(["test", "--workspace"])
-        .args(extra)
+        .args(args)
         .status()
-        .context("running cargo test")?;
+        .with_context(|| format!("running {what}"))?;
     if !st.success() {
-        bail!("cargo test failed ({st})");
+        bail!("{what} failed ({st})");
     }
     Ok(())
 }
