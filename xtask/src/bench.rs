@@ -869,6 +869,10 @@ pub fn main(args: &[String]) -> Result<()> {
         std::fs::write(&p, svg(&results, threads))
             .with_context(|| format!("writing {}", p.display()))?;
     }
+    // The Linux root tarball row (`ddgz tar`), on its own fixture: see bench_tar.rs.
+    if !quick {
+        crate::bench_tar::main(&["--runs".into(), runs.to_string()])?;
+    }
     Ok(())
 }
 

@@ -123,16 +123,8 @@ pub fn main(args: &[String]) -> Result<()> {
             _ => bail!("usage: cargo xtask bench-tar [--runs N] [--mib N]"),
         }
     }
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let st = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .args(["build", "--release", "--bin", "ddgz"])
-        .current_dir(&root)
-        .status()?;
-    if !st.success() {
-        bail!("cargo build --release failed");
-    }
-    let ddgz = root.join("target/release/ddgz");
-    let dir = root.join("target/fixtures");
+    let ddgz = crate::build_ddgz(None)?;
+    let dir = crate::workspace_root().join("target/fixtures");
     let (qcow2, img) = fixture(&dir, mib)?;
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let out = dir.join("bench-tar.out");
