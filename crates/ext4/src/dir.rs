@@ -13,9 +13,9 @@ use crate::superblock::incompat;
 use crate::Fs;
 use ddgz_disk::Disk;
 
-/// Most entries read from one directory: a bound on memory for hostile images (a real
-/// directory of this size would hold 8 million files).
-pub const MAX_DIR_ENTRIES: usize = 8 << 20;
+/// Most entries read from one directory: a bound on memory for hostile images (about
+/// 256 MiB of names; a real directory of this size would hold 4 million files).
+pub const MAX_DIR_ENTRIES: usize = 4 << 20;
 
 /// One directory entry.
 #[derive(Debug, Clone, PartialEq, Eq)]

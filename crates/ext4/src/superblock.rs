@@ -10,6 +10,11 @@ pub const SUPERBLOCK_OFFSET: u64 = 1024;
 pub const SUPERBLOCK_LEN: usize = 1024;
 /// `s_magic`.
 const MAGIC: u16 = 0xEF53;
+/// Fewest blocks per group `mke2fs` makes: fewer would only multiply the descriptors.
+const MIN_BLOCKS_PER_GROUP: u32 = 256;
+/// Most block groups read: one descriptor each is kept in memory (16 bytes), so this
+/// bounds memory on a hostile superblock to 128 MiB.
+const MAX_GROUPS: u64 = 1 << 23;
 
 /// `s_feature_compat` bit: the filesystem has a journal.
 pub const COMPAT_HAS_JOURNAL: u32 = 0x4;
@@ -227,9 +232,10 @@ impl Superblock {
             )));
         }
         let blocks_per_group = le32(raw, 0x20);
-        if blocks_per_group == 0 || blocks_per_group > 8 * block_size {
+        if !(MIN_BLOCKS_PER_GROUP..=8 * block_size).contains(&blocks_per_group) {
             return Err(Error::Corrupt(format!(
-                "s_blocks_per_group {blocks_per_group}; must be 1 to {} (bits in a bitmap block)",
+                "s_blocks_per_group {blocks_per_group}; must be {MIN_BLOCKS_PER_GROUP} (mke2fs's \
+                 least) to {} (bits in a bitmap block)",
                 8 * block_size
             )));
         }
@@ -242,8 +248,13 @@ impl Superblock {
         }
         let groups64 =
             (blocks_count - u64::from(first_data_block)).div_ceil(u64::from(blocks_per_group));
-        let groups = u32::try_from(groups64)
-            .map_err(|_| Error::Corrupt(format!("{groups64} block groups")))?;
+        if groups64 > MAX_GROUPS {
+            return Err(Error::Limit(format!(
+                "{groups64} block groups; at most {MAX_GROUPS} are read (a 1 PiB filesystem of \
+                 4 KiB blocks has 2^23)"
+            )));
+        }
+        let groups = groups64 as u32;
         let inodes_count = le32(raw, 0x00);
         let max_inodes = u64::from(groups) * u64::from(inodes_per_group);
         if inodes_count == 0 || u64::from(inodes_count) > max_inodes {
@@ -381,6 +392,10 @@ mod tests {
         raw[0x00..0x04].copy_from_slice(&65u32.to_le_bytes());
         let e = Superblock::parse(&raw, 1 << 20).unwrap_err().to_string();
         assert!(e.contains("s_inodes_count 65"), "{e}");
+        let mut raw = minimal();
+        raw[0x20..0x24].copy_from_slice(&8u32.to_le_bytes());
+        let e = Superblock::parse(&raw, 1 << 20).unwrap_err().to_string();
+        assert!(e.contains("s_blocks_per_group 8; must be 256"), "{e}");
     }
 
     #[test]

@@ -22,7 +22,7 @@ use crate::{Error, Names, Result};
 
 /// Most directory entries waiting in the walk at once (those of every directory on the
 /// current path): bounds memory on hostile images.
-pub const MAX_PENDING: usize = 16 << 20;
+pub const MAX_PENDING: usize = 8 << 20;
 /// Longest member name: deeper trees are refused rather than grown without bound.
 pub const MAX_PATH: usize = 32 << 10;
 /// Most data segments of a sparse file; a file fragmented beyond that is stored whole.
