@@ -13,6 +13,7 @@ mod inspect;
 mod oracle;
 mod output;
 mod packer;
+mod packed;
 mod proptests;
 mod safety;
 mod tar;

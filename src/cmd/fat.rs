@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use ddgz_fat::{AddSpec, Error as FatError, KsOptions, Patch};
-use ddgz_image::{Disk, Image, OpenOptions};
+use ddgz_image::{Disk, OpenOptions};
+
+use crate::cmd::input::Input;
 
 use crate::exit::{with_code, Code, ResultExt};
 
@@ -110,9 +112,9 @@ fn part_path(s: &str) -> (u32, &str) {
     }
 }
 
-fn open_volume(image: &Path, part: u32) -> anyhow::Result<(Image, Range<u64>)> {
-    let disk = Image::open(image, &OpenOptions::default()).input()?;
-    let range = if part == 0 {
+/// The byte range of volume `part` (0: the whole disk) of `disk`, read from `image`.
+fn volume_range(disk: &dyn Disk, image: &Path, part: u32) -> anyhow::Result<Range<u64>> {
+    Ok(if part == 0 {
         0..disk.size()
     } else {
         match ddgz_layout::partition_range(&disk, part) {
@@ -122,8 +124,7 @@ fn open_volume(image: &Path, part: u32) -> anyhow::Result<(Image, Range<u64>)> {
             }
             Err(e) => return Err(e).input().with_context(|| image.display().to_string()),
         }
-    };
-    Ok((disk, range))
+    })
 }
 
 /// How errors name the volume: "partition N", or "the image" for PART 0.
@@ -146,7 +147,7 @@ Examples:
   ddgz ls disk.qcow2 5:/                   # an ESXi bootbank
   ddgz ls part.img 0:/EFI/BOOT             # a bare FAT volume")]
 pub struct LsArgs {
-    /// The image (qcow2 or raw).
+    /// The image (any format ddgz reads, detected by content), or a finished .dd.gz / .dd.xz.
     pub image: PathBuf,
     /// [PART:]PATH, e.g. 1:/curtin
     #[arg(default_value = "1:/")]
@@ -165,7 +166,7 @@ Examples:
   ddgz cat disk.qcow2 1:/curtin/curtin-hooks > hooks
   ddgz cat disk.qcow2 5:/boot.cfg | grep kernelopt")]
 pub struct CatArgs {
-    /// The image (qcow2 or raw).
+    /// The image (any format ddgz reads, detected by content), or a finished .dd.gz / .dd.xz.
     pub image: PathBuf,
     /// [PART:]PATH, e.g. 1:/curtin/curtin-hooks
     pub path: String,
@@ -245,10 +246,13 @@ fn parse_size(s: &str) -> Result<u64, String> {
 
 pub fn run_ls(a: LsArgs) -> anyhow::Result<()> {
     let (part, path) = part_path(&a.path);
-    let (disk, range) = open_volume(&a.image, part)?;
-    let entries = ddgz_fat::list_in(&disk, range, Some(&volume_label(part)), path)
-        .map_err(fat_err)
-        .with_context(|| a.image.display().to_string())?;
+    let mut input = crate::cmd::input::open(&a.image, &OpenOptions::default())?;
+    let entries = input.run(|disk| {
+        let range = volume_range(&disk, &a.image, part)?;
+        ddgz_fat::list_in(&disk, range, Some(&volume_label(part)), path)
+            .map_err(fat_err)
+            .with_context(|| a.image.display().to_string())
+    })?;
     let mut out = std::io::stdout().lock();
     for e in entries {
         let name = if e.is_dir {
@@ -269,10 +273,33 @@ pub fn run_ls(a: LsArgs) -> anyhow::Result<()> {
 
 pub fn run_cat(a: CatArgs) -> anyhow::Result<()> {
     let (part, path) = part_path(&a.path);
-    let (disk, range) = open_volume(&a.image, part)?;
+    let mut input = crate::cmd::input::open(&a.image, &OpenOptions::default())?;
     let mut out = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
     let label = volume_label(part);
-    let r = ddgz_fat::copy_file_in(&disk, range, Some(&label), path, &mut out).and_then(|_| {
+    let r = match &mut input {
+        // An image: streamed from the disk to stdout.
+        Input::Image(disk) => {
+            let range = volume_range(disk, &a.image, part)?;
+            ddgz_fat::copy_file_in(&*disk, range, Some(&label), path, &mut out).map(|_| ())
+        }
+        // A packed disk: the file is read (perhaps more than once) into memory, bounded by
+        // the capture budget, and written once its read needed nothing more.
+        Input::Packed(_) => {
+            let bytes = input.run(|disk| {
+                let range = volume_range(&disk, &a.image, part)?;
+                let mut buf = Vec::new();
+                Ok(ddgz_fat::copy_file_in(&disk, range, Some(&label), path, &mut buf).map(|_| buf))
+            })?;
+            bytes.and_then(|b| {
+                out.write_all(&b).map_err(|e| FatError::Output {
+                    path: "-".into(),
+                    what: "write to stdout".into(),
+                    source: Some(e),
+                })
+            })
+        }
+    };
+    let r = r.and_then(|_| {
         out.flush().map_err(|e| FatError::Output {
             path: "-".into(),
             what: "write to stdout".into(),

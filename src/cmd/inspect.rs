@@ -60,12 +60,13 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use ddgz_image::{Container, Disk, Format, Image, OpenOptions};
+use ddgz_image::{Container, Format, OpenOptions};
 use ddgz_layout::report::human;
 use ddgz_layout::{Content, Findings, Profile, Report, Severity};
 use serde::Serialize;
 
 use crate::cmd::convert::FormatArg;
+use crate::cmd::input::Input;
 use crate::exit::{with_code, Code, ResultExt};
 
 /// Version of the `--json` shapes, bumped only on an incompatible change.
@@ -80,7 +81,7 @@ Examples:
   ddgz inspect output-esxi/packer-esxi
   ddgz inspect disk.qcow2 --json | jq '.partitions[] | {number, content}'")]
 pub struct InspectArgs {
-    /// The image (qcow2 or raw, detected by content).
+    /// The image (any format ddgz reads, detected by content), or a finished .dd.gz / .dd.xz.
     pub image: PathBuf,
 
     /// Read the image as this format instead of detecting it.
@@ -110,7 +111,7 @@ Examples:
 Each finding has a stable code in brackets; MAAS readiness (curtin hooks, the maas/
 scripts tarball, room in partition 6) is a section of its own for ESXi images.")]
 pub struct ValidateArgs {
-    /// The image (qcow2 or raw, detected by content).
+    /// The image (any format ddgz reads, detected by content), or a finished .dd.gz / .dd.xz.
     pub image: PathBuf,
 
     /// Read the image as this format instead of detecting it.
@@ -180,12 +181,12 @@ impl From<ProfileArg> for Profile {
     }
 }
 
-fn open(path: &Path, format: Option<FormatArg>, force: bool) -> anyhow::Result<Image> {
+fn open(path: &Path, format: Option<FormatArg>, force: bool) -> anyhow::Result<Input> {
     let opts = OpenOptions {
         format: format.map(Format::from),
         force_corrupt: force,
     };
-    Image::open(path, &opts).input()
+    crate::cmd::input::open(path, &opts)
 }
 
 #[derive(Debug, Serialize)]
@@ -234,7 +235,7 @@ fn details_json(d: &[(&'static str, String)]) -> serde_json::Map<String, serde_j
         .collect()
 }
 
-fn image_json(path: &Path, image: &Image) -> anyhow::Result<ImageJson> {
+fn image_json(path: &Path, image: &dyn Container) -> anyhow::Result<ImageJson> {
     let allocated = ddgz_image::allocated_bytes(image)
         .with_context(|| format!("{}: reading the extent map", path.display()))
         .input()?;
@@ -259,7 +260,7 @@ fn image_json(path: &Path, image: &Image) -> anyhow::Result<ImageJson> {
     };
     Ok(ImageJson {
         path: path.into(),
-        format: image.format().name(),
+        format: f.format,
         virtual_size: image.size(),
         allocated_bytes: allocated,
         container,
@@ -267,11 +268,13 @@ fn image_json(path: &Path, image: &Image) -> anyhow::Result<ImageJson> {
 }
 
 pub fn run_inspect(a: InspectArgs) -> anyhow::Result<()> {
-    let image = open(&a.image, a.format, a.force)?;
-    let report = ddgz_layout::inspect(&image)
-        .with_context(|| format!("{}: reading the partitions", a.image.display()))
-        .input()?;
-    let img = image_json(&a.image, &image)?;
+    let mut input = open(&a.image, a.format, a.force)?;
+    let (report, img) = input.run(|image| {
+        let report = ddgz_layout::inspect(&image)
+            .with_context(|| format!("{}: reading the partitions", a.image.display()))
+            .input()?;
+        Ok((report, image_json(&a.image, image)?))
+    })?;
     let mut out = std::io::stdout().lock();
     if a.json {
         let j = InspectJson {
@@ -481,10 +484,12 @@ struct ValidateJson<'a> {
 }
 
 pub fn run_validate(a: ValidateArgs) -> anyhow::Result<()> {
-    let image = open(&a.image, a.format, a.force)?;
-    let mut findings = ddgz_layout::validate(&image, a.profile.into())
-        .with_context(|| format!("{}: reading the partitions", a.image.display()))
-        .input()?;
+    let mut input = open(&a.image, a.format, a.force)?;
+    let mut findings = input.run(|image| {
+        ddgz_layout::validate(&image, a.profile.into())
+            .with_context(|| format!("{}: reading the partitions", a.image.display()))
+            .input()
+    })?;
     findings.allow(&a.allow.codes);
     let (errors, warnings) = (
         findings.count(Severity::Error),

@@ -34,10 +34,23 @@ const RATE_SAMPLE_CHUNKS: usize = 160;
 /// One command to time.
 #[derive(Debug, Clone)]
 enum Tool {
-    Ddgz { input: PathBuf, threads: usize },
-    Pigz { raw: PathBuf, threads: usize },
-    Gzip { raw: PathBuf },
-    QemuImgPigz { qcow2: PathBuf, threads: usize },
+    Ddgz {
+        input: PathBuf,
+        threads: usize,
+    },
+    Pigz {
+        raw: PathBuf,
+        threads: usize,
+    },
+    Gzip {
+        raw: PathBuf,
+    },
+    /// `qemu-img convert -f FMT -O raw` to a scratch file, then pigz.
+    QemuImgPigz {
+        qcow2: PathBuf,
+        fmt: &'static str,
+        threads: usize,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -211,10 +224,14 @@ fn run_tool(cfg: &Config, tool: &Tool, out: &Path, tmp: &Path) -> Result<Sample>
             q(out)
         )))?,
         Tool::Gzip { raw } => measure(&mut sh(&format!("gzip -6 -c {} > {}", q(raw), q(out))))?,
-        Tool::QemuImgPigz { qcow2, threads } => {
+        Tool::QemuImgPigz {
+            qcow2,
+            fmt,
+            threads,
+        } => {
             let _ = std::fs::remove_file(tmp);
             let r = measure(&mut sh(&format!(
-                "qemu-img convert -f qcow2 -O raw {} {} && pigz -6 -p {threads} -c {} > {}",
+                "qemu-img convert -f {fmt} -O raw {} {} && pigz -6 -p {threads} -c {} > {}",
                 q(qcow2),
                 q(tmp),
                 q(tmp),
@@ -244,8 +261,30 @@ fn run_tool(cfg: &Config, tool: &Tool, out: &Path, tmp: &Path) -> Result<Sample>
     })
 }
 
+/// `{name}-stream.vmdk` beside the ESXi 8 fixture: `qemu-img convert -O vmdk -o
+/// subformat=streamOptimized` of its raw file, made once (other fixtures: none).
+fn stream_vmdk(b: &Built, cfg: &Config) -> Result<Option<PathBuf>> {
+    let Some(raw) = b.raw.as_ref().filter(|_| b.name == "esxi8-min-32g") else {
+        return Ok(None);
+    };
+    let vmdk = cfg.dir.join(format!("{}-stream.vmdk", b.name));
+    let fresh = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    if fresh(&vmdk).is_none() || fresh(&vmdk) < fresh(raw) {
+        let st = sh(&format!(
+            "qemu-img convert -f raw -O vmdk -o subformat=streamOptimized {} {}",
+            q(raw),
+            q(&vmdk)
+        ))
+        .status()?;
+        if !st.success() {
+            bail!("qemu-img could not write {}", vmdk.display());
+        }
+    }
+    Ok(Some(vmdk))
+}
+
 /// The jobs of one fixture.
-fn jobs(b: &Built, cfg: &Config, quick: bool) -> Vec<Job> {
+fn jobs(b: &Built, cfg: &Config, quick: bool, stream_vmdk: Option<&Path>) -> Vec<Job> {
     let threads = cfg.threads;
     let mut v = Vec::new();
     let job = |label: String, tool, reference| Job {
@@ -321,10 +360,31 @@ fn jobs(b: &Built, cfg: &Config, quick: bool) -> Vec<Job> {
         format!("qemu-img convert -O raw + pigz -6 -p {threads}"),
         Tool::QemuImgPigz {
             qcow2: b.qcow2.clone(),
+            fmt: "qcow2",
             threads,
         },
         false,
     ));
+    // The same disk as a streamOptimized VMDK (what vmware-iso and OVA exports write).
+    if let Some(vmdk) = stream_vmdk {
+        v.push(job(
+            format!("ddgz vmdk streamOptimized --threads {threads}"),
+            Tool::Ddgz {
+                input: vmdk.to_path_buf(),
+                threads,
+            },
+            false,
+        ));
+        v.push(job(
+            format!("qemu-img convert -f vmdk -O raw + pigz -6 -p {threads}"),
+            Tool::QemuImgPigz {
+                qcow2: vmdk.to_path_buf(),
+                fmt: "vmdk",
+                threads,
+            },
+            false,
+        ));
+    }
     // pigz reads every zero too: on big disks, fewer runs of the peers.
     if b.virtual_size > 4 << 30 {
         for j in &mut v {
@@ -458,7 +518,11 @@ pub fn run(cfg: &Config, quick: bool) -> Result<Vec<FixtureResult>> {
                 )?
             }
         };
-        let jobs = jobs(&b, cfg, quick);
+        let vmdk = stream_vmdk(&b, cfg)?;
+        if let Some(v) = &vmdk {
+            warm(v)?;
+        }
+        let jobs = jobs(&b, cfg, quick, vmdk.as_deref());
         fixtures.push((b, floor, jobs));
     }
     let mut rows: Vec<Vec<Row>> = fixtures

@@ -68,6 +68,9 @@ pub struct Capture {
     nonzero: Vec<u64>,
     /// Decoded bytes seen so far in this pass.
     seen: u64,
+    /// The furthest end seen in any pass: the disk's size once a pass has ended (the zero
+    /// map and the tail describe the same stream in every pass, so they are kept).
+    total: u64,
     budget: u64,
 }
 
@@ -80,8 +83,15 @@ impl Capture {
             tail: Vec::new(),
             nonzero: Vec::new(),
             seen: 0,
+            total: 0,
             budget,
         }
+    }
+
+    /// Where the last wanted range ends: a later pass over the same stream may stop
+    /// decoding there (the zero map and tail of an earlier complete pass stay valid).
+    pub fn wanted_end(&self) -> u64 {
+        self.wanted.last().map_or(0, |r| r.end)
     }
 
     /// Bytes the wanted ranges add up to.
@@ -111,7 +121,6 @@ impl Capture {
         }
         self.wanted = merged;
         self.kept.clear();
-        self.nonzero.clear();
         self.seen = 0;
         true
     }
@@ -135,7 +144,7 @@ impl Capture {
     /// or the tail; false if they were not all kept.
     fn read_kept(&self, offset: u64, buf: &mut [u8]) -> bool {
         let end = offset + buf.len() as u64;
-        if offset >= self.seen.saturating_sub(CAPTURE_TAIL) && end <= self.seen {
+        if offset >= self.total.saturating_sub(CAPTURE_TAIL) && end <= self.total {
             ring_read(&self.tail, offset, buf);
             return true;
         }
@@ -182,12 +191,17 @@ impl Capture {
             }
             pos = upto;
         }
-        // The tail ring: only the last CAPTURE_TAIL bytes of `data` can matter.
+        // The tail ring: only bytes within CAPTURE_TAIL of the furthest end seen can matter
+        // (in a later pass, only those of the stream's last CAPTURE_TAIL bytes).
         if self.tail.is_empty() {
             self.tail = vec![0; CAPTURE_TAIL as usize];
         }
-        let skip = data.len().saturating_sub(CAPTURE_TAIL as usize);
-        ring_write(&mut self.tail, offset + skip as u64, &data[skip..]);
+        self.total = self.total.max(end);
+        let from = self.total.saturating_sub(CAPTURE_TAIL).max(offset);
+        if from < end {
+            let skip = (from - offset) as usize;
+            ring_write(&mut self.tail, from, &data[skip..]);
+        }
         self.seen = end;
     }
 }
@@ -321,5 +335,39 @@ mod tests {
         assert_eq!(&buf[..], &d[(2 << 20) + 10..(2 << 20) + 74]);
         assert!(v.misses().is_empty());
         assert_eq!(first_nonzero(&d), Some(2 << 20));
+    }
+
+    #[test]
+    fn later_passes_may_stop_after_the_last_wanted_range() {
+        let mut d = vec![0u8; 8 << 20];
+        for (i, b) in d.iter_mut().enumerate().skip(3 << 20).take(300_000) {
+            *b = (i % 13) as u8 | 1;
+        }
+        d[(8 << 20) - 1] = 7;
+        let size = d.len() as u64;
+        let mut c = Capture::new(1 << 20);
+        for (i, piece) in d.chunks(65_536).enumerate() {
+            c.keep(i as u64 * 65_536, piece);
+        }
+        assert!(c.want(std::slice::from_ref(&((3 << 20)..(3 << 20) + 1000))));
+        let stop = c.wanted_end();
+        assert!(stop < size / 2);
+        // Pass 2 stops at the last wanted byte: the tail and the zero map of pass 1 hold.
+        for (i, piece) in d.chunks(65_536).enumerate() {
+            let at = i as u64 * 65_536;
+            if at >= stop {
+                break;
+            }
+            c.keep(at, piece);
+        }
+        let v = c.view(size);
+        let mut buf = [0u8; 100];
+        v.read_at((3 << 20) + 500, &mut buf).unwrap();
+        assert_eq!(&buf[..], &d[(3 << 20) + 500..(3 << 20) + 600]);
+        v.read_at(size - 100, &mut buf).unwrap();
+        assert_eq!(&buf[..], &d[d.len() - 100..]);
+        let e = v.extents(0, size).unwrap();
+        assert_eq!(e.iter().filter(|x| x.kind == ExtentKind::Data).count(), 2);
+        assert!(v.misses().is_empty());
     }
 }

@@ -1,0 +1,53 @@
+//! A reading command's input (`inspect`, `validate`, `ls`, `cat`): an image opened through
+//! the format registry, or a finished `.dd.gz` / `.dd.xz` (recognised by its magic number
+//! unless `--format` is given) read in passes by `ddgz-packed`, in bounded memory and
+//! without a scratch file. A command runs its reading code through [`Input::run`] — which
+//! may run it several times on a packed disk — and prints only the result.
+
+use std::path::Path;
+
+use ddgz_image::{Container, Image, InputFile, OpenOptions};
+
+use crate::exit::ResultExt;
+
+/// An opened input.
+pub enum Input {
+    /// An image file of a registered format.
+    Image(Image),
+    /// A compressed raw disk.
+    Packed(Box<ddgz_packed::Packed>),
+}
+
+/// Opens `path`: a compressed disk when `opts.format` is unset and the file starts with
+/// the gzip or xz magic, else an image.
+pub fn open(path: &Path, opts: &OpenOptions) -> anyhow::Result<Input> {
+    if opts.format.is_none() {
+        let input = InputFile::open(path).input()?;
+        let mut head = [0u8; 6];
+        let n = input.size().min(6) as usize;
+        input
+            .read_exact_at(&mut head[..n], 0, "the first bytes")
+            .input()?;
+        if ddgz_packed::detect(&head[..n]).is_some() {
+            let p =
+                ddgz_packed::Packed::from_input(input, &ddgz_packed::Options::default()).input()?;
+            return Ok(Input::Packed(Box::new(p)));
+        }
+    }
+    Ok(Input::Image(Image::open(path, opts).input()?))
+}
+
+impl Input {
+    /// Runs `f` on the disk and returns its result; on a packed disk, the result of the
+    /// first run that read only decoded bytes (see `ddgz_packed::Packed::run`). `f` must
+    /// have no effect but its result.
+    pub fn run<T>(
+        &mut self,
+        mut f: impl FnMut(&dyn Container) -> anyhow::Result<T>,
+    ) -> anyhow::Result<T> {
+        match self {
+            Input::Image(i) => f(i),
+            Input::Packed(p) => p.run(|d| f(d)).input()?,
+        }
+    }
+}
