@@ -8,7 +8,9 @@ Exit codes:
   0  success
   1  validation or verification failed (the image is not fit for MAAS, or differs)
   2  usage error (bad arguments)
-  3  input unreadable or unsupported (missing file, corrupt or encrypted image, ...)
+  3  input unreadable or unsupported (missing file, corrupt or encrypted image, a
+     compressed stream or ISO given as a disk, ...), or it cannot take the --add'ed files
+     (not enough free space in the FAT partition, directory full)
   4  output could not be written (exists, disk full, not writable, interrupted)";
 
 /// Exit codes, documented in [`HELP`] and the README.
@@ -82,6 +84,24 @@ pub fn report(e: &anyhow::Error) -> i32 {
         // The reader went away (`ddgz cat … | head`): not our failure.
         return 0;
     }
-    eprintln!("ddgz: error: {e:#}");
+    eprintln!("ddgz: error: {}", message(e));
     code.map_or(1, |c| c as i32)
+}
+
+/// `e` and its causes joined with ": ", each cause left out when the text so far already
+/// says it (library errors often print their source in their own message: "open: No such
+/// file or directory (os error 2)" must not gain a second "No such file …").
+pub fn message(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if text.is_empty() || out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
 }

@@ -496,3 +496,117 @@ fn strict_with_allow_passes_a_good_image_and_fails_on_one_more_fault() {
     assert_eq!(o.status.code(), Some(2));
     assert!(text(&o).contains("vmfs-clone-uuid"), "{}", text(&o));
 }
+
+// ---------------------------------------------------------------------------------------
+// What a new user tripped on
+
+/// Compressed streams and an ISO given where a disk is expected: named, exit 3, never "no
+/// partition table" (`--format raw` still reads them as bytes).
+#[test]
+fn compressed_streams_and_isos_are_named_not_read_as_disks() {
+    let dir = Dir::new();
+    crate::util::write_pattern(&dir.join("d.raw"), 1 << 20, 0, 200_000, 3);
+    dir.sh("gzip -k d.raw && xz -k d.raw && bzip2 -k d.raw");
+    let mut zst = vec![0x28, 0xB5, 0x2F, 0xFD];
+    zst.extend(std::iter::repeat_n(7u8, 5000));
+    std::fs::write(dir.join("d.raw.zst"), zst).unwrap();
+    let mut iso = vec![0u8; 1 << 20];
+    iso[0x8000..0x8006].copy_from_slice(b"\x01CD001");
+    std::fs::write(dir.join("installer.iso"), iso).unwrap();
+    for (file, what) in [
+        ("d.raw.gz", "a gzip-compressed stream"),
+        ("d.raw.xz", "an xz-compressed stream"),
+        ("d.raw.bz2", "a bzip2-compressed stream"),
+        ("d.raw.zst", "a zstd-compressed stream"),
+        ("installer.iso", "an ISO 9660 image"),
+    ] {
+        for cmd in ["inspect", "validate", "convert"] {
+            let o = dir.ddgz(&[cmd, file, "-o", "x.dd.gz"][..if cmd == "convert" { 4 } else { 2 }]);
+            let t = text(&o);
+            assert_eq!(o.status.code(), Some(3), "{cmd} {file}: {t}");
+            assert!(
+                t.contains(what) && !t.contains("no partition table"),
+                "{cmd} {file}: {t}"
+            );
+        }
+    }
+    assert!(!dir.join("x.dd.gz").exists());
+    let o = dir.ddgz(&["inspect", "d.raw.gz", "--format", "raw"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+}
+
+#[test]
+fn an_error_cause_is_printed_once() {
+    let dir = Dir::new();
+    let o = dir.ddgz(&["inspect", "missing.raw"]);
+    assert_eq!(o.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
+}
+
+#[test]
+fn an_output_named_for_another_format_is_refused() {
+    let dir = Dir::new();
+    crate::util::write_pattern(&dir.join("d.raw"), 1 << 20, 0, 4096, 3);
+    for out in ["d.dd.xz", "d.img", "d.dd.bz2", "d.qcow2", "D.DD.ZST"] {
+        let o = dir.ddgz(&["convert", "d.raw", "--no-validate", "-o", out]);
+        assert_eq!(o.status.code(), Some(2), "{out}: {}", text(&o));
+        assert!(text(&o).contains("name it .dd.gz"), "{}", text(&o));
+        assert!(!dir.join(out).exists());
+    }
+    dir.ddgz_ok(&["convert", "d.raw", "--no-validate", "-o", "d.dd.gz", "-q"]);
+}
+
+/// Not enough room in partition 1 for `--add`: exit 3, as the README's table says.
+#[test]
+fn no_space_in_the_fat_partition_has_the_documented_exit_code() {
+    let dir = Dir::new();
+    let o = opts(Version::V6_7, "6.7.0-8169922"); // partition 1: 4 MiB
+    build(&dir, "esxi.img", &o);
+    dir.sh("head -c 6000000 /dev/urandom > big.bin");
+    let out = dir.ddgz(&[
+        "convert",
+        "esxi.img",
+        "--add",
+        "big.bin:curtin/",
+        "-o",
+        "o.dd.gz",
+    ]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert!(
+        text(&out).contains("not enough free space"),
+        "{}",
+        text(&out)
+    );
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    let row = readme.lines().find(|l| l.starts_with("| 3 |")).unwrap();
+    assert!(row.contains("not enough free space"), "{row}");
+}
+
+#[test]
+fn help_has_examples_and_agrees_with_the_level_range() {
+    let dir = Dir::new();
+    let h = dir.ddgz_ok(&["verify", "--help"]);
+    assert!(
+        h.contains("Examples:") && h.contains("ddgz verify vmware-esxi.dd.gz --against"),
+        "{h}"
+    );
+    let h = dir.ddgz_ok(&["convert", "--help"]);
+    assert!(h.contains("Deflate level, 0 to 9"), "{h}");
+    crate::util::write_pattern(&dir.join("d.raw"), 1 << 20, 0, 4096, 3);
+    for (level, code) in [("0", 0), ("9", 0), ("10", 2)] {
+        let out = format!("l{level}.dd.gz");
+        let o = dir.ddgz(&[
+            "convert",
+            "d.raw",
+            "--no-validate",
+            "-q",
+            "-l",
+            level,
+            "-o",
+            &out,
+        ]);
+        assert_eq!(o.status.code(), Some(code), "level {level}: {}", text(&o));
+    }
+}

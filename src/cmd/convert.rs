@@ -51,7 +51,8 @@ pub struct Args {
     #[arg(long, value_enum)]
     pub format: Option<FormatArg>,
 
-    /// Deflate level: 1 fastest, 9 smallest; 6 is gzip's and pigz's default.
+    /// Deflate level, 0 to 9: 0 stores (no compression), 1 is fastest, 9 smallest; 6 is
+    /// gzip's and pigz's default.
     #[arg(short, long, default_value_t = 6, value_parser = clap::value_parser!(u32).range(0..=9))]
     pub level: u32,
 
@@ -174,6 +175,17 @@ pub fn default_output(input: &Path) -> PathBuf {
     input.with_file_name(format!("{stem}.dd.gz"))
 }
 
+/// The extension of `out` when it names a format other than gzip (`NAME.dd.xz`,
+/// `disk.qcow2`, …): writing gzip under that name would mislead MAAS and people alike.
+fn foreign_extension(out: &Path) -> Option<String> {
+    const OTHERS: [&str; 21] = [
+        "xz", "bz2", "zst", "zstd", "lz4", "lzma", "lz", "zip", "tar", "tgz", "txz", "tbz", "tbz2",
+        "raw", "img", "qcow2", "vmdk", "vhd", "vhdx", "vdi", "iso",
+    ];
+    let ext = out.extension()?.to_string_lossy().to_ascii_lowercase();
+    OTHERS.contains(&ext.as_str()).then(|| format!(".{ext}"))
+}
+
 /// A writer that counts and hashes what passes through.
 struct Hashing<W> {
     inner: W,
@@ -213,6 +225,16 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         return Err(with_code(
             Code::Usage,
             anyhow::anyhow!("--upload needs an output file, not `-o -`"),
+        ));
+    }
+    if let Some(ext) = out_path.as_deref().and_then(foreign_extension) {
+        return Err(with_code(
+            Code::Usage,
+            anyhow::anyhow!(
+                "-o {}: ddgz writes a gzip stream (MAAS filetype ddgz), and {ext} names \
+                 another format; name it .dd.gz",
+                out_path.as_deref().unwrap_or(Path::new("")).display()
+            ),
         ));
     }
 

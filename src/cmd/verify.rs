@@ -32,6 +32,13 @@ const CAPTURE_BUDGET: u64 = 64 * 1024 * 1024;
 /// decompressed disk. Exit 0 only when all holds; 1 when the stream is corrupt, truncated,
 /// differs from the source or its layout is invalid; 3 when a file cannot be read.
 #[derive(Debug, clap::Args)]
+#[command(after_help = "\
+Examples:
+  ddgz verify vmware-esxi.dd.gz                          # stream, layout, MAAS readiness
+  ddgz verify vmware-esxi.dd.gz --against packer-esxi    # and equal to its source
+  curl -s http://host/image.dd.gz | ddgz verify /dev/stdin   # a stream, read once
+  ddgz verify image.dd.gz --no-layout                    # the gzip stream only
+  ddgz verify esxi.dd.gz --allow vmfs-clone-uuid         # a known finding as a note")]
 pub struct Args {
     /// The .dd.gz file; may be a stream (pipe, FIFO, /dev/stdin), read once.
     pub file: PathBuf,

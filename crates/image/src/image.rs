@@ -35,6 +35,11 @@ impl Image {
             Some(f) => f,
             None => probe_file(&input)?,
         };
+        if opts.format.is_none() && format == Format::Raw {
+            // A compressed stream or an ISO read as a raw disk would only say "no
+            // partition table": name it instead. `--format raw` still reads it.
+            crate::unsupported::refuse(&input)?;
+        }
         let disk = (format.entry().open)(input, opts, &Registry { opts }, &mut chain)?;
         Ok(Self {
             path: path.into(),

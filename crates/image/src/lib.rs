@@ -21,6 +21,7 @@
 
 mod image;
 mod registry;
+pub mod unsupported;
 
 pub use ddgz_disk::*;
 pub use image::{Image, OpenOptions};
