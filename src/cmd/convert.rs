@@ -227,16 +227,6 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             anyhow::anyhow!("--upload needs an output file, not `-o -`"),
         ));
     }
-    if let Some(ext) = out_path.as_deref().and_then(foreign_extension) {
-        return Err(with_code(
-            Code::Usage,
-            anyhow::anyhow!(
-                "-o {}: ddgz writes a gzip stream (MAAS filetype ddgz), and {ext} names \
-                 another format; name it .dd.gz",
-                out_path.as_deref().unwrap_or(Path::new("")).display()
-            ),
-        ));
-    }
 
     let opts = OpenOptions {
         format: a.format.map(Into::into),
@@ -252,10 +242,21 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         Some(out) => {
             let mut reads = crate::cmd::image_reads(&image, &a.input);
             reads.extend(crate::cmd::fat::add_sources(&a.add)?);
-            Some(
-                ddgz_convert::OutputFile::create(out, a.force, &reads)
-                    .map_err(crate::cmd::output_error)?,
-            )
+            let file = ddgz_convert::OutputFile::create(out, a.force, &reads)
+                .map_err(crate::cmd::output_error)?;
+            // After the checks above (a file this run reads is refused as such); the
+            // temporary file goes with `file`.
+            if let Some(ext) = foreign_extension(out) {
+                return Err(with_code(
+                    Code::Usage,
+                    anyhow::anyhow!(
+                        "-o {}: ddgz writes a gzip stream (MAAS filetype ddgz), and {ext} \
+                         names another format; name it .dd.gz",
+                        out.display()
+                    ),
+                ));
+            }
+            Some(file)
         }
     };
     let patches = crate::cmd::fat::overlay_patches(&image, &a.add)?;
