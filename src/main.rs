@@ -2,6 +2,7 @@
 //!
 //! `main` calls `run`; the exit-code policy lives in [`exit`] alone.
 
+mod cli;
 mod cmd;
 mod exit;
 

@@ -226,7 +226,7 @@ fn errors_name_the_status_the_body_and_the_next_step() {
         stderr.contains("HTTP 503") && stderr.contains("region restarting"),
         "{stderr}"
     );
-    assert!(stderr.contains("24.0 KiB of"), "{stderr}");
+    assert!(stderr.contains("24 KiB of"), "{stderr}");
     assert!(
         stderr.contains("maas $PROFILE boot-resource delete 1"),
         "{stderr}"

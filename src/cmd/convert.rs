@@ -7,15 +7,13 @@
 
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context;
 use ddgz_image::{Disk, Format, Image, OpenOptions};
 use sha2::{Digest, Sha256};
 
-use crate::cmd::human;
+use crate::cli::human;
 use crate::exit::{with_code, Code, ResultExt};
 
 /// Convert a qcow2 or raw disk image into a MAAS ddgz file (raw disk, one gzip member).
@@ -57,7 +55,7 @@ pub struct Args {
     pub level: u32,
 
     /// Compression threads, 0 to 128 [default: 0, one per core].
-    #[arg(short = 'j', long, value_name = "N", value_parser = crate::cmd::parse_threads)]
+    #[arg(short = 'j', long, value_name = "N", value_parser = crate::cli::parse_threads)]
     pub threads: Option<usize>,
 
     /// Replace an existing output (a regular file only: never a link, device, FIFO or
@@ -97,7 +95,7 @@ pub struct Args {
 
     /// Guest bytes per compressed chunk, 4096 to 64 MiB.
     #[arg(long = "chunk-size", default_value_t = ddgz_deflate::DEFAULT_CHUNK_SIZE, hide = true,
-          value_parser = crate::cmd::parse_deflate_chunk_size)]
+          value_parser = crate::cli::parse_deflate_chunk_size)]
     pub deflate_chunk_size: usize,
 }
 
@@ -203,16 +201,6 @@ impl<W: Write> Write for Hashing<W> {
     }
 }
 
-/// A flag set by SIGINT/SIGTERM; a second signal exits at once.
-fn interrupt_flag() -> anyhow::Result<Arc<AtomicBool>> {
-    let flag = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register_conditional_shutdown(sig, 130, flag.clone())?;
-        signal_hook::flag::register(sig, flag.clone())?;
-    }
-    Ok(flag)
-}
-
 pub fn run(a: Args) -> anyhow::Result<()> {
     let started = Instant::now();
     let to_stdout = a.output.as_deref() == Some(Path::new("-"));
@@ -260,6 +248,8 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         }
     };
     let patches = crate::cmd::fat::overlay_patches(&image, &a.add)?;
+    // The work: data bytes, including what --add writes (a bound for the bar).
+    let work = allocated + patches.iter().map(|p| p.data.len() as u64).sum::<u64>();
     let disk: Box<dyn Disk> = if patches.is_empty() {
         Box::new(image)
     } else {
@@ -301,7 +291,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         crate::cmd::upload::preflight(&resource)?;
     }
 
-    let cancel = interrupt_flag()?;
+    let cancel = crate::cli::interrupt_flag()?;
     let threads = a.threads.unwrap_or(0);
     let threads = if threads == 0 {
         std::thread::available_parallelism().map_or(1, |n| n.get())
@@ -316,13 +306,9 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         cancel: Some(cancel.clone()),
     };
 
-    let show = crate::cmd::show_progress(a.quiet);
-    let bar = if show {
-        progress_bar(disk.size())
-    } else {
-        indicatif::ProgressBar::hidden()
-    };
-    let mut progress = |n: u64| bar.set_position(n);
+    // Rate and ETA over the data bytes: zero extents cost nothing.
+    let bar = crate::cli::progress_bar(work, "convert", crate::cli::show_progress(a.quiet));
+    let mut progress = |p: ddgz_deflate::Progress| bar.set_position(p.data_bytes.min(work));
 
     let (summary, sha256) = match output {
         None => {
@@ -333,7 +319,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             };
             let s = ddgz_deflate::compress(&*disk, &mut w, &dopts, &mut progress)
                 .map_err(compress_error)?;
-            (s, hex(&w.sha.finalize()))
+            (s, crate::cli::hex(&w.sha.finalize()))
         }
         Some(output) => {
             let (s, sha) = {
@@ -354,7 +340,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
                     .flush()
                     .with_context(|| format!("{}: write", output.temp_path().display()))
                     .output()?;
-                (s, hex(&w.sha.finalize()))
+                (s, crate::cli::hex(&w.sha.finalize()))
             };
             output.commit().map_err(crate::cmd::output_error)?;
             (s, sha)
@@ -453,20 +439,6 @@ fn compress_error(e: ddgz_deflate::Error) -> anyhow::Error {
         _ => Code::Output,
     };
     with_code(code, e)
-}
-
-fn progress_bar(len: u64) -> indicatif::ProgressBar {
-    let bar = indicatif::ProgressBar::new(len);
-    if let Ok(style) = indicatif::ProgressStyle::with_template(
-        "{spinner} {elapsed_precise} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta}",
-    ) {
-        bar.set_style(style.progress_chars("=> "));
-    }
-    bar
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The input's name without a disk-image extension: `custom/<stem>` for non-ESXi images.

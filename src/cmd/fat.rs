@@ -202,46 +202,17 @@ pub struct KsMediaArgs {
     pub force: bool,
 }
 
-/// `ks-media --size`: [`parse_size`] within what FAT32 in an MBR partition can hold.
+/// `ks-media --size`: a size within what FAT32 in an MBR partition can hold.
 fn parse_ks_size(s: &str) -> Result<u64, String> {
     const MAX: u64 = u32::MAX as u64 * 512;
-    let n = parse_size(s)?;
-    if (ddgz_fat::KS_MIN_SIZE..=MAX).contains(&n) {
-        Ok(n)
-    } else {
-        Err(format!(
-            "{n} bytes is out of range; the size must be between {} (34M) and {MAX} (2T - 512)",
+    crate::cli::parse_size_in(
+        s,
+        ddgz_fat::KS_MIN_SIZE..=MAX,
+        &format!(
+            "the size must be between {} (34M) and {MAX} (2T - 512)",
             ddgz_fat::KS_MIN_SIZE
-        ))
-    }
-}
-
-/// `64M`, `1G`, `36700160`, `64MiB`: bytes, suffixes in powers of 1024.
-fn parse_size(s: &str) -> Result<u64, String> {
-    let t = s.trim();
-    let t = t
-        .strip_suffix("iB")
-        .or_else(|| t.strip_suffix('B'))
-        .unwrap_or(t);
-    let (num, shift) = match t.char_indices().last() {
-        Some((i, c)) if c.is_ascii_alphabetic() => {
-            let shift = match c.to_ascii_uppercase() {
-                'K' => 10,
-                'M' => 20,
-                'G' => 30,
-                'T' => 40,
-                _ => return Err(format!("unknown size suffix {c:?} (use K, M, G or T)")),
-            };
-            (&t[..i], shift)
-        }
-        _ => (t, 0),
-    };
-    let n: u64 = num
-        .trim()
-        .parse()
-        .map_err(|_| format!("{s:?} is not a size like 64M or 67108864"))?;
-    n.checked_mul(1u64 << shift)
-        .ok_or_else(|| format!("{s:?} is too large"))
+        ),
+    )
 }
 
 pub fn run_ls(a: LsArgs) -> anyhow::Result<()> {
@@ -347,16 +318,6 @@ pub fn run_ks_media(a: KsMediaArgs) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sizes() {
-        assert_eq!(parse_size("64M"), Ok(64 << 20));
-        assert_eq!(parse_size("64MiB"), Ok(64 << 20));
-        assert_eq!(parse_size("1g"), Ok(1 << 30));
-        assert_eq!(parse_size("36700160"), Ok(36700160));
-        assert!(parse_size("12X").is_err());
-        assert!(parse_size("M").is_err());
-    }
 
     #[test]
     fn part_paths() {

@@ -59,9 +59,9 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::cli::human;
 use anyhow::Context;
 use ddgz_image::{Container, Format, OpenOptions};
-use ddgz_layout::report::human;
 use ddgz_layout::{Content, Findings, Profile, Report, Severity};
 use serde::Serialize;
 

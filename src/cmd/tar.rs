@@ -12,8 +12,6 @@ mod gzip;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context;
@@ -22,7 +20,7 @@ use ddgz_image::Disk;
 use ddgz_image::{Image, OpenOptions};
 use sha2::{Digest, Sha256};
 
-use crate::cmd::human;
+use crate::cli::human;
 use crate::exit::{with_code, Code, ResultExt};
 
 /// Write the root filesystem of a Linux image (ext2/3/4) as a MAAS root tarball (tgz).
@@ -83,7 +81,7 @@ pub struct Args {
     pub level: u32,
 
     /// Compression threads, 0 to 128 [default: 0, one per core].
-    #[arg(short = 'j', long, value_name = "N", value_parser = crate::cmd::parse_threads)]
+    #[arg(short = 'j', long, value_name = "N", value_parser = crate::cli::parse_threads)]
     pub threads: Option<usize>,
 
     /// Overwrite an existing output.
@@ -375,16 +373,6 @@ impl<W: Write> Write for Hashing<W> {
     }
 }
 
-/// A flag set by SIGINT/SIGTERM; a second signal exits at once.
-fn interrupt_flag() -> anyhow::Result<Arc<AtomicBool>> {
-    let flag = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register_conditional_shutdown(sig, 130, flag.clone())?;
-        signal_hook::flag::register(sig, flag.clone())?;
-    }
-    Ok(flag)
-}
-
 fn tar_err(e: ddgz_tar::Error) -> anyhow::Error {
     let code = match &e {
         ddgz_tar::Error::Write(io) if io.kind() == std::io::ErrorKind::Interrupted => {
@@ -496,7 +484,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
         n => n,
     };
-    let cancel = interrupt_flag()?;
+    let cancel = crate::cli::interrupt_flag()?;
     let file = output
         .file()
         .try_clone()
@@ -574,7 +562,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         let (sink, summary) = gz
             .finish()
             .map_err(|e| tar_err(ddgz_tar::Error::Write(e)))?;
-        let sha = hex(&sink.sha.finalize());
+        let sha = crate::cli::hex(&sink.sha.finalize());
         let file = sink
             .inner
             .into_inner()
@@ -675,10 +663,6 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         )?;
     }
     Ok(())
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn quote(s: &str) -> String {

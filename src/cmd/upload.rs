@@ -6,13 +6,12 @@ use std::fs::File;
 use std::io::Read;
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use anyhow::Context;
 
-use super::human;
+use crate::cli::human;
 use ddgz_maas::{ApiKey, Client, FileType, NewResource, Outcome, UploadError};
 use sha2::{Digest, Sha256};
 
@@ -92,7 +91,7 @@ pub struct ResourceArgs {
     pub filetype: Option<FileType>,
 
     /// Bytes per upload request (suffixes K, M, G are binary), 4K to 1G.
-    #[arg(id = "upload_chunk_size", long = "upload-chunk-size", value_name = "SIZE", default_value = "4M", value_parser = parse_size)]
+    #[arg(id = "upload_chunk_size", long = "upload-chunk-size", value_name = "SIZE", default_value = "4M", value_parser = parse_chunk_size)]
     pub chunk_size: u64,
 
     /// MAAS URL, e.g. http://maas.example:5240/MAAS [default: $MAAS_URL].
@@ -113,31 +112,13 @@ fn parse_filetype(s: &str) -> Result<FileType, String> {
     s.parse()
 }
 
-/// `4194304`, `4M`, `4MiB`, `512k`, `1G` → bytes, within [`MIN_CHUNK`]..=[`MAX_CHUNK`].
-fn parse_size(s: &str) -> Result<u64, String> {
-    let t = s.trim();
-    let digits = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (num, unit) = t.split_at(digits);
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("{s:?} is not a size (e.g. 4M, 512K, 1048576)"))?;
-    let shift = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 0,
-        "k" | "kb" | "kib" => 10,
-        "m" | "mb" | "mib" => 20,
-        "g" | "gb" | "gib" => 30,
-        _ => return Err(format!("{s:?}: unknown unit (use K, M or G)")),
-    };
-    let bytes = n
-        .checked_mul(1 << shift)
-        .ok_or_else(|| format!("{s:?} is too large"))?;
-    if !(MIN_CHUNK..=MAX_CHUNK).contains(&bytes) {
-        return Err(format!(
-            "{s} is {bytes} bytes; the chunk size must be between {MIN_CHUNK} (4K) and \
-             {MAX_CHUNK} (1G)"
-        ));
-    }
-    Ok(bytes)
+/// `--chunk-size`: a size within [`MIN_CHUNK`]..=[`MAX_CHUNK`].
+fn parse_chunk_size(s: &str) -> Result<u64, String> {
+    crate::cli::parse_size_in(
+        s,
+        MIN_CHUNK..=MAX_CHUNK,
+        &format!("the chunk size must be between {MIN_CHUNK} (4K) and {MAX_CHUNK} (1G)"),
+    )
 }
 
 pub fn run(a: Args) -> anyhow::Result<()> {
@@ -208,7 +189,7 @@ pub fn upload_file(
         };
         with_code(code, m)
     })?;
-    let show = crate::cmd::show_progress(quiet);
+    let show = crate::cli::show_progress(quiet);
 
     let sha256 = match sha256 {
         Some(s) => s.to_ascii_lowercase(),
@@ -237,12 +218,10 @@ pub fn upload_file(
     let mut file = File::open(path)
         .with_context(|| format!("cannot open {file_name}"))
         .input()?;
-    let bar = if show {
-        progress_bar(len, "upload")
-    } else {
-        indicatif::ProgressBar::hidden()
-    };
-    let interrupted = interrupt_flag()?;
+    let bar = crate::cli::progress_bar(len, "upload", show);
+    // Checked between chunks: a chunk in flight is finished, so MAAS's count of bytes
+    // stays known.
+    let interrupted = crate::cli::interrupt_flag()?;
     let start = Instant::now();
     let chunk = usize::try_from(r.chunk_size).unwrap_or(usize::MAX);
     let result = client.upload(&resource, &mut file, chunk, &mut |sent| {
@@ -279,19 +258,6 @@ pub fn upload_file(
         }
         Err(e) => Err(with_code(Code::Output, anyhow::anyhow!(explain(&e, len)))),
     }
-}
-
-/// A flag set by SIGINT/SIGTERM, checked between chunks (a chunk in flight is finished,
-/// so MAAS's count of bytes stays known); a second signal exits at once.
-fn interrupt_flag() -> anyhow::Result<Arc<AtomicBool>> {
-    let flag = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register_conditional_shutdown(sig, 130, flag.clone())
-            .context("cannot install a signal handler")?;
-        signal_hook::flag::register(sig, flag.clone())
-            .context("cannot install a signal handler")?;
-    }
-    Ok(flag)
 }
 
 /// Checks everything `upload_file` needs before any file is read or written: `--name`,
@@ -431,11 +397,7 @@ fn client(r: &ResourceArgs) -> anyhow::Result<Client> {
 
 /// sha256 of the file, as 64 lowercase hex digits, with a progress bar when `show`.
 fn hash_file(path: &Path, len: u64, show: bool) -> std::io::Result<String> {
-    let bar = if show {
-        progress_bar(len, "sha256")
-    } else {
-        indicatif::ProgressBar::hidden()
-    };
+    let bar = crate::cli::progress_bar(len, "sha256", show);
     let mut f = File::open(path)?;
     let mut h = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
@@ -450,18 +412,7 @@ fn hash_file(path: &Path, len: u64, show: bool) -> std::io::Result<String> {
         bar.inc(n as u64);
     }
     bar.finish_and_clear();
-    Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
-}
-
-fn progress_bar(len: u64, what: &str) -> indicatif::ProgressBar {
-    let bar = indicatif::ProgressBar::new(len);
-    if let Ok(style) = indicatif::ProgressStyle::with_template(
-        "{prefix:>6} {elapsed_precise} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta}",
-    ) {
-        bar.set_style(style.progress_chars("=> "));
-    }
-    bar.set_prefix(what.to_owned());
-    bar
+    Ok(crate::cli::hex(&h.finalize()))
 }
 
 #[cfg(test)]
@@ -471,15 +422,15 @@ mod tests {
 
     #[test]
     fn sizes() {
-        assert_eq!(parse_size("4M"), Ok(4 << 20));
-        assert_eq!(parse_size("4MiB"), Ok(4 << 20));
-        assert_eq!(parse_size("512k"), Ok(512 << 10));
-        assert_eq!(parse_size("1G"), Ok(1 << 30));
-        assert_eq!(parse_size("65536"), Ok(65536));
-        assert!(parse_size("2G").is_err());
-        assert!(parse_size("100").is_err());
-        assert!(parse_size("4X").is_err());
-        assert!(parse_size("").is_err());
+        assert_eq!(parse_chunk_size("4M"), Ok(4 << 20));
+        assert_eq!(parse_chunk_size("4MiB"), Ok(4 << 20));
+        assert_eq!(parse_chunk_size("512k"), Ok(512 << 10));
+        assert_eq!(parse_chunk_size("1G"), Ok(1 << 30));
+        assert_eq!(parse_chunk_size("65536"), Ok(65536));
+        assert!(parse_chunk_size("2G").is_err());
+        assert!(parse_chunk_size("100").is_err());
+        assert!(parse_chunk_size("4X").is_err());
+        assert!(parse_chunk_size("").is_err());
     }
 
     #[derive(Debug, clap::Parser)]

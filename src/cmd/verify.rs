@@ -257,19 +257,13 @@ struct Progress {
 
 impl Progress {
     fn new(path: &Path, quiet: bool) -> Self {
-        if !super::show_progress(quiet) {
+        if !crate::cli::show_progress(quiet) {
             return Self { bar: None };
         }
         let len = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-        let bar = indicatif::ProgressBar::new(len);
-        bar.set_style(
-            indicatif::ProgressStyle::with_template(
-                "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
-            )
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
-            .progress_chars("=> "),
-        );
-        Self { bar: Some(bar) }
+        Self {
+            bar: Some(crate::cli::progress_bar(len, "verifying", true)),
+        }
     }
 
     fn start(&self, pass: u32) {

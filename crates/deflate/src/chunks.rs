@@ -30,20 +30,32 @@ pub struct ChunkOptions<'a> {
     pub cancel: Option<&'a AtomicBool>,
 }
 
+/// How far an encoding got, after each batch of chunks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Progress {
+    /// Guest bytes written so far (a position on the disk).
+    pub guest_bytes: u64,
+    /// Of those, the bytes the disk said hold data: the work done so far, to compare with
+    /// [`Disk::allocated_bytes`] (zero extents cost nothing, so a bar or an ETA on guest
+    /// bytes would race through holes and crawl through data).
+    pub data_bytes: u64,
+}
+
 /// Encodes every chunk of `disk` in parallel, each worker with an encoder from
-/// `new_encoder`, and hands the chunks to `write` in order; `progress` gets the guest
-/// bytes done after each batch. Memory stays bounded ([`pipeline::window`]).
+/// `new_encoder`, and hands the chunks to `write` in order; `progress` is told how far it
+/// got after each batch. Memory stays bounded ([`pipeline::window`]).
 pub fn encode_disk<E: ChunkEncoder>(
     disk: &dyn Disk,
     opts: ChunkOptions<'_>,
     new_encoder: &(dyn Fn() -> E + Sync),
     write: &mut dyn FnMut(Chunk) -> Result<(), Error>,
-    progress: &mut dyn FnMut(u64),
+    progress: &mut dyn FnMut(Progress),
 ) -> Result<(), Error> {
     let size = disk.size();
     let chunk = opts.chunk_size as u64;
     let count = size.div_ceil(chunk);
     let cancelled = || opts.cancel.is_some_and(|c| c.load(Ordering::Relaxed));
+    let data_bytes = std::cell::Cell::new(0u64);
     pipeline::run(
         count,
         opts.threads,
@@ -56,7 +68,7 @@ pub fn encode_disk<E: ChunkEncoder>(
         |r: &mut Reader<E>,
          claim,
          stopped: &pipeline::Stopped,
-         results: &mut pipeline::Results<Chunk>| {
+         results: &mut pipeline::Results<(Chunk, u64)>| {
             // One extent lookup for the whole claim (an L2 read on qcow2).
             let span_start = claim.start * chunk;
             let span_end = (claim.end * chunk).min(size);
@@ -83,7 +95,13 @@ pub fn encode_disk<E: ChunkEncoder>(
                 let c = if cancelled() {
                     Err(Error::Cancelled)
                 } else {
-                    r.chunk(disk, offset, len, &clip(&span, offset, len as u64))
+                    let ext = clip(&span, offset, len as u64);
+                    let data: u64 = ext
+                        .iter()
+                        .filter(|e| e.kind == ExtentKind::Data)
+                        .map(|e| e.len)
+                        .sum();
+                    r.chunk(disk, offset, len, &ext).map(|c| (c, data))
                 };
                 let failed = c.is_err();
                 results.push((i, c));
@@ -92,8 +110,16 @@ pub fn encode_disk<E: ChunkEncoder>(
                 }
             }
         },
-        write,
-        &mut |n| progress((n * chunk).min(size)),
+        &mut |(c, data)| {
+            data_bytes.set(data_bytes.get() + data);
+            write(c)
+        },
+        &mut |n| {
+            progress(Progress {
+                guest_bytes: (n * chunk).min(size),
+                data_bytes: data_bytes.get(),
+            })
+        },
     )
 }
 

@@ -34,7 +34,7 @@ use std::sync::Arc;
 
 use ddgz_disk::Disk;
 
-pub use chunks::{is_zero, Chunk};
+pub use chunks::{is_zero, Chunk, Progress};
 pub use encoder::{ChunkEncoder, DeflateEncoder};
 
 /// Default chunk size: large enough that per-chunk overhead (a sync marker, a cold window)
@@ -126,13 +126,13 @@ pub enum Error {
     Cancelled,
 }
 
-/// Compresses all of `disk` into `out` as one gzip member. `progress` is called with the
-/// number of guest bytes written so far, after each batch of chunks.
+/// Compresses all of `disk` into `out` as one gzip member. `progress` is told how far it
+/// got (guest bytes, and data bytes: the work) after each batch of chunks.
 pub fn compress(
     disk: &dyn Disk,
     out: impl Write,
     opts: &Options,
-    progress: &mut dyn FnMut(u64),
+    progress: &mut dyn FnMut(Progress),
 ) -> Result<Summary, Error> {
     if opts.level > 9 {
         return Err(Error::Options(format!(

@@ -28,6 +28,7 @@ mod memory;
 mod name;
 mod overlay;
 mod raw;
+pub mod size;
 mod walk;
 mod window;
 

@@ -20,8 +20,9 @@ use std::io::Read;
 use ddgz_disk::Disk;
 
 use crate::files::{self, Small};
-use crate::report::{human, Content, PartitionReport};
+use crate::report::{Content, PartitionReport};
 use crate::Finding;
+use ddgz_disk::size::human;
 
 /// Where curtin finds the hooks.
 pub const HOOKS_PARTITION: u32 = 1;

@@ -4,6 +4,7 @@
 //! without a read), then the FAT boot sector and FAT, the VMFS headers, a few signature
 //! sectors, and at most [`BLANK_SCAN`] bytes of data to tell "blank" from "unknown".
 
+use ddgz_disk::size::human;
 use std::ops::Range;
 
 use ddgz_disk::{Disk, ExtentKind};
@@ -75,24 +76,6 @@ impl Content {
             Content::Invalid { what, reason } => format!("damaged {what}: {reason}"),
             Content::Unreadable { reason } => format!("unreadable: {reason}"),
         }
-    }
-}
-
-/// `1.5 GiB`-style size.
-pub fn human(n: u64) -> String {
-    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
-    let mut v = n as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u + 1 < UNITS.len() {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{n} B")
-    } else if v.fract() == 0.0 {
-        format!("{v:.0} {}", UNITS[u])
-    } else {
-        format!("{v:.1} {}", UNITS[u])
     }
 }
 
