@@ -159,6 +159,28 @@ pub struct Report {
     pub findings: Option<ddgz_layout::Findings>,
 }
 
+/// Refuses a raw input that is a finished `.dd.gz` / `.dd.xz` (by its magic number):
+/// compressing it again would make a ddgz of compressed bytes, not of a disk.
+fn refuse_packed(image: &Image, path: &Path) -> anyhow::Result<()> {
+    let mut head = [0u8; 6];
+    let n = image.size().min(6) as usize;
+    image.read_at(0, &mut head[..n]).input()?;
+    if let Some(c) = ddgz_packed::detect(&head[..n]) {
+        return Err(with_code(
+            Code::Usage,
+            anyhow::anyhow!(
+                "{}: is a {} compressed disk (a finished ddgz?): convert reads disk images; \
+                 `inspect`, `validate`, `ls`, `cat` and `verify` read it as it is, and \
+                 adding files to it needs it unpacked first (or --format raw to compress \
+                 its bytes as they are)",
+                path.display(),
+                c.name()
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// The default output path: beside the input, its name without a disk-image extension,
 /// plus `.dd.gz`.
 pub fn default_output(input: &Path) -> PathBuf {
@@ -221,6 +243,9 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         force_corrupt: a.force,
     };
     let image = Image::open(&a.input, &opts).input()?;
+    if opts.format.is_none() && image.format() == Format::Raw {
+        refuse_packed(&image, &a.input)?;
+    }
     let format = image.format().name();
     let allocated = ddgz_image::allocated_bytes(&image).input()?;
     // The output is never a file this run reads: the image, its backing chain, its data
