@@ -80,7 +80,12 @@ fn listing(d: &Dir) -> Vec<(String, u64)> {
 #[test]
 fn esxi8_dd_gz_inspect_validate_ls_cat() {
     let d = Dir::new();
-    let built = esxi::build(&d.join("esxi8.raw"), &Options::packer_maas()).unwrap();
+    // With packer-maas's curtin/ in partition 1, as MAAS needs it (convert checks it).
+    let opts = Options {
+        curtin: true,
+        ..Options::packer_maas()
+    };
+    let built = esxi::build(&d.join("esxi8.raw"), &opts).unwrap();
     d.ddgz_ok(&["convert", "esxi8.raw", "-o", "esxi8.dd.gz", "--quiet"]);
 
     let raw: serde_json::Value =

@@ -1,7 +1,8 @@
 //! Files that are not disk images ddgz reads, recognised by their magic so that the error
 //! names them ("an xz-compressed stream") instead of reading them as a raw disk and
 //! reporting "no partition table". One entry per kind: a format that gains a reader in
-//! [`FORMATS`](crate::FORMATS) loses its entry here.
+//! [`FORMATS`](crate::FORMATS) loses its entry here. (`inspect`, `validate`, `ls` and
+//! `cat` read a finished gzip / xz image with `ddgz-packed` before they get here.)
 
 use ddgz_disk::{Error, InputFile, Result};
 
