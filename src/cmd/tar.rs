@@ -38,7 +38,7 @@ Examples:
   ddgz tar disk.qcow2 --partition 2 -o root.tar.gz
   ddgz tar disk.qcow2 --add curtin --upload --name custom/rocky9 --title 'Rocky 9 Custom'")]
 pub struct Args {
-    /// The image: qcow2 or raw, detected by content.
+    /// The image (qcow2, raw, VMDK, VHD, VHDX, VDI), detected by content.
     pub input: PathBuf,
 
     /// Output file [default: INPUT without .qcow2/.raw/.img, plus .tar.gz].
