@@ -221,7 +221,15 @@ fn test(extra: &[String]) -> Result<()> {
             "cargo install cargo-machete",
         )?;
     }
-    run_cargo(&["machete"], "cargo machete (unused dependencies)")?;
+    // Called directly: under `cargo run` (CARGO_PKG_NAME set) `cargo machete` would take
+    // its own subcommand name for a path.
+    let st = Command::new("cargo-machete")
+        .current_dir(workspace_root())
+        .status()
+        .context("running cargo-machete")?;
+    if !st.success() {
+        bail!("cargo machete found unused dependencies (or failed): {st}");
+    }
     let mut args = vec!["test", "--workspace"];
     args.extend(extra.iter().map(String::as_str));
     run_cargo(&args, "cargo test")
