@@ -1,0 +1,470 @@
+//! The measuring: the jobs of a fixture, timed runs (wall, CPU, peak RSS), the compute
+//! floor.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use ddgz_deflate::encoder::DEFLATE_WINDOW;
+use ddgz_deflate::{ChunkEncoder, DeflateEncoder};
+use ddgz_image::{Disk, ExtentKind, RawDisk};
+
+use super::{Config, FixtureResult, Floor, Row, Sample};
+use crate::fixtures::{self, Built};
+
+/// ddgz's chunk size, for counting non-zero chunks the way it does.
+const CHUNK: u64 = 1 << 20;
+/// Chunks compressed to measure the single-thread deflate rate.
+const RATE_SAMPLE_CHUNKS: usize = 160;
+
+/// One command to time.
+#[derive(Debug, Clone)]
+enum Tool {
+    Ddgz {
+        input: PathBuf,
+        threads: usize,
+    },
+    Pigz {
+        raw: PathBuf,
+        threads: usize,
+    },
+    Gzip {
+        raw: PathBuf,
+    },
+    /// `qemu-img convert -f FMT -O raw` to a scratch file, then pigz.
+    QemuImgPigz {
+        qcow2: PathBuf,
+        fmt: &'static str,
+        threads: usize,
+    },
+}
+
+#[derive(Debug, Clone)]
+struct Job {
+    label: String,
+    tool: Tool,
+    /// The reference row of the fixture (ddgz on the qcow2, all cores).
+    reference: bool,
+    /// Runs for this job (gzip on big disks: once).
+    runs: usize,
+}
+
+/// Where peak RSS comes from: GNU time's `%M` (its own child's `wait4` rusage) when
+/// `/usr/bin/time` exists, else our `wait4`. Ours is a fallback only: a child started by
+/// vfork + exec inherits the *parent's* RSS high-water mark (Linux keeps the old mm's
+/// `hiwater_rss` across exec), so it reports at least the harness's own peak.
+const GNU_TIME: &str = "/usr/bin/time";
+
+/// Runs `cmd`, returning wall seconds, peak RSS (KiB) and CPU seconds (user + system of
+/// the process and its descendants, from `wait4`: not skewed like its RSS).
+pub(crate) fn measure(cmd: &mut Command) -> Result<(f64, u64, f64)> {
+    let rss_file = std::env::temp_dir().join(format!("xtask-rss-{}", std::process::id()));
+    let mut cmd = if Path::new(GNU_TIME).exists() {
+        let mut t = Command::new(GNU_TIME);
+        t.args(["-f", "%M", "-o"]).arg(&rss_file);
+        t.arg(cmd.get_program()).args(cmd.get_args());
+        t
+    } else {
+        let mut c = Command::new(cmd.get_program());
+        c.args(cmd.get_args());
+        c
+    };
+    let t = Instant::now();
+    let child = cmd
+        .stdin(Stdio::null())
+        .spawn()
+        .with_context(|| format!("starting {cmd:?}"))?;
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    // SAFETY: rusage is plain data; wait4 fills it. The child is ours and not yet reaped.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut ru) };
+    let wall = t.elapsed().as_secs_f64();
+    std::mem::forget(child);
+    if r != pid {
+        bail!("wait4 on {cmd:?}: {}", std::io::Error::last_os_error());
+    }
+    if !(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0) {
+        bail!("{cmd:?} failed (wait status {status:#x})");
+    }
+    let rss = match std::fs::read_to_string(&rss_file) {
+        Ok(s) => {
+            let _ = std::fs::remove_file(&rss_file);
+            s.lines()
+                .filter_map(|l| l.trim().parse::<u64>().ok())
+                .next_back()
+                .with_context(|| format!("{GNU_TIME} wrote {s:?}"))?
+        }
+        Err(_) => ru.ru_maxrss as u64,
+    };
+    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    Ok((wall, rss, tv(ru.ru_utime) + tv(ru.ru_stime)))
+}
+
+fn sh(script: &str) -> Command {
+    let mut c = Command::new("sh");
+    c.args(["-c", script]);
+    c
+}
+
+fn q(p: &Path) -> String {
+    format!("'{}'", p.display().to_string().replace('\'', "'\\''"))
+}
+
+/// Runs `tool` once, writing to `out`.
+fn run_tool(cfg: &Config, tool: &Tool, out: &Path, tmp: &Path) -> Result<Sample> {
+    let _ = std::fs::remove_file(out);
+    let (wall, rss_kib, cpu) = match tool {
+        Tool::Ddgz { input, threads } => measure(
+            Command::new(&cfg.ddgz)
+                .arg("convert")
+                .arg(input)
+                .arg("-o")
+                .arg(out)
+                .args(["--threads", &threads.to_string(), "--force", "--quiet"]),
+        )?,
+        Tool::Pigz { raw, threads } => measure(&mut sh(&format!(
+            "pigz -6 -p {threads} -c {} > {}",
+            q(raw),
+            q(out)
+        )))?,
+        Tool::Gzip { raw } => measure(&mut sh(&format!("gzip -6 -c {} > {}", q(raw), q(out))))?,
+        Tool::QemuImgPigz {
+            qcow2,
+            fmt,
+            threads,
+        } => {
+            let _ = std::fs::remove_file(tmp);
+            let r = measure(&mut sh(&format!(
+                "qemu-img convert -f {fmt} -O raw {} {} && pigz -6 -p {threads} -c {} > {}",
+                q(qcow2),
+                q(tmp),
+                q(tmp),
+                q(out)
+            )));
+            let _ = std::fs::remove_file(tmp);
+            r?
+        }
+    };
+    let out_bytes = std::fs::metadata(out)
+        .with_context(|| format!("{} was not written", out.display()))?
+        .len();
+    if cfg.check {
+        if let Tool::Ddgz { .. } = tool {
+            let st = Command::new("gzip").arg("-t").arg(out).status()?;
+            if !st.success() {
+                bail!("gzip -t {} failed", out.display());
+            }
+        }
+    }
+    let _ = std::fs::remove_file(out);
+    Ok(Sample {
+        wall,
+        cpu,
+        rss_kib,
+        out_bytes,
+    })
+}
+
+/// `{name}-stream.vmdk` beside the ESXi 8 fixture: `qemu-img convert -O vmdk -o
+/// subformat=streamOptimized` of its raw file, made once (other fixtures: none).
+fn stream_vmdk(b: &Built, cfg: &Config) -> Result<Option<PathBuf>> {
+    let Some(raw) = b.raw.as_ref().filter(|_| b.name == "esxi8-min-32g") else {
+        return Ok(None);
+    };
+    let vmdk = cfg.dir.join(format!("{}-stream.vmdk", b.name));
+    let fresh = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    if fresh(&vmdk).is_none() || fresh(&vmdk) < fresh(raw) {
+        let st = sh(&format!(
+            "qemu-img convert -f raw -O vmdk -o subformat=streamOptimized {} {}",
+            q(raw),
+            q(&vmdk)
+        ))
+        .status()?;
+        if !st.success() {
+            bail!("qemu-img could not write {}", vmdk.display());
+        }
+    }
+    Ok(Some(vmdk))
+}
+
+/// The jobs of one fixture.
+fn jobs(b: &Built, cfg: &Config, quick: bool, stream_vmdk: Option<&Path>) -> Vec<Job> {
+    let threads = cfg.threads;
+    let mut v = Vec::new();
+    let job = |label: String, tool, reference| Job {
+        label,
+        tool,
+        reference,
+        runs: usize::MAX,
+    };
+    let Some(raw) = &b.raw else {
+        // The 1 TiB twin: only ddgz can afford it.
+        v.push(job(
+            format!("ddgz qcow2 --threads {threads}"),
+            Tool::Ddgz {
+                input: b.qcow2.clone(),
+                threads,
+            },
+            true,
+        ));
+        return v;
+    };
+    v.push(job(
+        format!("ddgz qcow2 --threads {threads}"),
+        Tool::Ddgz {
+            input: b.qcow2.clone(),
+            threads,
+        },
+        true,
+    ));
+    v.push(job(
+        "ddgz qcow2 --threads 1".into(),
+        Tool::Ddgz {
+            input: b.qcow2.clone(),
+            threads: 1,
+        },
+        false,
+    ));
+    if let Some(g) = &b.guest_qcow2 {
+        v.push(job(
+            format!("ddgz guest-written qcow2 --threads {threads}"),
+            Tool::Ddgz {
+                input: g.clone(),
+                threads,
+            },
+            false,
+        ));
+    }
+    v.push(job(
+        format!("ddgz raw --threads {threads}"),
+        Tool::Ddgz {
+            input: raw.clone(),
+            threads,
+        },
+        false,
+    ));
+    v.push(job(
+        format!("pigz -6 -p {threads} raw"),
+        Tool::Pigz {
+            raw: raw.clone(),
+            threads,
+        },
+        false,
+    ));
+    let mut g = job("gzip -6 raw".into(), Tool::Gzip { raw: raw.clone() }, false);
+    // gzip reads every zero of a big disk on one core: minutes per run. Once is enough.
+    if b.virtual_size > 4 << 30 {
+        g.runs = 1;
+    }
+    let gzip_ok = cfg.gzip_max_bytes.is_none_or(|m| b.virtual_size <= m);
+    if (!quick || b.virtual_size <= 4 << 30) && gzip_ok {
+        v.push(g);
+    }
+    v.push(job(
+        format!("qemu-img convert -O raw + pigz -6 -p {threads}"),
+        Tool::QemuImgPigz {
+            qcow2: b.qcow2.clone(),
+            fmt: "qcow2",
+            threads,
+        },
+        false,
+    ));
+    // The same disk as a streamOptimized VMDK (what vmware-iso and OVA exports write).
+    if let Some(vmdk) = stream_vmdk {
+        v.push(job(
+            format!("ddgz vmdk streamOptimized --threads {threads}"),
+            Tool::Ddgz {
+                input: vmdk.to_path_buf(),
+                threads,
+            },
+            false,
+        ));
+        v.push(job(
+            format!("qemu-img convert -f vmdk -O raw + pigz -6 -p {threads}"),
+            Tool::QemuImgPigz {
+                qcow2: vmdk.to_path_buf(),
+                fmt: "vmdk",
+                threads,
+            },
+            false,
+        ));
+    }
+    // pigz reads every zero too: on big disks, fewer runs of the peers.
+    if b.virtual_size > 4 << 30 {
+        for j in &mut v {
+            if !matches!(j.tool, Tool::Ddgz { .. }) {
+                j.runs = j.runs.min(cfg.big_peer_runs);
+            }
+        }
+    }
+    v.retain(|j| j.runs > 0);
+    v
+}
+
+/// CPU seconds used by this thread: a deflate rate measured with it does not drop when
+/// other processes share the cores.
+fn thread_cpu() -> f64 {
+    // SAFETY: clock_gettime fills the timespec we own.
+    let mut ts: libc::timespec = unsafe { std::mem::zeroed() };
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    ts.tv_sec as f64 + ts.tv_nsec as f64 / 1e9
+}
+
+/// Non-zero chunks of `disk` and the single-thread rate of ddgz's deflate chunk encoder
+/// on them (per CPU second): each sampled chunk encoded as ddgz encodes it, primed with
+/// the 32 KiB before it.
+pub fn floor(disk: &dyn Disk, threads: usize) -> Result<Floor> {
+    let mut chunks = Vec::new();
+    let mut buf = vec![0u8; CHUNK as usize];
+    for e in disk.extents(0, disk.size())? {
+        if e.kind != ExtentKind::Data {
+            continue;
+        }
+        let mut c = e.offset / CHUNK * CHUNK;
+        while c < e.end() {
+            let n = CHUNK.min(disk.size() - c);
+            if chunks.last() != Some(&(c, n)) {
+                disk.read_at(c, &mut buf[..n as usize])?;
+                if buf[..n as usize].iter().any(|&b| b != 0) {
+                    chunks.push((c, n));
+                }
+            }
+            c += CHUNK;
+        }
+    }
+    let nonzero: u64 = chunks.iter().map(|c| c.1).sum();
+    if chunks.is_empty() {
+        return Ok(Floor::default());
+    }
+    let step = chunks.len().div_ceil(RATE_SAMPLE_CHUNKS).max(1);
+    let mut sample = Vec::new();
+    for &(c, n) in chunks.iter().step_by(step) {
+        // The chunk with what ddgz primes it with: up to 32 KiB before it.
+        let before = c.min(DEFLATE_WINDOW as u64);
+        let mut b = vec![0u8; (before + n) as usize];
+        disk.read_at(c - before, &mut b)?;
+        sample.push((c, before as usize, b));
+    }
+    let mut enc = DeflateEncoder::new(6, false);
+    let (mut inb, mut outb) = (0u64, 0u64);
+    let t = thread_cpu();
+    for (c, before, b) in &sample {
+        let (dict, data) = b.split_at(*before);
+        outb += enc.encode(*c, dict, data)?.len() as u64;
+        inb += data.len() as u64;
+    }
+    let rate = inb as f64 / (thread_cpu() - t);
+    Ok(Floor {
+        nonzero,
+        rate,
+        ratio: outb as f64 / inb as f64,
+        seconds: nonzero as f64 / (threads as f64 * rate),
+    })
+}
+
+/// Reads a file once so that every job finds it in the page cache.
+fn warm(path: &Path) -> Result<()> {
+    let d = RawDisk::open(path)?;
+    let mut buf = vec![0u8; 8 << 20];
+    for e in d.extents(0, d.size())? {
+        if e.kind == ExtentKind::Data {
+            let mut at = e.offset;
+            while at < e.end() {
+                let n = (buf.len() as u64).min(e.end() - at) as usize;
+                d.read_at(at, &mut buf[..n])?;
+                at += n as u64;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Runs the whole benchmark.
+pub fn run(cfg: &Config, quick: bool) -> Result<Vec<FixtureResult>> {
+    std::fs::create_dir_all(&cfg.dir)?;
+    let work = cfg.dir.join("bench-work");
+    std::fs::create_dir_all(&work)?;
+    let mut fixtures = Vec::new();
+    for name in &cfg.fixtures {
+        let b = fixtures::build(name, &cfg.dir, cfg.verbose)?;
+        for p in [b.raw.as_ref(), Some(&b.qcow2), b.guest_qcow2.as_ref()]
+            .into_iter()
+            .flatten()
+        {
+            warm(p)?;
+        }
+        let floor = match &b.raw {
+            Some(raw) => floor(&RawDisk::open(raw)?, cfg.threads)?,
+            // The 1 TiB twin holds the 32 GiB fixture's data.
+            None => {
+                let twin = fixtures::build("esxi8-min-32g", &cfg.dir, cfg.verbose)?;
+                floor(
+                    &RawDisk::open(twin.raw.as_ref().context("twin raw")?)?,
+                    cfg.threads,
+                )?
+            }
+        };
+        let vmdk = stream_vmdk(&b, cfg)?;
+        if let Some(v) = &vmdk {
+            warm(v)?;
+        }
+        let jobs = jobs(&b, cfg, quick, vmdk.as_deref());
+        fixtures.push((b, floor, jobs));
+    }
+    let mut rows: Vec<Vec<Row>> = fixtures
+        .iter()
+        .map(|(_, _, jobs)| {
+            jobs.iter()
+                .map(|j| Row {
+                    label: j.label.clone(),
+                    reference: j.reference,
+                    samples: Vec::new(),
+                })
+                .collect()
+        })
+        .collect();
+    for run in 0..cfg.runs {
+        for (fi, (b, _, jobs)) in fixtures.iter().enumerate() {
+            for (ji, j) in jobs.iter().enumerate() {
+                if run >= j.runs {
+                    continue;
+                }
+                let out = work.join(format!("{}.{ji}.gz", b.name));
+                let tmp = work.join(format!("{}.tmp.raw", b.name));
+                let s = run_tool(cfg, &j.tool, &out, &tmp)
+                    .with_context(|| format!("{}: {}", b.name, j.label))?;
+                if cfg.verbose {
+                    eprintln!(
+                        "xtask: run {}/{} {:<16} {:<46} {:>8.2} s {:>8.0} MiB RSS",
+                        run + 1,
+                        cfg.runs,
+                        b.name,
+                        j.label,
+                        s.wall,
+                        s.rss_kib as f64 / 1024.0
+                    );
+                }
+                rows[fi][ji].samples.push(s);
+            }
+        }
+    }
+    let _ = std::fs::remove_dir_all(&work);
+    Ok(fixtures
+        .into_iter()
+        .zip(rows)
+        .map(|((b, floor, _), rows)| FixtureResult {
+            name: b.name,
+            virtual_size: b.virtual_size,
+            floor,
+            rows,
+        })
+        .collect())
+}
+
+pub(super) fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "?".into())
+}

@@ -1,0 +1,328 @@
+//! `cargo xtask bench`: `ddgz convert` against the tools users have today, on the fixtures,
+//! on one machine, in one run.
+//!
+//! For each fixture: `ddgz convert` (one thread and all cores, on the qcow2 and the raw
+//! file), `pigz -6 -p N` and `gzip -6` on the raw file, and the qcow2 path without nbd
+//! (`qemu-img convert -O raw` to a temporary file, then `pigz -6 -p N`). Runs are
+//! interleaved (run 1 of every job, then run 2, …) so that a change in machine load hits
+//! every job alike, and the median is reported. Wall time comes from a monotonic clock,
+//! peak RSS from rusage (the largest of the process and the children it waited for), read
+//! by GNU time when present (see [`GNU_TIME`]).
+//!
+//! The compute floor is what deflate alone costs on the same data: the non-zero 1 MiB
+//! chunks of the disk ÷ (threads × the single-thread rate of ddgz's own chunk encoder,
+//! `ddgz_deflate::DeflateEncoder` at level 6, primed with the 32 KiB before each chunk,
+//! measured in thread CPU time on a sample of those chunks, so that other load on the
+//! machine does not lower it).
+//!
+//! One module per job: `args` (the command line, on clap), `measure` (the jobs, the
+//! timed runs, the floor), `render` (text table, JSON, SVG, the targets).
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use clap::Parser;
+
+mod args;
+mod measure;
+mod render;
+
+pub(crate) use measure::measure;
+pub use measure::run;
+pub use render::{json, svg, table, targets};
+
+/// One timed run.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Sample {
+    pub wall: f64,
+    /// User + system CPU seconds.
+    pub cpu: f64,
+    pub rss_kib: u64,
+    pub out_bytes: u64,
+}
+
+/// The result of one job.
+#[derive(Debug, Clone)]
+pub struct Row {
+    pub label: String,
+    pub reference: bool,
+    pub samples: Vec<Sample>,
+}
+
+impl Row {
+    /// Median wall time (the mean of the middle two for an even count), with the output
+    /// size and the highest peak RSS of the runs.
+    pub fn median(&self) -> Sample {
+        let mut s = self.samples.clone();
+        s.sort_by(|a, b| a.wall.total_cmp(&b.wall));
+        let n = s.len();
+        let mut m = s[n / 2];
+        if n.is_multiple_of(2) {
+            m.wall = (s[n / 2 - 1].wall + s[n / 2].wall) / 2.0;
+            m.cpu = (s[n / 2 - 1].cpu + s[n / 2].cpu) / 2.0;
+        }
+        m.rss_kib = s.iter().map(|x| x.rss_kib).max().unwrap_or(0);
+        m
+    }
+}
+
+/// What the floor computation found.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Floor {
+    /// Bytes in non-zero 1 MiB chunks.
+    pub nonzero: u64,
+    /// Single-thread rate (bytes per CPU second) of ddgz's deflate chunk encoder at
+    /// level 6 on those chunks.
+    pub rate: f64,
+    /// Its output / input on the sample (each chunk primed with the 32 KiB before it).
+    pub ratio: f64,
+    /// nonzero / (threads × rate), seconds.
+    pub seconds: f64,
+}
+
+/// One fixture's results.
+#[derive(Debug, Clone)]
+pub struct FixtureResult {
+    pub name: String,
+    pub virtual_size: u64,
+    pub floor: Floor,
+    pub rows: Vec<Row>,
+}
+
+/// How to run the harness.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub ddgz: PathBuf,
+    pub fixtures: Vec<String>,
+    pub dir: PathBuf,
+    pub runs: usize,
+    /// Runs of the peers (pigz, gzip, qemu-img + pigz) on disks over 4 GiB.
+    pub big_peer_runs: usize,
+    /// Skip `gzip -6` on disks larger than this (one core over every zero: minutes).
+    pub gzip_max_bytes: Option<u64>,
+    pub threads: usize,
+    /// `gzip -t` every ddgz output (the test does; the benchmark does not).
+    pub check: bool,
+    pub verbose: bool,
+}
+
+/// `cargo xtask bench …`: see [`args::Args`].
+pub fn main(argv: &[String]) -> Result<()> {
+    // clap prints --help and usage errors itself and exits (0, or 2).
+    let a = args::Args::parse_from(
+        std::iter::once("xtask bench".to_string()).chain(argv.iter().cloned()),
+    );
+    for t in ["pigz", "gzip", "qemu-img", "qemu-io"] {
+        if !crate::have(t) {
+            bail!("bench needs {t}: run `cargo xtask install-test-tools`");
+        }
+    }
+    let quick = a.quick;
+    let names = if a.fixtures.is_empty() {
+        if quick {
+            vec!["generic-2g".into()]
+        } else {
+            vec![
+                "generic-2g".into(),
+                "esxi67-10g".into(),
+                "esxi8-min-32g".into(),
+                "esxi8-min-1t".into(),
+            ]
+        }
+    } else {
+        a.fixtures.clone()
+    };
+    let runs = a.runs.unwrap_or(if quick { 1 } else { 3 });
+    let threads = a
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let ddgz = crate::build_ddgz(None)?;
+    let load_before = measure::load_average();
+    let cfg = Config {
+        ddgz,
+        fixtures: names,
+        dir: a
+            .out
+            .clone()
+            .unwrap_or_else(|| crate::target_dir().join("fixtures")),
+        runs,
+        big_peer_runs: a.big_peer_runs.unwrap_or(runs),
+        gzip_max_bytes: a.gzip_max_gib.map(|g| g << 30),
+        threads,
+        check: false,
+        verbose: true,
+    };
+    let t = Instant::now();
+    let results = run(&cfg, quick)?;
+    let load = format!("{load_before} before, {} after", measure::load_average());
+    println!(
+        "cargo xtask bench {} — {} cores, load average {load}, {:.0} s",
+        argv.join(" "),
+        std::thread::available_parallelism().map_or(1, |n| n.get()),
+        t.elapsed().as_secs_f64()
+    );
+    print!("{}", table(&results, threads, runs));
+    print!("{}", targets(&results));
+    if let Some(p) = &a.json {
+        std::fs::write(
+            p,
+            serde_json::to_string_pretty(&json(&results, threads, runs, &load))?,
+        )
+        .with_context(|| format!("writing {}", p.display()))?;
+    }
+    if let Some(p) = &a.svg {
+        std::fs::write(p, svg(&results, threads))
+            .with_context(|| format!("writing {}", p.display()))?;
+    }
+    // The Linux root tarball row (`ddgz tar`), on its own fixture: see bench_tar.rs.
+    if !quick {
+        crate::bench_tar::main(&["--runs".into(), runs.to_string()])?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    /// The ddgz binary of this build: `cargo test --workspace` builds it beside us
+    /// (target/<profile>/ddgz); otherwise build it.
+    fn ddgz() -> PathBuf {
+        let exe = std::env::current_exe().unwrap();
+        let profile_dir = exe.parent().and_then(Path::parent).unwrap();
+        let p = profile_dir.join("ddgz");
+        if p.exists() {
+            return p;
+        }
+        // Not beside us (`cargo test -p xtask`): build it, in a target dir of its own, as
+        // the running `cargo test` holds the lock of ours.
+        crate::build_ddgz(Some(&profile_dir.join("xtask-ddgz"))).expect("building ddgz")
+    }
+
+    #[test]
+    fn targets_are_judged() {
+        let row = |label: &str, reference, wall, out_bytes, rss_kib| Row {
+            label: label.into(),
+            reference,
+            samples: vec![Sample {
+                wall,
+                cpu: wall,
+                rss_kib,
+                out_bytes,
+            }],
+        };
+        let floor = Floor {
+            nonzero: 750 << 20,
+            rate: 80e6,
+            ratio: 0.7,
+            seconds: 5.0,
+        };
+        let results = vec![
+            FixtureResult {
+                name: "generic-2g".into(),
+                virtual_size: 2 << 30,
+                floor,
+                rows: vec![
+                    row("ddgz qcow2 --threads 2", true, 2.0, 100, 1000),
+                    row("ddgz qcow2 --threads 1", false, 3.0, 100, 1000),
+                ],
+            },
+            FixtureResult {
+                name: "esxi8-min-32g".into(),
+                virtual_size: 32 << 30,
+                floor,
+                rows: vec![
+                    row("ddgz qcow2 --threads 2", true, 6.0, 1000, 100 << 10),
+                    row("pigz -6 -p 2 raw", false, 60.0, 995, 1000),
+                    row(
+                        "qemu-img convert -O raw + pigz -6 -p 2",
+                        false,
+                        66.0,
+                        995,
+                        1000,
+                    ),
+                ],
+            },
+            FixtureResult {
+                name: "esxi8-min-1t".into(),
+                virtual_size: 1 << 40,
+                floor,
+                rows: vec![row("ddgz qcow2 --threads 2", true, 6.6, 1000, 1000)],
+            },
+        ];
+        let t = targets(&results);
+        assert!(
+            t.contains("met    esxi8-min-32g: ≥ 10× faster than qemu-img"),
+            "{t}"
+        );
+        assert!(
+            t.contains("met    esxi8-min-32g: ≥ 8× faster than pigz"),
+            "{t}"
+        );
+        assert!(t.contains("met    esxi8-min-32g: output ≤ 1.01×"), "{t}");
+        assert!(
+            t.contains("met    esxi8-min-32g: within 1.25× of the compute floor: 1.20"),
+            "{t}"
+        );
+        assert!(
+            t.contains("met    esxi8-min-32g: peak RSS ≤ 256 MiB: 100.00"),
+            "{t}"
+        );
+        assert!(
+            t.contains("met    same data in 1 TiB: ≤ 1.2× the 32 GiB time: 1.10"),
+            "{t}"
+        );
+        assert!(
+            t.contains("MISSED generic-2g: all threads ≥ 1.8× faster than --threads 1: 1.50"),
+            "{t}"
+        );
+    }
+
+    #[test]
+    fn harness_runs_on_a_tiny_fixture() {
+        for t in ["pigz", "gzip", "qemu-img"] {
+            assert!(
+                crate::have(t),
+                "{t} is missing: cargo xtask install-test-tools"
+            );
+        }
+        let dir = std::env::temp_dir().join(format!("xtask-bench-test-{}", std::process::id()));
+        let cfg = Config {
+            ddgz: ddgz(),
+            fixtures: vec!["tiny-64m".into()],
+            dir: dir.clone(),
+            runs: 1,
+            big_peer_runs: 1,
+            gzip_max_bytes: None,
+            threads: 2,
+            check: true,
+            verbose: false,
+        };
+        let results = run(&cfg, true);
+        let _ = std::fs::remove_dir_all(&dir);
+        let results = results.unwrap();
+        let t = table(&results, 2, 1);
+        for label in [
+            "ddgz qcow2 --threads 2",
+            "ddgz qcow2 --threads 1",
+            "ddgz raw --threads 2",
+            "pigz -6 -p 2 raw",
+            "gzip -6 raw",
+            "qemu-img convert -O raw + pigz -6 -p 2",
+            "compute floor",
+        ] {
+            assert!(t.contains(label), "no {label:?} in\n{t}");
+        }
+        let f = &results[0];
+        // 12 MiB of content, and the chunks of the primary and backup GPT.
+        assert_eq!(f.floor.nonzero, 14 << 20, "{t}");
+        for r in &f.rows {
+            let m = r.median();
+            assert!(m.out_bytes > 0 && m.wall > 0.0 && m.rss_kib > 0, "{t}");
+        }
+        assert!(svg(&results, 2).contains("ddgz qcow2 --threads 2"));
+        assert!(json(&results, 2, 1, "0")["fixtures"][0]["rows"][0]["median_seconds"].is_number());
+    }
+}
