@@ -19,11 +19,17 @@ const GZIP_HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3];
 /// end of the deflate stream after the last sync-flushed chunk (what pigz writes).
 const FINAL_BLOCK: [u8; 2] = [0x03, 0x00];
 
+/// Bytes of repeated zero-chunk encodings written at once for a run of zero chunks.
+const ZERO_BLOCK: usize = 256 << 10;
+
 /// Encoded bytes and CRC state of an all-zero chunk of one length, computed once.
 struct ZeroChunk {
     len: usize,
     bytes: Vec<u8>,
     crc: Hasher,
+    /// `bytes` repeated `per_block` times, made on the first run that needs it.
+    block: Vec<u8>,
+    per_block: u64,
 }
 
 impl ZeroChunk {
@@ -32,7 +38,54 @@ impl ZeroChunk {
         let bytes = encoder.encode(0, &[], &zeros)?;
         let mut crc = Hasher::new();
         crc.update(&zeros);
-        Ok(Self { len, bytes, crc })
+        let per_block = (ZERO_BLOCK / bytes.len().max(1)).max(1) as u64;
+        Ok(Self {
+            len,
+            bytes,
+            crc,
+            block: Vec::new(),
+            per_block,
+        })
+    }
+
+    /// Writes the encoding `count` times, in blocks of [`ZERO_BLOCK`] bytes.
+    fn write(&mut self, out: &mut impl Write, count: u64) -> std::io::Result<()> {
+        if count < self.per_block {
+            for _ in 0..count {
+                out.write_all(&self.bytes)?;
+            }
+            return Ok(());
+        }
+        if self.block.is_empty() {
+            self.block = self.bytes.repeat(self.per_block as usize);
+        }
+        for _ in 0..count / self.per_block {
+            out.write_all(&self.block)?;
+        }
+        let rest = (count % self.per_block) as usize * self.bytes.len();
+        out.write_all(&self.block[..rest])
+    }
+
+    /// The CRC state of `count` zero chunks: O(log count) combines, not `count`.
+    fn crc_of(&self, count: u64) -> Hasher {
+        let mut acc: Option<Hasher> = None;
+        let mut pow = self.crc.clone();
+        let mut n = count;
+        while n > 0 {
+            if n & 1 == 1 {
+                // Zeros commute: the order of the pieces does not matter.
+                match &mut acc {
+                    Some(a) => a.combine(&pow),
+                    None => acc = Some(pow.clone()),
+                }
+            }
+            n >>= 1;
+            if n > 0 {
+                let p = pow.clone();
+                pow.combine(&p);
+            }
+        }
+        acc.unwrap_or_default()
     }
 }
 
@@ -79,24 +132,24 @@ impl<W: Write> Member<W> {
     /// Appends the next chunk.
     pub(crate) fn push(&mut self, c: Chunk) -> Result<(), Error> {
         let (bytes, h) = match c {
-            Chunk::Zero(len) => {
+            Chunk::Zero { len, count } => {
                 let z = if len == self.zero_full.len {
-                    &self.zero_full
+                    &mut self.zero_full
                 } else {
-                    self.zero_tail.as_ref().unwrap_or(&self.zero_full)
+                    self.zero_tail.as_mut().unwrap_or(&mut self.zero_full)
                 };
                 debug_assert_eq!(z.len, len);
-                self.summary.zero_chunks += 1;
-                self.out.write_all(&z.bytes).map_err(Error::Write)?;
-                (z.bytes.len(), z.crc.clone())
+                self.summary.zero_chunks += count;
+                z.write(&mut self.out, count).map_err(Error::Write)?;
+                (z.bytes.len() as u64 * count, z.crc_of(count))
             }
             Chunk::Data(bytes, h) => {
                 self.summary.data_chunks += 1;
                 self.out.write_all(&bytes).map_err(Error::Write)?;
-                (bytes.len(), h)
+                (bytes.len() as u64, h)
             }
         };
-        self.summary.output_bytes += bytes as u64;
+        self.summary.output_bytes += bytes;
         self.crc.combine(&h);
         Ok(())
     }
@@ -112,5 +165,34 @@ impl<W: Write> Member<W> {
         self.out.flush().map_err(Error::Write)?;
         self.summary.output_bytes += trailer.len() as u64;
         Ok(self.summary)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::DeflateEncoder;
+
+    #[test]
+    fn zero_runs_equal_their_chunks_one_by_one() {
+        let mut enc = DeflateEncoder::new(6, false);
+        for count in [1u64, 2, 3, 255, 256, 257, 1000] {
+            let mut z = ZeroChunk::new(&mut enc, 4096).unwrap();
+            let mut bulk = Vec::new();
+            z.write(&mut bulk, count).unwrap();
+            let mut one_by_one = Vec::new();
+            let mut crc = Hasher::new();
+            for _ in 0..count {
+                one_by_one.extend_from_slice(&z.bytes);
+                crc.combine(&z.crc);
+            }
+            assert_eq!(bulk, one_by_one, "{count} chunks");
+            let h = z.crc_of(count);
+            assert_eq!(h.clone().finalize(), crc.finalize(), "{count} chunks");
+            assert_eq!(
+                h.finalize(),
+                crc32fast::hash(&vec![0u8; 4096 * count as usize])
+            );
+        }
     }
 }

@@ -171,6 +171,7 @@ mod tests {
     use super::*;
     use ddgz_disk::{MemoryDisk, Overlay, Patch, RawDisk};
     use std::io::Read;
+    use std::sync::atomic::Ordering;
 
     fn gunzip(gz: &[u8]) -> Vec<u8> {
         let mut out = Vec::new();
@@ -320,6 +321,151 @@ mod tests {
         let out = gunzip(&gz);
         assert_eq!(&out[(1 << 20) + 5..(1 << 20) + 10], b"hello");
         assert_eq!(s.data_chunks, 1);
+    }
+
+    /// A sparse disk: data regions, zeros elsewhere (as extents say), counting calls.
+    #[derive(Debug)]
+    struct Sparse {
+        size: u64,
+        regions: Vec<(u64, Vec<u8>)>,
+        reads: std::sync::atomic::AtomicU64,
+        lookups: std::sync::atomic::AtomicU64,
+    }
+
+    impl Sparse {
+        fn new(size: u64, regions: Vec<(u64, Vec<u8>)>) -> Self {
+            Self {
+                size,
+                regions,
+                reads: 0.into(),
+                lookups: 0.into(),
+            }
+        }
+        fn bytes(&self) -> Vec<u8> {
+            let mut v = vec![0u8; self.size as usize];
+            self.read_at(0, &mut v).unwrap();
+            v
+        }
+    }
+
+    impl Disk for Sparse {
+        fn size(&self) -> u64 {
+            self.size
+        }
+        fn extents(&self, offset: u64, len: u64) -> ddgz_disk::Result<Vec<ddgz_disk::Extent>> {
+            use ddgz_disk::{push_merged, Extent, ExtentKind};
+            self.lookups.fetch_add(1, Ordering::Relaxed);
+            let (end, mut out, mut pos) = (offset + len, Vec::new(), offset);
+            for (at, d) in &self.regions {
+                let (s, e) = ((*at).clamp(pos, end), (at + d.len() as u64).clamp(pos, end));
+                if s < e {
+                    push_merged(
+                        &mut out,
+                        Extent {
+                            offset: pos,
+                            len: s - pos,
+                            kind: ExtentKind::Zero,
+                        },
+                    );
+                    push_merged(
+                        &mut out,
+                        Extent {
+                            offset: s,
+                            len: e - s,
+                            kind: ExtentKind::Data,
+                        },
+                    );
+                    pos = e;
+                }
+            }
+            push_merged(
+                &mut out,
+                Extent {
+                    offset: pos,
+                    len: end - pos,
+                    kind: ExtentKind::Zero,
+                },
+            );
+            Ok(out.into_iter().filter(|e| e.len > 0).collect())
+        }
+        fn read_at(&self, offset: u64, buf: &mut [u8]) -> ddgz_disk::Result<()> {
+            self.reads.fetch_add(1, Ordering::Relaxed);
+            buf.fill(0);
+            let end = offset + buf.len() as u64;
+            for (at, d) in &self.regions {
+                let (s, e) = ((*at).max(offset), (at + d.len() as u64).min(end));
+                if s < e {
+                    buf[(s - offset) as usize..(e - offset) as usize]
+                        .copy_from_slice(&d[(s - at) as usize..(e - at) as usize]);
+                }
+            }
+            Ok(())
+        }
+    }
+
+    /// The member written chunk by chunk the simplest way: each chunk encoded on its own
+    /// with the 32 KiB before it from the whole disk, zero chunks as the zero encoding.
+    fn reference(data: &[u8], chunk: usize) -> Vec<u8> {
+        let mut enc = DeflateEncoder::new(6, false);
+        let mut out = vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3];
+        for (i, c) in data.chunks(chunk).enumerate() {
+            let off = i * chunk;
+            let bytes = if is_zero(c) {
+                enc.encode(0, &[], c).unwrap()
+            } else {
+                enc.encode(0, &data[off.saturating_sub(32 << 10)..off], c)
+                    .unwrap()
+            };
+            out.extend_from_slice(&bytes);
+        }
+        out.extend_from_slice(&[3, 0]);
+        out.extend_from_slice(&crc32fast::hash(data).to_le_bytes());
+        out.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        out
+    }
+
+    #[test]
+    fn output_equals_the_chunk_by_chunk_reference() {
+        // Dense data, zero runs by extent, zeros by scan inside a data region, a short
+        // tail; chunks smaller and larger than the history.
+        let mut dense = sample(3 << 20);
+        dense[(1 << 20)..(1 << 20) + (256 << 10)].fill(0);
+        let disk = Sparse::new(
+            (40 << 20) + 12345,
+            vec![
+                (0, dense),
+                (9 << 20, sample(100_000)),
+                (40 << 20, vec![7u8; 12345]),
+            ],
+        );
+        let data = disk.bytes();
+        for chunk in [4096, 65536, 1 << 20] {
+            let want = reference(&data, chunk);
+            for threads in [1, 2, 3] {
+                let (got, s) = run(&disk, threads, chunk);
+                assert!(got == want, "chunk {chunk}, {threads} threads differ");
+                assert_eq!(
+                    s.zero_chunks + s.data_chunks,
+                    data.len().div_ceil(chunk) as u64
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn one_read_per_dense_chunk_and_few_lookups_for_zeros() {
+        // 32 MiB of dense data with one thread: the dictionary never costs a read.
+        let disk = Sparse::new(32 << 20, vec![(0, sample(32 << 20))]);
+        run(&disk, 1, 1 << 20);
+        assert_eq!(disk.reads.load(Ordering::Relaxed), 32);
+        // 1 TiB of zeros around 3 MiB of data: the zero runs are claimed whole.
+        let disk = Sparse::new(1 << 40, vec![(5 << 30, sample(3 << 20))]);
+        let (_, s) = run(&disk, 2, 1 << 20);
+        assert_eq!(s.zero_chunks + s.data_chunks, 1 << 20);
+        // Claims of 4 chunks would take 262,144 lookups; runs of up to 64 GiB, looked up
+        // in windows of up to 1 GiB, about 1,200.
+        let lookups = disk.lookups.load(Ordering::Relaxed);
+        assert!(lookups < 3000, "{lookups} extent lookups");
     }
 
     #[test]

@@ -6,6 +6,11 @@
 //! collect holds every result), and pigz hand-rolls the same scheme. Memory is bounded by
 //! the window: a worker does not start a claim that lies `window` items or more past the
 //! item the writer waits for.
+//!
+//! A run of cheap indices (zero chunks) costs per run, not per index: a worker may extend
+//! its claim over the run ([`Claim::extend`]) and hand it over as one result covering
+//! all its indices, so a terabyte of zeros is a handful of claims, lock round trips and
+//! writes instead of a million.
 
 use std::collections::BTreeMap;
 use std::ops::Range;
@@ -32,8 +37,48 @@ pub fn window(threads: usize, item_bytes: u64) -> u64 {
     threads * claims_per_worker * CLAIM
 }
 
-/// What a worker produces for a claim: `(index, item)` in index order.
-pub type Results<T> = Vec<(u64, Result<T, Error>)>;
+/// What a worker produces for a claim: `(indices, item)` in index order, each item covering
+/// one index or a run of them (the next item starts where it ends).
+pub type Results<T> = Vec<(Range<u64>, Result<T, Error>)>;
+
+/// The indices a worker claimed.
+#[derive(Debug)]
+pub struct Claim<'a> {
+    range: Range<u64>,
+    next: &'a AtomicU64,
+    count: u64,
+}
+
+impl Claim<'_> {
+    /// The claimed indices.
+    pub fn range(&self) -> Range<u64> {
+        self.range.clone()
+    }
+
+    /// Whether no other worker has claimed past this claim yet (so [`Claim::extend`] may
+    /// succeed): lets a worker skip looking for a run it could not take.
+    pub fn extendable(&self) -> bool {
+        self.next.load(Ordering::Relaxed) == self.range.end
+    }
+
+    /// Extends the claim to `end` (at most the item count) if no other worker has claimed
+    /// past it yet; true if the claim now reaches `end`. Meant for runs of cheap items
+    /// only: the indices past the original claim may lie beyond the window.
+    pub fn extend(&mut self, end: u64) -> bool {
+        let end = end.min(self.count);
+        if end <= self.range.end {
+            return true;
+        }
+        let ok = self
+            .next
+            .compare_exchange(self.range.end, end, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok();
+        if ok {
+            self.range.end = end;
+        }
+        ok
+    }
+}
 
 /// What the workers and the writer share.
 struct Shared<T> {
@@ -51,8 +96,8 @@ struct Shared<T> {
 /// Behind `Shared::state`. Notifications are sent only to someone waiting for them: on a
 /// disk of zeros an item costs microseconds, and futex calls would dominate.
 struct State<T> {
-    /// Finished items not yet written, by index.
-    done: BTreeMap<u64, Result<T, Error>>,
+    /// Finished items not yet written, by first index, with the index after their last.
+    done: BTreeMap<u64, (u64, Result<T, Error>)>,
     /// The index the writer needs next.
     next_write: u64,
     /// Workers waiting for the window to move.
@@ -63,8 +108,8 @@ struct State<T> {
 ///
 /// Each of `threads` workers gets its own state from `new_worker`, claims [`CLAIM`]
 /// consecutive indices at a time and calls `work(state, claim, results)`, which pushes
-/// `(index, result)` for the indices of the claim in order (it may stop after an error,
-/// and must stop when `stopped()` says so). `write` receives the items in index order;
+/// `(indices, result)` covering the indices of the claim in order (it may stop after an
+/// error, and must stop when `stopped()` says so). `write` receives the items in order;
 /// `written(n)` is called after each batch with the number of items written so far.
 /// The first error in index order (an item's or `write`'s) stops everything and is
 /// returned; `cancelled()` is checked between batches ([`Error::Cancelled`]).
@@ -82,7 +127,7 @@ pub fn run<S, T, N, W>(
 where
     T: Send,
     N: Fn() -> S + Sync,
-    W: Fn(&mut S, Range<u64>, &Stopped, &mut Results<T>) + Sync,
+    W: Fn(&mut S, &mut Claim, &Stopped, &mut Results<T>) + Sync,
 {
     let (new_worker, work) = (&new_worker, &work);
     let shared = Shared {
@@ -122,13 +167,19 @@ where
                     if stopped.get() {
                         return;
                     }
-                    work(&mut state, first..end, &stopped, &mut results);
+                    let mut claim = Claim {
+                        range: first..end,
+                        next: &shared.next,
+                        count,
+                    };
+                    work(&mut state, &mut claim, &stopped, &mut results);
                     if stopped.get() {
                         return;
                     }
                     let mut g = lock();
-                    let wake = results.iter().any(|(i, _)| *i == g.next_write);
-                    g.done.extend(results.drain(..));
+                    let wake = results.iter().any(|(r, _)| r.start == g.next_write);
+                    g.done
+                        .extend(results.drain(..).map(|(r, item)| (r.start, (r.end, item))));
                     if wake {
                         shared.ready.notify_one();
                     }
@@ -146,9 +197,9 @@ where
                     while !g.done.contains_key(&i) {
                         g = shared.ready.wait(g).unwrap_or_else(|p| p.into_inner());
                     }
-                    while let Some(c) = g.done.remove(&i) {
+                    while let Some((end, c)) = g.done.remove(&i) {
                         batch.push(c);
-                        i += 1;
+                        i = end;
                     }
                     g.next_write = i;
                     if g.room_waiters > 0 {
@@ -197,7 +248,7 @@ mod tests {
             window,
             &|| false,
             || (),
-            |_, claim, _, out| out.extend(claim.map(|i| (i, Ok(i * i)))),
+            |_, claim, _, out| out.extend(claim.range().map(|i| (i..i + 1, Ok(i * i)))),
             &mut |v| {
                 got.push(v);
                 Ok(())
@@ -226,14 +277,14 @@ mod tests {
             &|| false,
             || (),
             |_, claim, _, out: &mut Results<u64>| {
-                for i in claim {
+                for i in claim.range() {
                     let r = if i >= 37 {
                         Err(Error::Options(format!("item {i}")))
                     } else {
                         Ok(i)
                     };
                     let failed = r.is_err();
-                    out.push((i, r));
+                    out.push((i..i + 1, r));
                     if failed {
                         break;
                     }
@@ -243,6 +294,54 @@ mod tests {
             &mut |_| {},
         );
         assert_eq!(r.unwrap_err().to_string(), "invalid options: item 37");
+    }
+
+    #[test]
+    fn runs_are_claimed_and_written_as_one_item() {
+        // Every index divisible by 1000 starts a run up to the next one; the others are
+        // single items. The writer must see each run once, in order, whatever the threads.
+        for threads in [1, 2, 3] {
+            let mut got = Vec::new();
+            let claims = AtomicU64::new(0);
+            run(
+                10_000,
+                threads,
+                window(threads, 1 << 20),
+                &|| false,
+                || (),
+                |_, claim, _, out: &mut Results<(u64, u64)>| {
+                    claims.fetch_add(1, Ordering::Relaxed);
+                    let mut i = claim.range().start;
+                    while i < claim.range().end {
+                        if i % 1000 == 0 && claim.extend(i + 1000) {
+                            out.push((i..i + 1000, Ok((i, i + 1000))));
+                            i += 1000;
+                        } else {
+                            out.push((i..i + 1, Ok((i, i + 1))));
+                            i += 1;
+                        }
+                    }
+                },
+                &mut |v| {
+                    got.push(v);
+                    Ok(())
+                },
+                &mut |_| {},
+            )
+            .unwrap();
+            // Items tile 0..10000 in order.
+            let mut at = 0;
+            for &(a, b) in &got {
+                assert_eq!(a, at, "{threads} threads");
+                at = b;
+            }
+            assert_eq!(at, 10_000);
+            if threads == 1 {
+                // Alone, every run is extended: 10 claims.
+                assert_eq!(got.len(), 10, "{got:?}");
+                assert_eq!(claims.load(Ordering::Relaxed), 10);
+            }
+        }
     }
 
     #[test]
