@@ -15,13 +15,19 @@ pub use ddgz_image::size::human;
 /// was writing); a second signal exits at once (status 130).
 pub fn interrupt_flag() -> anyhow::Result<Arc<AtomicBool>> {
     let flag = Arc::new(AtomicBool::new(false));
+    on_interrupt(&flag)?;
+    Ok(flag)
+}
+
+/// From now on SIGINT/SIGTERM set `flag`, and a second one exits at once (status 130).
+pub fn on_interrupt(flag: &Arc<AtomicBool>) -> anyhow::Result<()> {
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register_conditional_shutdown(sig, 130, flag.clone())
             .context("cannot install a signal handler")?;
         signal_hook::flag::register(sig, flag.clone())
             .context("cannot install a signal handler")?;
     }
-    Ok(flag)
+    Ok(())
 }
 
 /// Whether progress bars may be drawn: stderr is a terminal and not `--quiet`.

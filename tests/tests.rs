@@ -10,6 +10,7 @@ mod esxi;
 mod fat;
 mod faults;
 mod inspect;
+mod library;
 mod oracle;
 mod output;
 mod packed;

@@ -1,20 +1,16 @@
-//! `ddgz convert`: image in, ddgz out.
-//!
-//! Open the input read-only → apply `--add` edits as an in-memory overlay → validate →
-//! compress in parallel to a temporary beside `OUT` while hashing → fsync → rename to
-//! `OUT` → report ([`ddgz_convert::OutputFile`]). On any error or signal the temporary is
-//! removed; the input is never written.
+//! `ddgz convert`: image in, ddgz out. Glue over [`ddgz_convert::Converter`] (open → add
+//! files → validate → compress → atomic output): this module turns the arguments into its
+//! options, prints the findings and the report, names the image for MAAS and uploads.
 
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 
-use anyhow::Context;
-use ddgz_image::{Disk, Format, Image, OpenOptions};
-use sha2::{Digest, Sha256};
+use ddgz_convert::{Converter, ErrorKind, Output};
+use ddgz_image::Format;
 
-use crate::cli::human;
-use crate::exit::{with_code, Code, ResultExt};
+use crate::exit::{with_code, Code};
 
 /// Convert a qcow2 or raw disk image into a MAAS ddgz file (raw disk, one gzip member).
 ///
@@ -128,25 +124,12 @@ impl From<FormatArg> for Format {
 }
 
 /// What a conversion produced, as printed (and as `--json`, whose shape follows
-/// `inspect --json`'s schema version).
+/// `inspect --json`'s schema version): the library's summary and the MAAS naming.
 #[derive(Debug, serde::Serialize)]
 pub struct Report {
     pub schema_version: u32,
-    pub input: PathBuf,
-    pub format: &'static str,
-    pub output: Option<PathBuf>,
-    pub virtual_size: u64,
-    pub allocated_bytes: u64,
-    pub output_bytes: u64,
-    pub ratio: f64,
-    pub seconds: f64,
-    pub throughput_bytes_per_second: f64,
-    pub sha256: String,
-    pub crc32: String,
-    pub zero_chunks: u64,
-    pub data_chunks: u64,
-    pub threads: usize,
-    pub level: u32,
+    #[serde(flatten)]
+    pub summary: ddgz_convert::Summary,
     pub maas_command: Option<String>,
     /// The boot resource's name in MAAS (`esxi/8.0`, `custom/<stem>`, or `--name`).
     pub maas_name: String,
@@ -154,31 +137,6 @@ pub struct Report {
     pub maas_title: String,
     /// What is wrong with `--name` for this image (another ESXi release, not `esxi/`).
     pub name_warnings: Vec<String>,
-    /// What validation found (as `validate --json`'s); `None` when `--no-validate` and the
-    /// layout could not be read.
-    pub findings: Option<ddgz_layout::Findings>,
-}
-
-/// Refuses a raw input that is a finished `.dd.gz` / `.dd.xz` (by its magic number):
-/// compressing it again would make a ddgz of compressed bytes, not of a disk.
-fn refuse_packed(image: &Image, path: &Path) -> anyhow::Result<()> {
-    let mut head = [0u8; 6];
-    let n = image.size().min(6) as usize;
-    image.read_at(0, &mut head[..n]).input()?;
-    if let Some(c) = ddgz_packed::detect(&head[..n]) {
-        return Err(with_code(
-            Code::Usage,
-            anyhow::anyhow!(
-                "{}: is a {} compressed disk (a finished ddgz?): convert reads disk images; \
-                 `inspect`, `validate`, `ls`, `cat` and `verify` read it as it is, and \
-                 adding files to it needs it unpacked first (or --format raw to compress \
-                 its bytes as they are)",
-                path.display(),
-                c.name()
-            ),
-        ));
-    }
-    Ok(())
 }
 
 /// The default output path: beside the input, its name without a disk-image extension,
@@ -195,36 +153,7 @@ pub fn default_output(input: &Path) -> PathBuf {
     input.with_file_name(format!("{stem}.dd.gz"))
 }
 
-/// The extension of `out` when it names a format other than gzip (`NAME.dd.xz`,
-/// `disk.qcow2`, …): writing gzip under that name would mislead MAAS and people alike.
-fn foreign_extension(out: &Path) -> Option<String> {
-    const OTHERS: [&str; 21] = [
-        "xz", "bz2", "zst", "zstd", "lz4", "lzma", "lz", "zip", "tar", "tgz", "txz", "tbz", "tbz2",
-        "raw", "img", "qcow2", "vmdk", "vhd", "vhdx", "vdi", "iso",
-    ];
-    let ext = out.extension()?.to_string_lossy().to_ascii_lowercase();
-    OTHERS.contains(&ext.as_str()).then(|| format!(".{ext}"))
-}
-
-/// A writer that counts and hashes what passes through.
-struct Hashing<W> {
-    inner: W,
-    sha: Sha256,
-}
-
-impl<W: Write> Write for Hashing<W> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.sha.update(&buf[..n]);
-        Ok(n)
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.inner.flush()
-    }
-}
-
 pub fn run(a: Args) -> anyhow::Result<()> {
-    let started = Instant::now();
     let to_stdout = a.output.as_deref() == Some(Path::new("-"));
     let out_path = if to_stdout {
         None
@@ -237,63 +166,47 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             anyhow::anyhow!("--upload needs an output file, not `-o -`"),
         ));
     }
-
-    let opts = OpenOptions {
+    let cancel = Arc::new(AtomicBool::new(false));
+    let opts = ddgz_convert::Options {
         format: a.format.map(Into::into),
         force_corrupt: a.force,
+        add: crate::cmd::fat::add_specs(&a.add)?,
+        replace: a.add.replace,
+        validate: !a.no_validate,
+        allow: a.allow.codes.clone(),
+        level: a.level,
+        threads: a.threads.unwrap_or(0),
+        chunk_size: a.deflate_chunk_size,
+        verify: !a.no_verify,
+        cancel: Some(cancel.clone()),
     };
-    let image = Image::open(&a.input, &opts).input()?;
-    if opts.format.is_none() && image.format() == Format::Raw {
-        refuse_packed(&image, &a.input)?;
-    }
-    let format = image.format().name();
-    let allocated = ddgz_image::allocated_bytes(&image).input()?;
-    // The output is never a file this run reads: the image, its backing chain, its data
-    // file, the files to add.
     let output = match &out_path {
-        None => None,
-        Some(out) => {
-            let mut reads = crate::cmd::image_reads(&image, &a.input);
-            reads.extend(crate::cmd::fat::add_sources(&a.add)?);
-            let file = ddgz_convert::OutputFile::create(out, a.force, &reads)
-                .map_err(crate::cmd::output_error)?;
-            // After the checks above (a file this run reads is refused as such); the
-            // temporary file goes with `file`.
-            if let Some(ext) = foreign_extension(out) {
-                return Err(with_code(
-                    Code::Usage,
-                    anyhow::anyhow!(
-                        "-o {}: ddgz writes a gzip stream (MAAS filetype ddgz), and {ext} \
-                         names another format; name it .dd.gz",
-                        out.display()
-                    ),
-                ));
+        None => Output::Writer(Box::new(std::io::stdout().lock())),
+        Some(p) => Output::File {
+            path: p.clone(),
+            force: a.force,
+        },
+    };
+    let conv = match Converter::new(&a.input, output, opts) {
+        Ok(c) => c,
+        Err(e) if e.kind() == ErrorKind::Invalid => {
+            if let Some(f) = e.findings() {
+                print_findings(f, &a.input);
             }
-            Some(file)
+            return Err(with_code(
+                Code::Failed,
+                anyhow::anyhow!("{e} (--no-validate converts anyway)"),
+            ));
         }
+        Err(e) => return Err(library_error(e)),
     };
-    let patches = crate::cmd::fat::overlay_patches(&image, &a.add)?;
-    // The work: data bytes, including what --add writes (a bound for the bar).
-    let work = allocated + patches.iter().map(|p| p.data.len() as u64).sum::<u64>();
-    let disk: Box<dyn Disk> = if patches.is_empty() {
-        Box::new(image)
-    } else {
-        Box::new(ddgz_image::Overlay::new(image, patches).input()?)
-    };
-    let report = ddgz_layout::inspect(&*disk)
-        .with_context(|| format!("{}: validating the partition table", a.input.display()))
-        .input();
-    let report = match (a.no_validate, report) {
-        (false, r) => {
-            let mut r = r?;
-            r.findings.allow(&a.allow.codes);
-            validate(&r.findings, &a.input, a.quiet)?;
-            Some(r)
+    if !a.no_validate && !a.quiet {
+        if let Some(r) = conv.layout() {
+            print_findings(&r.findings, &a.input);
         }
-        (true, r) => r.ok(),
-    };
-    let esxi = report
-        .as_ref()
+    }
+    let esxi = conv
+        .layout()
         .and_then(|r| r.esxi.as_ref())
         .and_then(|l| l.version.as_ref())
         .map(|v| (v.major, v.minor));
@@ -316,102 +229,33 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         crate::cmd::upload::preflight(&resource)?;
     }
 
-    let cancel = crate::cli::interrupt_flag()?;
-    let threads = a.threads.unwrap_or(0);
-    let threads = if threads == 0 {
-        std::thread::available_parallelism().map_or(1, |n| n.get())
-    } else {
-        threads
-    };
-    let dopts = ddgz_deflate::Options {
-        level: a.level,
-        threads,
-        chunk_size: a.deflate_chunk_size,
-        verify: !a.no_verify,
-        cancel: Some(cancel.clone()),
-    };
-
+    crate::cli::on_interrupt(&cancel)?;
     // Rate and ETA over the data bytes: zero extents cost nothing.
+    let work = conv.work();
     let bar = crate::cli::progress_bar(work, "convert", crate::cli::show_progress(a.quiet));
-    let mut progress = |p: ddgz_deflate::Progress| bar.set_position(p.data_bytes.min(work));
-
-    let (summary, sha256) = match output {
-        None => {
-            let stdout = std::io::stdout().lock();
-            let mut w = Hashing {
-                inner: BufWriter::with_capacity(1 << 20, stdout),
-                sha: Sha256::new(),
-            };
-            let s = ddgz_deflate::compress(&*disk, &mut w, &dopts, &mut progress)
-                .map_err(compress_error)?;
-            (s, crate::cli::hex(&w.sha.finalize()))
-        }
-        Some(output) => {
-            let (s, sha) = {
-                let mut w = Hashing {
-                    inner: BufWriter::with_capacity(1 << 20, output.file()),
-                    sha: Sha256::new(),
-                };
-                let s = ddgz_deflate::compress(&*disk, &mut w, &dopts, &mut progress)
-                    .map_err(compress_error)
-                    .with_context(|| {
-                        format!(
-                            "converting {} to {}",
-                            a.input.display(),
-                            output.path().display()
-                        )
-                    })?;
-                w.inner
-                    .flush()
-                    .with_context(|| format!("{}: write", output.temp_path().display()))
-                    .output()?;
-                (s, crate::cli::hex(&w.sha.finalize()))
-            };
-            output.commit().map_err(crate::cmd::output_error)?;
-            (s, sha)
-        }
-    };
+    let summary = conv
+        .run(&mut |p| bar.set_position(p.data_bytes.min(work)))
+        .map_err(library_error)?;
     bar.finish_and_clear();
 
-    let seconds = started.elapsed().as_secs_f64();
     let out_abs = out_path
         .as_ref()
         .map(|p| std::path::absolute(p).unwrap_or_else(|_| p.clone()));
     let maas_command = out_abs.as_ref().map(|p| maas_command(p, &resource));
-    let findings = report.map(|r| r.findings);
     let report = Report {
         schema_version: crate::cmd::inspect::SCHEMA_VERSION,
-        input: a.input.clone(),
-        format,
-        output: out_path.clone(),
-        virtual_size: summary.input_bytes,
-        allocated_bytes: allocated,
-        output_bytes: summary.output_bytes,
-        ratio: if summary.input_bytes == 0 {
-            0.0
-        } else {
-            summary.output_bytes as f64 / summary.input_bytes as f64
-        },
-        seconds,
-        throughput_bytes_per_second: summary.input_bytes as f64 / seconds.max(1e-9),
-        sha256,
-        crc32: format!("{:08x}", summary.crc32),
-        zero_chunks: summary.zero_chunks,
-        data_chunks: summary.data_chunks,
-        threads,
-        level: a.level,
+        summary,
         maas_command,
         maas_name: naming.name.clone(),
         maas_title: naming.title.clone(),
         name_warnings: naming.warnings.clone(),
-        findings,
     };
     print_report(&report, a.json, a.quiet, to_stdout)?;
     if let (true, Some(out)) = (a.upload, &out_path) {
         crate::cmd::upload::upload_file(
             out,
-            Some(&report.sha256),
-            Some(report.output_bytes),
+            Some(&report.summary.sha256),
+            Some(report.summary.output_bytes),
             &resource,
             a.quiet,
             // With --json, stdout holds exactly one JSON object.
@@ -425,45 +269,29 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Prints the errors and warnings of `ddgz validate` (auto profile) on what is about to be
-/// converted on stderr, and refuses (exit 1) on an error.
-fn validate(findings: &ddgz_layout::Findings, input: &Path, quiet: bool) -> anyhow::Result<()> {
-    use ddgz_layout::Severity::{Error, Warning};
-    let errors = findings.count(Error);
-    let shown = |f: &&ddgz_layout::Finding| matches!(f.severity, Error | Warning);
-    if errors > 0 || !quiet {
-        for f in findings.items.iter().filter(shown) {
-            eprintln!("{}: {f}", input.display());
-        }
-        for f in findings.maas_readiness.items.iter().filter(shown) {
-            eprintln!("{}: MAAS readiness: {f}", input.display());
-        }
-    }
-    if errors > 0 {
-        return Err(with_code(
-            Code::Failed,
-            anyhow::anyhow!(
-                "{}: validation found {errors} error(s); nothing was written (--no-validate converts anyway)",
-                input.display()
-            ),
-        ));
-    }
-    Ok(())
-}
-
-/// Maps compressor errors to exit codes: reading → 3, writing or interrupted → 4.
-fn compress_error(e: ddgz_deflate::Error) -> anyhow::Error {
-    let code = match e {
-        ddgz_deflate::Error::Read { .. } => Code::Input,
-        ddgz_deflate::Error::Cancelled => {
-            return with_code(
-                Code::Output,
-                anyhow::anyhow!("interrupted; no output was kept"),
-            );
-        }
+/// The exit code of a library error: the request 2, the input 3, validation 1, the output
+/// or an interruption 4.
+pub fn library_error(e: ddgz_convert::Error) -> anyhow::Error {
+    let code = match e.kind() {
+        ErrorKind::Usage => Code::Usage,
+        ErrorKind::Input => Code::Input,
+        ErrorKind::Invalid => Code::Failed,
         _ => Code::Output,
     };
     with_code(code, e)
+}
+
+/// Prints the errors and warnings among `findings` (as `ddgz validate` words them) on
+/// stderr.
+fn print_findings(findings: &ddgz_layout::Findings, input: &Path) {
+    use ddgz_layout::Severity::{Error, Warning};
+    let shown = |f: &&ddgz_layout::Finding| matches!(f.severity, Error | Warning);
+    for f in findings.items.iter().filter(shown) {
+        eprintln!("{}: {f}", input.display());
+    }
+    for f in findings.maas_readiness.items.iter().filter(shown) {
+        eprintln!("{}: MAAS readiness: {f}", input.display());
+    }
 }
 
 /// The input's name without a disk-image extension: `custom/<stem>` for non-ESXi images.
@@ -526,46 +354,7 @@ fn print_report(r: &Report, json: bool, quiet: bool, to_stdout: bool) -> anyhow:
     if quiet {
         return Ok(());
     }
-    let out = r
-        .output
-        .as_ref()
-        .map_or("(stdout)".to_string(), |p| p.display().to_string());
-    writeln!(
-        w,
-        "converted {} ({}) -> {}",
-        r.input.display(),
-        r.format,
-        out
-    )?;
-    writeln!(
-        w,
-        "  virtual size   {} ({} bytes)",
-        human(r.virtual_size),
-        r.virtual_size
-    )?;
-    writeln!(
-        w,
-        "  allocated      {} ({} bytes)",
-        human(r.allocated_bytes),
-        r.allocated_bytes
-    )?;
-    writeln!(
-        w,
-        "  output         {} ({} bytes), {:.2} % of the virtual size",
-        human(r.output_bytes),
-        r.output_bytes,
-        r.ratio * 100.0
-    )?;
-    writeln!(
-        w,
-        "  time           {:.2} s, {}/s of virtual disk ({} threads, level {})",
-        r.seconds,
-        human(r.throughput_bytes_per_second as u64),
-        r.threads,
-        r.level
-    )?;
-    writeln!(w, "  sha256         {}", r.sha256)?;
-    writeln!(w, "  size           {}", r.output_bytes)?;
+    write!(w, "{}", r.summary)?;
     if let Some(cmd) = &r.maas_command {
         writeln!(w, "upload to MAAS with:\n  {cmd}")?;
         if cmd.contains("base_image=ubuntu/SERIES") {

@@ -6,7 +6,7 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use ddgz_fat::{AddSpec, Error as FatError, KsOptions, Patch};
+use ddgz_fat::{AddSpec, Error as FatError, KsOptions};
 use ddgz_image::{Disk, OpenOptions};
 
 use crate::cmd::input::Input;
@@ -49,44 +49,13 @@ fn fat_err(e: FatError) -> anyhow::Error {
     with_code(code, e)
 }
 
-/// Parses the `--add` arguments and makes the edits on `disk` in memory; returns the
-/// patches for `ddgz_image::Overlay::new(disk, patches)`. Empty when there is no `--add`.
-/// Every refusal (bad argument, missing source or partition, not FAT, no space, existing
-/// file without `--replace`) happens here, before any output is written.
-pub fn overlay_patches(disk: &dyn Disk, a: &AddArgs) -> anyhow::Result<Vec<Patch>> {
-    if a.add.is_empty() {
-        if a.replace {
-            return Err(with_code(
-                Code::Usage,
-                anyhow::anyhow!("--replace needs --add"),
-            ));
-        }
-        return Ok(Vec::new());
-    }
-    let specs = a
-        .add
+/// Parses the `--add` arguments (a bad one is a usage error).
+pub fn add_specs(a: &AddArgs) -> anyhow::Result<Vec<AddSpec>> {
+    a.add
         .iter()
         .map(|s| AddSpec::parse(s))
         .collect::<Result<Vec<_>, _>>()
-        .map_err(fat_err)?;
-    ddgz_fat::plan(disk, &specs, a.replace, |n| {
-        ddgz_layout::partition_range(disk, n)
-    })
-    .map_err(fat_err)
-    .context("--add")
-}
-
-/// The identities of the files `--add` reads, for the output check: an output is never
-/// one of them.
-pub fn add_sources(a: &AddArgs) -> anyhow::Result<Vec<ddgz_image::FileId>> {
-    let specs = a
-        .add
-        .iter()
-        .map(|s| AddSpec::parse(s))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(fat_err)?;
-    let files = ddgz_fat::source_files(&specs).map_err(fat_err)?;
-    ids_of(&files)
+        .map_err(fat_err)
 }
 
 /// `stat` identities of `files` (following links, as reading them does).

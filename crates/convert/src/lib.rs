@@ -1,11 +1,39 @@
 //! What the `ddgz` command line and other image builders call to turn a disk image into a
-//! MAAS `ddgz` file.
+//! MAAS `ddgz` file: open (any format of the registry) → add files into FAT partitions, in
+//! memory → validate the layout → compress in parallel → write atomically (or to any
+//! `Write`), with the sha256 and size MAAS asks for.
 //!
-//! For now this holds the one way ddgz writes an output file: [`OutputFile`], a temporary
-//! that no one else can have created, never one of the files the run reads, fsynced and
-//! renamed into place only when complete.
+//! ```
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let dir = tempfile::tempdir()?;
+//! # let input = dir.path().join("disk.raw");
+//! # std::fs::File::create(&input)?.set_len(4 << 20)?;
+//! # let output = dir.path().join("disk.dd.gz");
+//! let opts = ddgz_convert::Options {
+//!     validate: false, // a bare disk with no partition table
+//!     ..Default::default()
+//! };
+//! let summary = ddgz_convert::convert(&input, &output, false, opts)?;
+//! println!("{summary}"); // the text report; serde_json::to_string(&summary) for JSON
+//! assert_eq!(summary.virtual_size, 4 << 20);
+//! assert_eq!(summary.sha256.len(), 64);
+//! # Ok(()) }
+//! ```
+//!
+//! For progress, cancellation, a look at the layout before compressing, or a writer
+//! instead of a file, use [`Converter`]. Every failure is one [`Error`] with an
+//! [`ErrorKind`] and the cause chain. [`OutputFile`] is the one way ddgz writes a file:
+//! a temporary no one else can have created, never one of the files the run reads,
+//! fsynced and renamed into place only when complete.
 #![deny(missing_docs)]
 
+mod convert;
+mod error;
 pub mod output;
+mod summary;
 
+pub use convert::{convert, Converter, Options, Output};
+pub use ddgz_deflate::Progress;
+pub use error::{Error, ErrorKind, Result};
 pub use output::{files_under, OutputError, OutputFile};
+pub use summary::Summary;

@@ -25,7 +25,7 @@ pub const CLAIM: u64 = 4;
 
 /// Bytes of items in flight beyond one claim per worker: what bounds the memory of many
 /// threads or big items (each item in flight holds up to its size of output).
-const IN_FLIGHT_BUDGET: u64 = 256 << 20;
+pub const IN_FLIGHT_BUDGET: u64 = 256 << 20;
 
 /// How many items may be in flight with `threads` workers and items of up to
 /// `item_bytes`: enough to keep every worker busy while the writer waits on a slow item

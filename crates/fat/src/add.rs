@@ -4,9 +4,10 @@
 //! volume (what exists, file or directory, `--replace`), and count the clusters needed —
 //! file data, new directories, directories that grow — against the free clusters (plus
 //! those of replaced files). Every refusal happens here, before anything is changed.
-//! **Apply**: with `fatfs` on the copy-on-write view, create directories (repaired at
-//! once, see [`crate::dirfix`]) and files, each stamped with its source's mtime, then
-//! unmount, check the volume again with our reader, and return the changed blocks.
+//! **Apply**: on the copy-on-write view, with our own entry writer (each directory read
+//! once into a name map, entries appended, the FAT held in memory and written to every
+//! copy), create directories and files, each stamped with its source's mtime, then check
+//! the volume again with our reader, and return the changed blocks.
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};

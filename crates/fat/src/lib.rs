@@ -1,6 +1,6 @@
 //! FAT edits on a disk image without mounting it, listing and reading files, kickstart media.
 //!
-//! The input disk is never written. [`add_files`] opens one partition of a [`Disk`] as a
+//! The input disk is never written. [`add_files`] opens one partition of a [`Disk`](ddgz_disk::Disk) as a
 //! copy-on-write view (reads go to the disk, writes stay in memory in 4 KiB blocks),
 //! creates files and directories in it with our own writer (each directory read once,
 //! entries appended: O(N) for N files), and returns the changed blocks as [`Patch`]es for

@@ -1,0 +1,91 @@
+//! What a conversion produced, for people (`Display`) and programs (`serde`, the JSON of
+//! `ddgz convert --json`).
+
+use std::fmt;
+use std::path::PathBuf;
+
+use ddgz_disk::size::human;
+
+/// What a conversion produced.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Summary {
+    /// The image read.
+    pub input: PathBuf,
+    /// Its format, as the registry names it.
+    pub format: &'static str,
+    /// The file written (`None` for a writer).
+    pub output: Option<PathBuf>,
+    /// Guest bytes: the size of the disk.
+    pub virtual_size: u64,
+    /// Bytes not known to be zero.
+    pub allocated_bytes: u64,
+    /// Bytes of gzip written.
+    pub output_bytes: u64,
+    /// `output_bytes / virtual_size`.
+    pub ratio: f64,
+    /// Wall time from opening to the end.
+    pub seconds: f64,
+    /// Virtual bytes per second.
+    pub throughput_bytes_per_second: f64,
+    /// sha256 of the output (hex), as MAAS asks for it.
+    pub sha256: String,
+    /// CRC-32 of the disk (hex), as in the gzip trailer.
+    pub crc32: String,
+    /// Chunks written as zeros without compressing them.
+    pub zero_chunks: u64,
+    /// Chunks compressed.
+    pub data_chunks: u64,
+    /// Compression threads used.
+    pub threads: usize,
+    /// Deflate level.
+    pub level: u32,
+    /// What validation found (as `ddgz validate --json`'s); `None` without validation when
+    /// the layout could not be read.
+    pub findings: Option<ddgz_layout::Findings>,
+}
+
+impl fmt::Display for Summary {
+    /// The report `ddgz convert` prints: one line per figure.
+    fn fmt(&self, w: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let out = self
+            .output
+            .as_ref()
+            .map_or("(stdout)".to_string(), |p| p.display().to_string());
+        writeln!(
+            w,
+            "converted {} ({}) -> {}",
+            self.input.display(),
+            self.format,
+            out
+        )?;
+        writeln!(
+            w,
+            "  virtual size   {} ({} bytes)",
+            human(self.virtual_size),
+            self.virtual_size
+        )?;
+        writeln!(
+            w,
+            "  allocated      {} ({} bytes)",
+            human(self.allocated_bytes),
+            self.allocated_bytes
+        )?;
+        writeln!(
+            w,
+            "  output         {} ({} bytes), {:.2} % of the virtual size",
+            human(self.output_bytes),
+            self.output_bytes,
+            self.ratio * 100.0
+        )?;
+        writeln!(
+            w,
+            "  time           {:.2} s, {}/s of virtual disk ({} threads, level {})",
+            self.seconds,
+            human(self.throughput_bytes_per_second as u64),
+            self.threads,
+            self.level
+        )?;
+        writeln!(w, "  sha256         {}", self.sha256)?;
+        writeln!(w, "  size           {}", self.output_bytes)
+    }
+}
