@@ -96,17 +96,18 @@ fn make_disk(d: &Dir) {
          qemu-img convert -O qcow2 disk.raw disk.qcow2");
 }
 
-/// Whether the oracle can run: root, and fuse2fs can mount.
+/// Whether the oracle can run: root, fusermount (checked first: without it the probe's
+/// mount would stay behind), and fuse2fs can mount.
 fn oracle_available(d: &Dir) -> bool {
     let ok = std::process::Command::new("sh")
         .arg("-c")
-        .arg("[ \"$(id -u)\" = 0 ] && mkdir -p probe && truncate -s 8M probe.img && mkfs.ext4 -q probe.img && fuse2fs -o ro,fakeroot probe.img probe && fusermount -u probe")
+        .arg("[ \"$(id -u)\" = 0 ] && command -v fusermount >/dev/null && mkdir -p probe && truncate -s 8M probe.img && mkfs.ext4 -q probe.img && fuse2fs -o ro,fakeroot probe.img probe && fusermount -u probe")
         .current_dir(d.path())
         .output()
         .is_ok_and(|o| o.status.success());
     if !ok {
         eprintln!(
-            "note: tar oracle skipped: needs root and fuse2fs (GNU tar over a fuse2fs mount)"
+            "note: tar oracle skipped: needs root, fusermount and fuse2fs (GNU tar over a fuse2fs mount)"
         );
     }
     ok
