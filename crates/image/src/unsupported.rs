@@ -13,7 +13,8 @@ const HEAD: usize = 0x8006;
 /// a disk, with what to do instead.
 pub fn recognise(head: &[u8]) -> Option<(&'static str, &'static str)> {
     const DECOMPRESS: &str = "decompress it first (e.g. zcat, xz -dc, bzip2 -dc, zstd -dc \
-                              FILE > disk.raw); a finished .dd.gz is checked with `ddgz verify`";
+                              FILE > disk.raw); a finished .dd.gz or .dd.xz is read by `ddgz \
+                              inspect`, `validate`, `ls` and `cat`, and checked by `ddgz verify`";
     let at = |off: usize, magic: &[u8]| head.get(off..off + magic.len()) == Some(magic);
     if at(0, &[0x1F, 0x8B]) {
         return Some(("a gzip-compressed stream", DECOMPRESS));
