@@ -266,11 +266,11 @@ fn real_vmfs3_volume_matches_debugvmfs() {
     let xz = shared_fixtures().join("vmfs3-toto.img.xz");
     if !xz.is_file() {
         // A clone outside the project layout has no ../shared: say so on the output.
-        println!(
+        crate::util::say(&format!(
             "SKIPPED real_vmfs3_volume_matches_debugvmfs: {} is absent (the real VMFS-3 \
              volume lives in ../shared/fixtures beside the repository)",
             xz.display()
-        );
+        ));
         return;
     }
     let vol = dir.join("toto.img");

@@ -43,7 +43,7 @@ fn packer_validates_the_example_template() {
     let version = match Command::new("packer").arg("version").output() {
         Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout).trim().to_string(),
         _ => {
-            println!("SKIPPED packer_validates_the_example_template: no packer on PATH (Debian: apt-get install packer)");
+            crate::util::say(&format!("SKIPPED packer_validates_the_example_template: no packer on PATH (Debian: apt-get install packer)"));
             return;
         }
     };
@@ -53,14 +53,14 @@ fn packer_validates_the_example_template() {
     let o = validate(&dir, "vmware-esxi.pkr.hcl");
     let t = out_text(&o);
     if !o.status.success() && t.to_lowercase().contains("unknown") && t.contains("qemu") {
-        println!(
+        crate::util::say(&format!(
             "SKIPPED packer_validates_the_example_template: {version} has no QEMU builder \
              (packer >= 1.10 needs `packer init` of plugins.pkr.hcl, which needs the network): {t}"
-        );
+        ));
         return;
     }
     assert!(o.status.success(), "{version}: {t}");
-    println!("the example template validated with {version}");
+    crate::util::say(&format!("the example template validated with {version}"));
     // The same template with a key the QEMU builder does not have: refused.
     let broken = template.replace("disk_size = \"32G\"", "disk_sizes = \"32G\"");
     assert_ne!(broken, template);

@@ -65,6 +65,13 @@ impl Dir {
     }
 }
 
+/// Says why a test skipped, on the test run's own stderr: libtest captures `println!` and
+/// `eprintln!` of a passing test, not a direct write to the stream.
+pub fn say(msg: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{msg}");
+}
+
 /// sha256 of a file, by `sha256sum`.
 pub fn sha256_file(p: &Path) -> String {
     let out = Command::new("sha256sum").arg(p).output().unwrap();
