@@ -43,7 +43,9 @@ fn packer_validates_the_example_template() {
     let version = match Command::new("packer").arg("version").output() {
         Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout).trim().to_string(),
         _ => {
-            crate::util::say(&format!("SKIPPED packer_validates_the_example_template: no packer on PATH (Debian: apt-get install packer)"));
+            crate::util::say(
+                "SKIPPED packer_validates_the_example_template: no packer on PATH (Debian: apt-get install packer)",
+            );
             return;
         }
     };
