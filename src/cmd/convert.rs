@@ -181,7 +181,8 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         cancel: Some(cancel.clone()),
     };
     let output = match &out_path {
-        None => Output::Writer(Box::new(std::io::stdout().lock())),
+        // Not locked: the output is written on a thread of its own (a lock is not Send).
+        None => Output::Writer(Box::new(std::io::stdout())),
         Some(p) => Output::File {
             path: p.clone(),
             force: a.force,

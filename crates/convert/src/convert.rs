@@ -70,8 +70,9 @@ pub enum Output<'w> {
         /// Replace an existing regular file.
         force: bool,
     },
-    /// Any writer (a pipe, a socket, memory): written as it is made, no rename.
-    Writer(Box<dyn Write + 'w>),
+    /// Any writer (a pipe, a socket, memory): written as it is made, no rename. `Send`:
+    /// the output is written on a thread of its own (`ddgz_deflate::compress`).
+    Writer(Box<dyn Write + Send + 'w>),
 }
 
 impl std::fmt::Debug for Output<'_> {
@@ -103,7 +104,7 @@ pub struct Converter<'w> {
 
 enum Sink<'w> {
     File(OutputFile),
-    Writer(Box<dyn Write + 'w>),
+    Writer(Box<dyn Write + Send + 'w>),
 }
 
 impl std::fmt::Debug for Converter<'_> {
@@ -351,7 +352,7 @@ impl<W: Write> Write for Hashing<W> {
 /// the sha256 (hex).
 fn compress(
     disk: &dyn Disk,
-    out: impl Write,
+    out: impl Write + Send,
     opts: &ddgz_deflate::Options,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<(ddgz_deflate::Summary, String)> {

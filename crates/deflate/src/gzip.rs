@@ -3,7 +3,8 @@
 //! an empty final block, the CRC-32 (combined from the chunks' without reading them again)
 //! and ISIZE. That is what pigz writes and what GNU `zcat` (curtin) decodes.
 
-use std::io::Write;
+use std::io::{self, Write};
+use std::sync::mpsc::{sync_channel, SyncSender};
 
 use crc32fast::Hasher;
 
@@ -22,14 +23,15 @@ const FINAL_BLOCK: [u8; 2] = [0x03, 0x00];
 /// Bytes of repeated zero-chunk encodings written at once for a run of zero chunks.
 const ZERO_BLOCK: usize = 256 << 10;
 
+/// Guest bytes of chunks queued for the output thread at most (their encodings are
+/// usually far smaller).
+const QUEUE_BYTES: usize = 32 << 20;
+
 /// Encoded bytes and CRC state of an all-zero chunk of one length, computed once.
 struct ZeroChunk {
     len: usize,
     bytes: Vec<u8>,
     crc: Hasher,
-    /// `bytes` repeated `per_block` times, made on the first run that needs it.
-    block: Vec<u8>,
-    per_block: u64,
 }
 
 impl ZeroChunk {
@@ -38,32 +40,7 @@ impl ZeroChunk {
         let bytes = encoder.encode(0, &[], &zeros)?;
         let mut crc = Hasher::new();
         crc.update(&zeros);
-        let per_block = (ZERO_BLOCK / bytes.len().max(1)).max(1) as u64;
-        Ok(Self {
-            len,
-            bytes,
-            crc,
-            block: Vec::new(),
-            per_block,
-        })
-    }
-
-    /// Writes the encoding `count` times, in blocks of [`ZERO_BLOCK`] bytes.
-    fn write(&mut self, out: &mut impl Write, count: u64) -> std::io::Result<()> {
-        if count < self.per_block {
-            for _ in 0..count {
-                out.write_all(&self.bytes)?;
-            }
-            return Ok(());
-        }
-        if self.block.is_empty() {
-            self.block = self.bytes.repeat(self.per_block as usize);
-        }
-        for _ in 0..count / self.per_block {
-            out.write_all(&self.block)?;
-        }
-        let rest = (count % self.per_block) as usize * self.bytes.len();
-        out.write_all(&self.block[..rest])
+        Ok(Self { len, bytes, crc })
     }
 
     /// The CRC state of `count` zero chunks: O(log count) combines, not `count`.
@@ -89,64 +66,157 @@ impl ZeroChunk {
     }
 }
 
-/// One gzip member being written: the header first, the chunks in order, the trailer.
-pub(crate) struct Member<W> {
-    out: W,
-    crc: Hasher,
-    summary: Summary,
-    zero_full: ZeroChunk,
-    zero_tail: Option<ZeroChunk>,
+/// Writes one encoding many times, in blocks of [`ZERO_BLOCK`] bytes made where they are
+/// written (on the output thread: no copy crosses cores).
+struct Repeat<'a> {
+    bytes: &'a [u8],
+    /// `bytes` repeated `per_block` times, made on the first run that needs it.
+    block: Vec<u8>,
+    per_block: u64,
 }
 
-impl<W: Write> Member<W> {
-    /// Writes the header of a member for a disk of `size` bytes cut in chunks of
-    /// `chunk_size`; `encoder` encodes the zero chunks once.
-    pub(crate) fn start(
-        mut out: W,
-        size: u64,
-        chunk_size: usize,
-        encoder: &mut dyn ChunkEncoder,
-    ) -> Result<Self, Error> {
-        let chunk = chunk_size as u64;
-        let zero_full = ZeroChunk::new(encoder, chunk_size.min(size as usize).max(1))?;
-        let tail_len = (size % chunk) as usize;
-        let zero_tail = if tail_len != 0 && size.div_ceil(chunk) > 1 {
-            Some(ZeroChunk::new(encoder, tail_len)?)
-        } else {
-            None
-        };
-        out.write_all(&GZIP_HEADER).map_err(Error::Write)?;
-        Ok(Self {
-            out,
+impl<'a> Repeat<'a> {
+    fn new(bytes: &'a [u8]) -> Self {
+        Self {
+            bytes,
+            block: Vec::new(),
+            per_block: (ZERO_BLOCK / bytes.len().max(1)).max(1) as u64,
+        }
+    }
+
+    fn write(&mut self, out: &mut impl Write, count: u64) -> io::Result<()> {
+        if count < self.per_block {
+            for _ in 0..count {
+                out.write_all(self.bytes)?;
+            }
+            return Ok(());
+        }
+        if self.block.is_empty() {
+            self.block = self.bytes.repeat(self.per_block as usize);
+        }
+        for _ in 0..count / self.per_block {
+            out.write_all(&self.block)?;
+        }
+        let rest = (count % self.per_block) as usize * self.bytes.len();
+        out.write_all(&self.block[..rest])
+    }
+}
+
+/// What the output thread is given to write, in order.
+enum Out {
+    /// These bytes (an encoded chunk, the trailer): moved, not copied.
+    Bytes(Vec<u8>),
+    /// The encoding of the full-size zero chunk (or the tail's), `count` times.
+    Zeros { tail: bool, count: u64 },
+}
+
+/// Writes one gzip member of a disk of `size` bytes cut in chunks of `chunk_size` into
+/// `out`: the header, every chunk `body` pushes (in order), the final block and the
+/// trailer. `encoder` encodes the zero chunks once.
+///
+/// The bytes are written, and hashed by `out` if it hashes, on a thread of their own, so
+/// that the caller's thread — the pipeline's writer, which hands chunks over in order —
+/// never waits on a hash or a `write` call (workers wait for it when the window is full).
+pub(crate) fn write_member<W: Write + Send>(
+    mut out: W,
+    size: u64,
+    chunk_size: usize,
+    encoder: &mut dyn ChunkEncoder,
+    body: impl FnOnce(&mut dyn FnMut(Chunk) -> Result<(), Error>) -> Result<(), Error>,
+) -> Result<Summary, Error> {
+    let chunk = chunk_size as u64;
+    let full = ZeroChunk::new(encoder, chunk_size.min(size as usize).max(1))?;
+    let tail_len = (size % chunk) as usize;
+    let tail = if tail_len != 0 && size.div_ceil(chunk) > 1 {
+        Some(ZeroChunk::new(encoder, tail_len)?)
+    } else {
+        None
+    };
+    let (full, tail) = (&full, tail.as_ref());
+    std::thread::scope(|s| {
+        let (tx, rx) = sync_channel::<Out>((QUEUE_BYTES / chunk_size).clamp(2, 64));
+        let output = std::thread::Builder::new()
+            .name("ddgz-output".into())
+            .spawn_scoped(s, move || -> io::Result<()> {
+                out.write_all(&GZIP_HEADER)?;
+                let mut zeros = [
+                    Repeat::new(&full.bytes),
+                    Repeat::new(&tail.unwrap_or(full).bytes),
+                ];
+                for m in rx {
+                    match m {
+                        Out::Bytes(b) => out.write_all(&b)?,
+                        Out::Zeros { tail, count } => {
+                            zeros[tail as usize].write(&mut out, count)?
+                        }
+                    }
+                }
+                out.flush()
+            })
+            .map_err(Error::Write)?;
+        let mut member = Member {
+            tx,
             crc: Hasher::new(),
             summary: Summary {
                 input_bytes: size,
                 output_bytes: GZIP_HEADER.len() as u64,
                 ..Summary::default()
             },
-            zero_full,
-            zero_tail,
-        })
+            full,
+            tail,
+        };
+        let r = body(&mut |c| member.push(c)).and_then(|()| member.trailer());
+        // Closing the channel ends the output thread once it has written what it holds.
+        let summary = member.summary;
+        drop(member.tx);
+        let written = output
+            .join()
+            .unwrap_or_else(|_| Err(io::Error::other("the output thread panicked")));
+        // A write error is the cause of whatever the body met after it.
+        written.map_err(Error::Write)?;
+        r.map(|()| summary)
+    })
+}
+
+/// The message when the output thread is gone; its own error replaces it.
+const OUTPUT_GONE: &str = "the output thread stopped";
+
+/// The member being written: the chunks' CRCs and sizes, what goes to the output thread.
+struct Member<'a> {
+    tx: SyncSender<Out>,
+    crc: Hasher,
+    summary: Summary,
+    full: &'a ZeroChunk,
+    tail: Option<&'a ZeroChunk>,
+}
+
+impl Member<'_> {
+    fn send(&self, m: Out) -> Result<(), Error> {
+        self.tx
+            .send(m)
+            .map_err(|_| Error::Write(io::Error::other(OUTPUT_GONE)))
     }
 
     /// Appends the next chunk.
-    pub(crate) fn push(&mut self, c: Chunk) -> Result<(), Error> {
+    fn push(&mut self, c: Chunk) -> Result<(), Error> {
         let (bytes, h) = match c {
             Chunk::Zero { len, count } => {
-                let z = if len == self.zero_full.len {
-                    &mut self.zero_full
+                let tail = len != self.full.len && self.tail.is_some();
+                let z = if tail {
+                    self.tail.unwrap_or(self.full)
                 } else {
-                    self.zero_tail.as_mut().unwrap_or(&mut self.zero_full)
+                    self.full
                 };
                 debug_assert_eq!(z.len, len);
                 self.summary.zero_chunks += count;
-                z.write(&mut self.out, count).map_err(Error::Write)?;
+                self.send(Out::Zeros { tail, count })?;
                 (z.bytes.len() as u64 * count, z.crc_of(count))
             }
             Chunk::Data(bytes, h) => {
                 self.summary.data_chunks += 1;
-                self.out.write_all(&bytes).map_err(Error::Write)?;
-                (bytes.len() as u64, h)
+                let n = bytes.len() as u64;
+                self.send(Out::Bytes(bytes))?;
+                (n, h)
             }
         };
         self.summary.output_bytes += bytes;
@@ -154,17 +224,15 @@ impl<W: Write> Member<W> {
         Ok(())
     }
 
-    /// Writes the final block and the trailer, flushes, and says what was written.
-    pub(crate) fn finish(mut self) -> Result<Summary, Error> {
-        self.summary.crc32 = self.crc.finalize();
-        let mut trailer = [0u8; 10];
-        trailer[..2].copy_from_slice(&FINAL_BLOCK);
-        trailer[2..6].copy_from_slice(&self.summary.crc32.to_le_bytes());
-        trailer[6..].copy_from_slice(&(self.summary.input_bytes as u32).to_le_bytes());
-        self.out.write_all(&trailer).map_err(Error::Write)?;
-        self.out.flush().map_err(Error::Write)?;
+    /// Sends the final block and the trailer.
+    fn trailer(&mut self) -> Result<(), Error> {
+        self.summary.crc32 = self.crc.clone().finalize();
+        let mut trailer = Vec::with_capacity(10);
+        trailer.extend_from_slice(&FINAL_BLOCK);
+        trailer.extend_from_slice(&self.summary.crc32.to_le_bytes());
+        trailer.extend_from_slice(&(self.summary.input_bytes as u32).to_le_bytes());
         self.summary.output_bytes += trailer.len() as u64;
-        Ok(self.summary)
+        self.send(Out::Bytes(trailer))
     }
 }
 
@@ -177,9 +245,9 @@ mod tests {
     fn zero_runs_equal_their_chunks_one_by_one() {
         let mut enc = DeflateEncoder::new(6, false);
         for count in [1u64, 2, 3, 255, 256, 257, 1000] {
-            let mut z = ZeroChunk::new(&mut enc, 4096).unwrap();
+            let z = ZeroChunk::new(&mut enc, 4096).unwrap();
             let mut bulk = Vec::new();
-            z.write(&mut bulk, count).unwrap();
+            Repeat::new(&z.bytes).write(&mut bulk, count).unwrap();
             let mut one_by_one = Vec::new();
             let mut crc = Hasher::new();
             for _ in 0..count {

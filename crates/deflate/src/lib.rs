@@ -127,10 +127,11 @@ pub enum Error {
 }
 
 /// Compresses all of `disk` into `out` as one gzip member. `progress` is told how far it
-/// got (guest bytes, and data bytes: the work) after each batch of chunks.
+/// got (guest bytes, and data bytes: the work) after each batch of chunks. `out` is
+/// written (and hashed, if it hashes) on a thread of its own, off the workers' path.
 pub fn compress(
     disk: &dyn Disk,
-    out: impl Write,
+    out: impl Write + Send,
     opts: &Options,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Summary, Error> {
@@ -151,19 +152,25 @@ pub fn compress(
         n => n,
     };
     let new_encoder = || DeflateEncoder::new(opts.level, opts.verify);
-    let mut member = gzip::Member::start(out, disk.size(), opts.chunk_size, &mut new_encoder())?;
-    chunks::encode_disk(
-        disk,
-        chunks::ChunkOptions {
-            chunk_size: opts.chunk_size,
-            threads,
-            cancel: opts.cancel.as_deref(),
+    gzip::write_member(
+        out,
+        disk.size(),
+        opts.chunk_size,
+        &mut new_encoder(),
+        |push| {
+            chunks::encode_disk(
+                disk,
+                chunks::ChunkOptions {
+                    chunk_size: opts.chunk_size,
+                    threads,
+                    cancel: opts.cancel.as_deref(),
+                },
+                &new_encoder,
+                push,
+                progress,
+            )
         },
-        &new_encoder,
-        &mut |c| member.push(c),
-        progress,
-    )?;
-    member.finish()
+    )
 }
 
 #[cfg(test)]
@@ -466,6 +473,41 @@ mod tests {
         // in windows of up to 1 GiB, about 1,200.
         let lookups = disk.lookups.load(Ordering::Relaxed);
         assert!(lookups < 3000, "{lookups} extent lookups");
+    }
+
+    #[test]
+    fn an_output_error_is_reported_as_it_was() {
+        /// Takes `self.0` more bytes, then fails.
+        struct Full(usize);
+        impl std::io::Write for Full {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                if b.len() > self.0 {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::StorageFull,
+                        "no space left",
+                    ));
+                }
+                self.0 -= b.len();
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let disk = MemoryDisk(sample(8 << 20));
+        for room in [0, 5, 100_000] {
+            let opts = Options {
+                threads: 2,
+                chunk_size: 65536,
+                ..Options::default()
+            };
+            match compress(&disk, Full(room), &opts, &mut |_| {}) {
+                Err(Error::Write(e)) => {
+                    assert_eq!(e.kind(), std::io::ErrorKind::StorageFull, "{e}")
+                }
+                other => panic!("room {room}: {other:?}"),
+            }
+        }
     }
 
     #[test]
