@@ -5,12 +5,17 @@
 //! check needs random access to the decompressed disk, which a gzip stream does not give:
 //! - with `--against`, the stream is compared with the source first; once they are equal,
 //!   the source *is* the decompressed disk, and the layout is validated on it (one pass);
-//! - without, the first pass keeps the head and tail of the disk (MBR, both GPTs); the
-//!   validator then runs on those bytes, and if it needed others (partition headers), they
-//!   are kept on a further pass over the stream, up to [`MAX_PASSES`] passes and
-//!   [`CAPTURE_BUDGET`] bytes. The findings reported are those of a run that read only
-//!   bytes really decoded from the stream.
+//! - without, the first pass keeps the head and tail of the disk (MBR, both GPTs) and
+//!   looks ahead: once the head is decoded, the validator runs on what was seen so far
+//!   (the partition table is there), and the ranges further on that it read (partition
+//!   headers, FATs, directories, files) are kept as the stream goes by; it runs again each
+//!   time such a range has gone by, since what it holds may point further on. Usually the
+//!   validator then finds all it needs after one pass. If it needs bytes that went by
+//!   before it knew of them, they are kept on a further pass, up to [`MAX_PASSES`] passes
+//!   and [`CAPTURE_BUDGET`] bytes. The findings reported are those of a run, after the
+//!   stream ended, that read only bytes really decoded from the stream.
 
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -24,6 +29,8 @@ use crate::exit::{with_code, Code, ResultExt};
 const MAX_PASSES: u32 = 6;
 /// Bytes of the decompressed disk kept for the layout validator, besides head and tail.
 const CAPTURE_BUDGET: u64 = 64 * 1024 * 1024;
+/// Validator runs during the first pass at most (each runs on memory: milliseconds).
+const MAX_LOOKAHEAD_RUNS: u32 = 32;
 
 /// Check that a ddgz file is a sound gzip stream (and equals its source).
 ///
@@ -78,10 +85,16 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let summary = {
         let mut against = source.as_ref().map(|s| Against::new(s as &dyn Disk));
         let mut sinks: Vec<&mut dyn verify::Sink> = Vec::new();
+        let mut lookahead = Lookahead {
+            capture: &mut capture,
+            allow: &a.allow.codes,
+            next: ddgz_deflate::verify::CAPTURE_HEAD,
+            runs: 0,
+        };
         if let Some(a) = against.as_mut() {
             sinks.push(a);
         } else if !a.no_layout {
-            sinks.push(&mut capture);
+            sinks.push(&mut lookahead);
         }
         pass(&a.file, &mut sinks, &progress, 1)?
     };
@@ -172,6 +185,78 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         println!("{l}");
     }
     Ok(())
+}
+
+/// The first pass's capture, looking ahead (see the module's doc): the validator runs on
+/// what was decoded so far, and the ranges it read further on are kept as they go by.
+struct Lookahead<'a> {
+    capture: &'a mut Capture,
+    allow: &'a [String],
+    /// Run the validator once the stream has reached this offset.
+    next: u64,
+    runs: u32,
+}
+
+impl verify::Sink for Lookahead<'_> {
+    fn write(&mut self, offset: u64, data: &[u8], _compressed: u64) -> verify::Result<()> {
+        self.capture.keep(offset, data);
+        if self.capture.seen() >= self.next {
+            self.look();
+        }
+        Ok(())
+    }
+}
+
+impl Lookahead<'_> {
+    fn look(&mut self) {
+        self.next = u64::MAX;
+        let seen = self.capture.seen();
+        let Some(size) = guessed_size(self.capture) else {
+            return;
+        };
+        if self.runs >= MAX_LOOKAHEAD_RUNS {
+            return;
+        }
+        self.runs += 1;
+        let view = self.capture.view_so_far(size.max(seen));
+        // Its findings do not count (it read zeros where it read ahead): its reads do.
+        let _ = check_layout(&view, self.allow);
+        let ahead: Vec<Range<u64>> = view.misses().into_iter().filter(|m| m.end > seen).collect();
+        drop(view);
+        if !ahead.is_empty() && self.capture.want_ahead(&ahead) {
+            // Again once the first of them has gone by: it may point further on.
+            self.next = ahead.iter().map(|m| m.end).min().unwrap_or(u64::MAX);
+        }
+    }
+}
+
+/// The disk size the partition table of the head implies, before the stream's end says:
+/// the GPT header's backup LBA, else the end of the furthest MBR partition.
+fn guessed_size(capture: &Capture) -> Option<u64> {
+    const SECTOR: u64 = 512;
+    let view = capture.view_so_far(u64::MAX);
+    let mut head = [0u8; 2 * SECTOR as usize];
+    view.read_at(0, &mut head).ok()?;
+    if !view.misses().is_empty() {
+        return None;
+    }
+    let le32 = |at: usize| {
+        u64::from(u32::from_le_bytes(
+            head[at..at + 4].try_into().unwrap_or_default(),
+        ))
+    };
+    if &head[512..520] == b"EFI PART" {
+        let backup = u64::from_le_bytes(head[544..552].try_into().ok()?);
+        return backup.checked_add(1)?.checked_mul(SECTOR);
+    }
+    if head[510..512] != [0x55, 0xaa] {
+        return None;
+    }
+    let end = (0..4)
+        .map(|i| 446 + 16 * i)
+        .map(|e| le32(e + 8) + le32(e + 12))
+        .max()?;
+    (end > 0).then_some(end * SECTOR)
 }
 
 /// One pass over the stream in `path`; also says whether it could be read again.

@@ -56,6 +56,11 @@ pub const CAPTURE_HEAD: u64 = 1024 * 1024;
 /// that was missing, its findings are those of the real disk; otherwise the caller adds
 /// [`CaptureView::misses`] with [`Capture::want`] and decodes the stream again. Memory is
 /// bounded by `budget` (plus head, tail and the zero map).
+///
+/// Most of those passes can be saved by looking ahead: a validator run on
+/// [`Capture::view_so_far`] while the stream is being decoded (the partition table is at
+/// the head) learns which ranges further on it will read, and [`Capture::want_ahead`]
+/// keeps them as they go by, in the same pass.
 #[derive(Debug)]
 pub struct Capture {
     /// Ranges to keep, sorted, disjoint, aligned to [`CAPTURE_ALIGN`].
@@ -94,6 +99,47 @@ impl Capture {
         self.wanted.last().map_or(0, |r| r.end)
     }
 
+    /// Decoded bytes seen so far in this pass.
+    pub fn seen(&self) -> u64 {
+        self.seen
+    }
+
+    /// Asks for the parts of `ranges` still ahead in this pass (at or after
+    /// [`Capture::seen`]) to be kept as they go by, keeping what was kept so far (widened
+    /// to 256 KiB, but never back past what was seen). Returns false, changing nothing,
+    /// when that would exceed the budget.
+    pub fn want_ahead(&mut self, ranges: &[Range<u64>]) -> bool {
+        let mut all = self.wanted.clone();
+        for r in ranges {
+            let start = (r.start / CAPTURE_ALIGN * CAPTURE_ALIGN).max(self.seen);
+            let end = r.end.div_ceil(CAPTURE_ALIGN).saturating_mul(CAPTURE_ALIGN);
+            if start < end {
+                all.push(start..end);
+            }
+        }
+        let Some(merged) = self.merge(all) else {
+            return false;
+        };
+        // A kept range's bytes grow at its end, from its start: a range that merged with
+        // one behind `seen` continues it, and one that starts ahead has nothing yet.
+        self.wanted = merged;
+        true
+    }
+
+    /// `ranges` sorted and merged, or `None` if they exceed the budget.
+    fn merge(&self, mut all: Vec<Range<u64>>) -> Option<Vec<Range<u64>>> {
+        all.sort_by_key(|r| r.start);
+        let mut merged: Vec<Range<u64>> = Vec::new();
+        for r in all {
+            match merged.last_mut() {
+                Some(last) if r.start <= last.end => last.end = last.end.max(r.end),
+                _ => merged.push(r),
+            }
+        }
+        let bytes = merged.iter().map(|r| r.end - r.start).sum::<u64>();
+        (bytes <= self.budget + CAPTURE_HEAD).then_some(merged)
+    }
+
     /// Bytes the wanted ranges add up to.
     pub fn wanted_bytes(&self) -> u64 {
         self.wanted.iter().map(|r| r.end - r.start).sum()
@@ -108,17 +154,9 @@ impl Capture {
             let end = r.end.div_ceil(CAPTURE_ALIGN).saturating_mul(CAPTURE_ALIGN);
             all.push(start..end.max(start));
         }
-        all.sort_by_key(|r| r.start);
-        let mut merged: Vec<Range<u64>> = Vec::new();
-        for r in all {
-            match merged.last_mut() {
-                Some(last) if r.start <= last.end => last.end = last.end.max(r.end),
-                _ => merged.push(r),
-            }
-        }
-        if merged.iter().map(|r| r.end - r.start).sum::<u64>() > self.budget + CAPTURE_HEAD {
+        let Some(merged) = self.merge(all) else {
             return false;
-        }
+        };
         self.wanted = merged;
         self.kept.clear();
         self.seen = 0;
@@ -130,6 +168,18 @@ impl Capture {
         CaptureView {
             capture: self,
             size,
+            known: u64::MAX,
+            misses: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The same during a pass, on a guessed `size`: what lies past [`Capture::seen`] is
+    /// data not kept (its reads are misses), not zeros.
+    pub fn view_so_far(&self, size: u64) -> CaptureView<'_> {
+        CaptureView {
+            capture: self,
+            size,
+            known: self.seen,
             misses: Mutex::new(Vec::new()),
         }
     }
@@ -228,7 +278,17 @@ fn ring_read(ring: &[u8], offset: u64, buf: &mut [u8]) {
 pub struct CaptureView<'a> {
     capture: &'a Capture,
     size: u64,
+    /// Blocks that start at or past this have not been decoded yet.
+    known: u64,
     misses: Mutex<Vec<Range<u64>>>,
+}
+
+impl CaptureView<'_> {
+    /// Whether block `b` is known to be all zeros.
+    fn zero_block(&self, b: u64) -> bool {
+        b.saturating_mul(ZERO_BLOCK).saturating_add(ZERO_BLOCK) <= self.known
+            && self.capture.zero_block(b)
+    }
 }
 
 impl CaptureView<'_> {
@@ -254,7 +314,7 @@ impl Disk for CaptureView<'_> {
         while pos < end {
             let block = pos / ZERO_BLOCK;
             let upto = ((block + 1) * ZERO_BLOCK).min(end);
-            let kind = if self.capture.zero_block(block) {
+            let kind = if self.zero_block(block) {
                 ExtentKind::Zero
             } else {
                 ExtentKind::Data
@@ -284,7 +344,7 @@ impl Disk for CaptureView<'_> {
             let block = pos / ZERO_BLOCK;
             let upto = ((block + 1) * ZERO_BLOCK).min(end);
             let piece = &mut buf[(pos - offset) as usize..(upto - offset) as usize];
-            if self.capture.zero_block(block) {
+            if self.zero_block(block) {
                 piece.fill(0);
             } else if !self.capture.read_kept(pos, piece) {
                 piece.fill(0);
@@ -335,6 +395,63 @@ mod tests {
         assert_eq!(&buf[..], &d[(2 << 20) + 10..(2 << 20) + 74]);
         assert!(v.misses().is_empty());
         assert_eq!(first_nonzero(&d), Some(2 << 20));
+    }
+
+    #[test]
+    fn ranges_wanted_ahead_are_kept_in_the_same_pass() {
+        let mut d = vec![0u8; 16 << 20];
+        for (i, b) in d.iter_mut().enumerate().skip(4 << 20).take(3 << 20) {
+            *b = (i % 251) as u8 | 1;
+        }
+        d[100] = 9;
+        let size = d.len() as u64;
+        let mut c = Capture::new(2 << 20);
+        let pieces: Vec<(u64, &[u8])> = d
+            .chunks(100_000)
+            .enumerate()
+            .map(|(i, p)| (i as u64 * 100_000, p))
+            .collect();
+        let mut it = pieces.iter();
+        // Decode the first 5 MB.
+        for (at, p) in it.by_ref().take(50) {
+            c.keep(*at, p);
+        }
+        assert_eq!(c.seen(), 5_000_000);
+        let mut buf = [0u8; 100];
+        {
+            // Past what was seen: misses, and extents say data, not zeros.
+            let v = c.view_so_far(size);
+            v.read_at(6 << 20, &mut buf).unwrap();
+            assert_eq!(v.misses(), vec![(6 << 20)..(6 << 20) + 100]);
+            let e = v.extents(5 << 20, 2 << 20).unwrap();
+            assert!(e.iter().all(|x| x.kind == ExtentKind::Data), "{e:?}");
+            assert_eq!(
+                v.extents(8 << 20, 1 << 20).unwrap()[0].kind,
+                ExtentKind::Data
+            );
+            // Seen zeros are zeros; the head is kept.
+            assert_eq!(
+                v.extents(2 << 20, 1 << 20).unwrap()[0].kind,
+                ExtentKind::Zero
+            );
+            v.read_at(50, &mut buf).unwrap();
+            assert_eq!(buf[50], 9);
+        }
+        // Wanted ahead (one range starting behind `seen`: only its part ahead is kept).
+        assert!(c.want_ahead(&[(6 << 20)..(6 << 20) + 100, 4_900_000..5_300_000]));
+        assert!(!c.want_ahead(&[(8 << 20)..(15 << 20)]), "over the budget");
+        for (at, p) in it {
+            c.keep(*at, p);
+        }
+        let v = c.view(size);
+        v.read_at(6 << 20, &mut buf).unwrap();
+        assert_eq!(&buf[..], &d[6 << 20..(6 << 20) + 100]);
+        v.read_at(5_000_000, &mut buf).unwrap();
+        assert_eq!(&buf[..], &d[5_000_000..5_000_100]);
+        assert!(v.misses().is_empty(), "{:?}", v.misses());
+        // The part behind was not kept: a miss.
+        v.read_at(4_950_000, &mut buf).unwrap();
+        assert_eq!(v.misses().len(), 1);
     }
 
     #[test]
