@@ -439,7 +439,10 @@ mod tests {
         }
         // Wanted ahead (one range starting behind `seen`: only its part ahead is kept).
         assert!(c.want_ahead(&[(6 << 20)..(6 << 20) + 100, 4_900_000..5_300_000]));
-        assert!(!c.want_ahead(&[(8 << 20)..(15 << 20)]), "over the budget");
+        assert!(
+            !c.want_ahead(std::slice::from_ref(&((8 << 20)..(15 << 20)))),
+            "over the budget"
+        );
         for (at, p) in it {
             c.keep(*at, p);
         }
