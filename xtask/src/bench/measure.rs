@@ -15,8 +15,8 @@ use crate::fixtures::{self, Built};
 
 /// ddgz's chunk size, for counting non-zero chunks the way it does.
 const CHUNK: u64 = 1 << 20;
-/// Chunks compressed to measure the single-thread deflate rate.
-const RATE_SAMPLE_CHUNKS: usize = 160;
+/// Findings of the fixtures that `verify` may pass over: they have no curtin hooks.
+const VERIFY_ALLOW: [&str; 2] = ["maas-hooks-missing", "maas-scripts-missing"];
 
 /// One command to time.
 #[derive(Debug, Clone)]
@@ -37,6 +37,11 @@ enum Tool {
         qcow2: PathBuf,
         fmt: &'static str,
         threads: usize,
+    },
+    /// `ddgz verify` of a ddgz file, with or without the layout check.
+    Verify {
+        file: PathBuf,
+        layout: bool,
     },
 }
 
@@ -112,9 +117,35 @@ fn q(p: &Path) -> String {
     format!("'{}'", p.display().to_string().replace('\'', "'\\''"))
 }
 
+/// The 1-minute load average now (`/proc/loadavg`), NaN if unknown.
+pub(super) fn load1() -> f64 {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or(f64::NAN)
+}
+
+/// sha256 of a file, as hex.
+fn sha256_file(p: &Path) -> Result<String> {
+    use sha2::{Digest, Sha256};
+    use std::io::Read;
+    let mut f = std::fs::File::open(p).with_context(|| format!("reading {}", p.display()))?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
+}
+
 /// Runs `tool` once, writing to `out`.
 fn run_tool(cfg: &Config, tool: &Tool, out: &Path, tmp: &Path) -> Result<Sample> {
     let _ = std::fs::remove_file(out);
+    let load1 = load1();
     let (wall, rss_kib, cpu) = match tool {
         Tool::Ddgz { input, threads } => measure(
             Command::new(&cfg.ddgz)
@@ -154,10 +185,35 @@ fn run_tool(cfg: &Config, tool: &Tool, out: &Path, tmp: &Path) -> Result<Sample>
             let _ = std::fs::remove_file(tmp);
             r?
         }
+        Tool::Verify { file, layout } => {
+            let opts = if *layout {
+                VERIFY_ALLOW.map(|c| format!("--allow {c}")).join(" ")
+            } else {
+                "--no-layout".into()
+            };
+            // Its report is not the harness's.
+            let (wall, rss_kib, cpu) = measure(&mut sh(&format!(
+                "{} verify {} --quiet {opts} > /dev/null",
+                q(&cfg.ddgz),
+                q(file)
+            )))?;
+            return Ok(Sample {
+                wall,
+                cpu,
+                rss_kib,
+                load1,
+                ..Sample::default()
+            });
+        }
     };
     let out_bytes = std::fs::metadata(out)
         .with_context(|| format!("{} was not written", out.display()))?
         .len();
+    // What ddgz wrote, to compare across rows, runs and versions (not timed).
+    let sha256 = match tool {
+        Tool::Ddgz { .. } => Some(sha256_file(out)?),
+        _ => None,
+    };
     if cfg.check {
         if let Tool::Ddgz { .. } = tool {
             let st = Command::new("gzip").arg("-t").arg(out).status()?;
@@ -172,7 +228,30 @@ fn run_tool(cfg: &Config, tool: &Tool, out: &Path, tmp: &Path) -> Result<Sample>
         cpu,
         rss_kib,
         out_bytes,
+        load1,
+        sha256,
     })
+}
+
+/// `{name}.verify.dd.gz` in `work`: ddgz's output for the fixture, made once for the
+/// `verify` rows (the 1 TiB twin: none).
+fn verify_file(b: &Built, cfg: &Config, work: &Path) -> Result<Option<PathBuf>> {
+    if b.raw.is_none() {
+        return Ok(None);
+    }
+    let out = work.join(format!("{}.verify.dd.gz", b.name));
+    let st = Command::new(&cfg.ddgz)
+        .arg("convert")
+        .arg(&b.qcow2)
+        .arg("-o")
+        .arg(&out)
+        .args(["--force", "--quiet", "--no-validate"])
+        .stdout(Stdio::null())
+        .status()?;
+    if !st.success() {
+        bail!("ddgz convert {} failed", b.qcow2.display());
+    }
+    Ok(Some(out))
 }
 
 /// `{name}-stream.vmdk` beside the ESXi 8 fixture: `qemu-img convert -O vmdk -o
@@ -198,7 +277,13 @@ fn stream_vmdk(b: &Built, cfg: &Config) -> Result<Option<PathBuf>> {
 }
 
 /// The jobs of one fixture.
-fn jobs(b: &Built, cfg: &Config, quick: bool, stream_vmdk: Option<&Path>) -> Vec<Job> {
+fn jobs(
+    b: &Built,
+    cfg: &Config,
+    quick: bool,
+    stream_vmdk: Option<&Path>,
+    verify: Option<&Path>,
+) -> Vec<Job> {
     let threads = cfg.threads;
     let mut v = Vec::new();
     let job = |label: String, tool, reference| Job {
@@ -299,10 +384,23 @@ fn jobs(b: &Built, cfg: &Config, quick: bool, stream_vmdk: Option<&Path>) -> Vec
             false,
         ));
     }
+    // Checking ddgz's output: the gzip stream alone, and with the layout check.
+    if let Some(f) = verify {
+        for (label, layout) in [("ddgz verify --no-layout", false), ("ddgz verify", true)] {
+            v.push(job(
+                label.into(),
+                Tool::Verify {
+                    file: f.to_path_buf(),
+                    layout,
+                },
+                false,
+            ));
+        }
+    }
     // pigz reads every zero too: on big disks, fewer runs of the peers.
     if b.virtual_size > 4 << 30 {
         for j in &mut v {
-            if !matches!(j.tool, Tool::Ddgz { .. }) {
+            if !matches!(j.tool, Tool::Ddgz { .. } | Tool::Verify { .. }) {
                 j.runs = j.runs.min(cfg.big_peer_runs);
             }
         }
@@ -320,55 +418,49 @@ fn thread_cpu() -> f64 {
     ts.tv_sec as f64 + ts.tv_nsec as f64 / 1e9
 }
 
-/// Non-zero chunks of `disk` and the single-thread rate of ddgz's deflate chunk encoder
-/// on them (per CPU second): each sampled chunk encoded as ddgz encodes it, primed with
-/// the 32 KiB before it.
+/// The compute floor: every non-zero chunk of `disk` encoded as ddgz encodes it (its
+/// deflate chunk encoder at level 6, primed with the 32 KiB before the chunk; without the
+/// self-check), on this one thread, timed in thread CPU time — the same deflate work as
+/// ddgz's, measured so that other load on the machine hardly changes it — divided by
+/// `threads`.
 pub fn floor(disk: &dyn Disk, threads: usize) -> Result<Floor> {
-    let mut chunks = Vec::new();
-    let mut buf = vec![0u8; CHUNK as usize];
+    let load_before = load1();
+    let mut enc = DeflateEncoder::new(6, false);
+    let mut buf = vec![0u8; DEFLATE_WINDOW + CHUNK as usize];
+    let (mut nonzero, mut outb, mut cpu) = (0u64, 0u64, 0f64);
+    let mut last = None;
     for e in disk.extents(0, disk.size())? {
         if e.kind != ExtentKind::Data {
             continue;
         }
         let mut c = e.offset / CHUNK * CHUNK;
         while c < e.end() {
-            let n = CHUNK.min(disk.size() - c);
-            if chunks.last() != Some(&(c, n)) {
-                disk.read_at(c, &mut buf[..n as usize])?;
-                if buf[..n as usize].iter().any(|&b| b != 0) {
-                    chunks.push((c, n));
+            if last != Some(c) {
+                last = Some(c);
+                let n = CHUNK.min(disk.size() - c) as usize;
+                let before = c.min(DEFLATE_WINDOW as u64) as usize;
+                disk.read_at(c - before as u64, &mut buf[..before + n])?;
+                let (dict, data) = buf[..before + n].split_at(before);
+                if data.iter().any(|&b| b != 0) {
+                    let t = thread_cpu();
+                    outb += enc.encode(c, dict, data)?.len() as u64;
+                    cpu += thread_cpu() - t;
+                    nonzero += n as u64;
                 }
             }
             c += CHUNK;
         }
     }
-    let nonzero: u64 = chunks.iter().map(|c| c.1).sum();
-    if chunks.is_empty() {
+    if nonzero == 0 {
         return Ok(Floor::default());
     }
-    let step = chunks.len().div_ceil(RATE_SAMPLE_CHUNKS).max(1);
-    let mut sample = Vec::new();
-    for &(c, n) in chunks.iter().step_by(step) {
-        // The chunk with what ddgz primes it with: up to 32 KiB before it.
-        let before = c.min(DEFLATE_WINDOW as u64);
-        let mut b = vec![0u8; (before + n) as usize];
-        disk.read_at(c - before, &mut b)?;
-        sample.push((c, before as usize, b));
-    }
-    let mut enc = DeflateEncoder::new(6, false);
-    let (mut inb, mut outb) = (0u64, 0u64);
-    let t = thread_cpu();
-    for (c, before, b) in &sample {
-        let (dict, data) = b.split_at(*before);
-        outb += enc.encode(*c, dict, data)?.len() as u64;
-        inb += data.len() as u64;
-    }
-    let rate = inb as f64 / (thread_cpu() - t);
     Ok(Floor {
         nonzero,
-        rate,
-        ratio: outb as f64 / inb as f64,
-        seconds: nonzero as f64 / (threads as f64 * rate),
+        rate: nonzero as f64 / cpu,
+        ratio: outb as f64 / nonzero as f64,
+        cpu,
+        seconds: cpu / threads as f64,
+        load1: load_before.max(load1()),
     })
 }
 
@@ -395,6 +487,19 @@ pub fn run(cfg: &Config, quick: bool) -> Result<Vec<FixtureResult>> {
     let work = cfg.dir.join("bench-work");
     std::fs::create_dir_all(&work)?;
     let mut fixtures = Vec::new();
+    // Floors by the fixture whose raw file they were measured on (the twin shares one).
+    let mut floors = std::collections::HashMap::new();
+    let mut floor_of = |name: &str, raw: &Path| -> Result<Floor> {
+        if let Some(f) = floors.get(name) {
+            return Ok(*f);
+        }
+        if cfg.verbose {
+            eprintln!("xtask: compute floor of {name} (one thread, every non-zero chunk)");
+        }
+        let f = floor(&RawDisk::open(raw)?, cfg.threads)?;
+        floors.insert(name.to_string(), f);
+        Ok(f)
+    };
     for name in &cfg.fixtures {
         let b = fixtures::build(name, &cfg.dir, cfg.verbose)?;
         for p in [b.raw.as_ref(), Some(&b.qcow2), b.guest_qcow2.as_ref()]
@@ -404,21 +509,19 @@ pub fn run(cfg: &Config, quick: bool) -> Result<Vec<FixtureResult>> {
             warm(p)?;
         }
         let floor = match &b.raw {
-            Some(raw) => floor(&RawDisk::open(raw)?, cfg.threads)?,
+            Some(raw) => floor_of(&b.name, raw)?,
             // The 1 TiB twin holds the 32 GiB fixture's data.
             None => {
                 let twin = fixtures::build("esxi8-min-32g", &cfg.dir, cfg.verbose)?;
-                floor(
-                    &RawDisk::open(twin.raw.as_ref().context("twin raw")?)?,
-                    cfg.threads,
-                )?
+                floor_of(&twin.name, twin.raw.as_ref().context("twin raw")?)?
             }
         };
         let vmdk = stream_vmdk(&b, cfg)?;
         if let Some(v) = &vmdk {
             warm(v)?;
         }
-        let jobs = jobs(&b, cfg, quick, vmdk.as_deref());
+        let verify = verify_file(&b, cfg, &work)?;
+        let jobs = jobs(&b, cfg, quick, vmdk.as_deref(), verify.as_deref());
         fixtures.push((b, floor, jobs));
     }
     let mut rows: Vec<Vec<Row>> = fixtures
@@ -445,13 +548,14 @@ pub fn run(cfg: &Config, quick: bool) -> Result<Vec<FixtureResult>> {
                     .with_context(|| format!("{}: {}", b.name, j.label))?;
                 if cfg.verbose {
                     eprintln!(
-                        "xtask: run {}/{} {:<16} {:<46} {:>8.2} s {:>8.0} MiB RSS",
+                        "xtask: run {}/{} {:<16} {:<46} {:>8.2} s {:>8.0} MiB RSS, load {:.2}",
                         run + 1,
                         cfg.runs,
                         b.name,
                         j.label,
                         s.wall,
-                        s.rss_kib as f64 / 1024.0
+                        s.rss_kib as f64 / 1024.0,
+                        s.load1
                     );
                 }
                 rows[fi][ji].samples.push(s);
