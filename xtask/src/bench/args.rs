@@ -21,6 +21,10 @@ pub struct Args {
     /// Threads for ddgz and pigz [default: one per core].
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
+    /// Before each run, wait up to this many seconds for the 1-minute load average to
+    /// fall below 0.5 (the bench's own previous run raises it); 0: never wait.
+    #[arg(long, value_name = "SECONDS", default_value_t = 120)]
+    pub settle: u64,
     /// Where the fixtures are built [default: target/fixtures].
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,

@@ -142,10 +142,54 @@ fn sha256_file(p: &Path) -> Result<String> {
     Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
 }
 
+/// CPU seconds all CPUs have been busy since boot (`/proc/stat`: every state but idle
+/// and iowait), NaN if unknown.
+fn busy_cpu() -> f64 {
+    let Ok(s) = std::fs::read_to_string("/proc/stat") else {
+        return f64::NAN;
+    };
+    let Some(line) = s.lines().find(|l| l.starts_with("cpu ")) else {
+        return f64::NAN;
+    };
+    // user nice system idle iowait irq softirq steal (guest time is inside user).
+    let v: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .take(8)
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    if v.len() < 8 {
+        return f64::NAN;
+    }
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    (v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) as f64 / hz
+}
+
+/// Waits up to `max_s` seconds for the 1-minute load average to fall below
+/// [`NOISY_LOAD`](super::NOISY_LOAD): the previous run raised it.
+fn settle(max_s: u64, verbose: bool) {
+    let t = Instant::now();
+    let mut said = false;
+    while load1() >= super::NOISY_LOAD && t.elapsed().as_secs() < max_s {
+        if verbose && !said {
+            eprintln!(
+                "xtask: waiting for the load average ({:.2}) to fall below {}",
+                load1(),
+                super::NOISY_LOAD
+            );
+            said = true;
+        }
+        std::thread::sleep(std::time::Duration::from_secs(2));
+    }
+}
+
 /// Runs `tool` once, writing to `out`.
 fn run_tool(cfg: &Config, tool: &Tool, out: &Path, tmp: &Path) -> Result<Sample> {
     let _ = std::fs::remove_file(out);
+    settle(cfg.settle, cfg.verbose);
     let load1 = load1();
+    let busy_before = busy_cpu();
     let (wall, rss_kib, cpu) = match tool {
         Tool::Ddgz { input, threads } => measure(
             Command::new(&cfg.ddgz)
@@ -202,10 +246,12 @@ fn run_tool(cfg: &Config, tool: &Tool, out: &Path, tmp: &Path) -> Result<Sample>
                 cpu,
                 rss_kib,
                 load1,
+                other_cpu: (busy_cpu() - busy_before - cpu).max(0.0),
                 ..Sample::default()
             });
         }
     };
+    let other_cpu = (busy_cpu() - busy_before - cpu).max(0.0);
     let out_bytes = std::fs::metadata(out)
         .with_context(|| format!("{} was not written", out.display()))?
         .len();
@@ -229,6 +275,7 @@ fn run_tool(cfg: &Config, tool: &Tool, out: &Path, tmp: &Path) -> Result<Sample>
         rss_kib,
         out_bytes,
         load1,
+        other_cpu,
         sha256,
     })
 }
@@ -548,14 +595,15 @@ pub fn run(cfg: &Config, quick: bool) -> Result<Vec<FixtureResult>> {
                     .with_context(|| format!("{}: {}", b.name, j.label))?;
                 if cfg.verbose {
                     eprintln!(
-                        "xtask: run {}/{} {:<16} {:<46} {:>8.2} s {:>8.0} MiB RSS, load {:.2}",
+                        "xtask: run {}/{} {:<16} {:<46} {:>8.2} s {:>8.0} MiB RSS, load {:.2}, others {:.1} CPU s",
                         run + 1,
                         cfg.runs,
                         b.name,
                         j.label,
                         s.wall,
                         s.rss_kib as f64 / 1024.0,
-                        s.load1
+                        s.load1,
+                        s.other_cpu
                     );
                 }
                 rows[fi][ji].samples.push(s);

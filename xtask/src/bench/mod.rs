@@ -14,7 +14,10 @@
 //! at level 6, primed with the 32 KiB before each chunk) on one thread, timed in thread
 //! CPU time so that other load on the machine hardly changes it, ÷ threads.
 //!
-//! Each run records the 1-minute load average when it started (`/proc/loadavg`); a row
+//! Before each run the harness waits (`--settle`, at most 120 s) for the 1-minute load
+//! average to fall below [`NOISY_LOAD`]: the previous run raised it. Each run records the
+//! load average when it started (`/proc/loadavg`) and the CPU time the rest of the
+//! machine used while it ran (`/proc/stat`); a row
 //! with a run that started at [`NOISY_LOAD`] or more is marked noisy, and a target that
 //! needs a quiet machine (thread scaling) is not met on it. Every ddgz output is hashed
 //! (sha256, not timed): the table says whether all ddgz rows wrote the same bytes. The
@@ -51,6 +54,10 @@ pub struct Sample {
     pub out_bytes: u64,
     /// The 1-minute load average when the run started (`/proc/loadavg`).
     pub load1: f64,
+    /// CPU seconds the rest of the machine used while the run lasted (all CPUs' busy time
+    /// in `/proc/stat` less the run's own): other work that shared the cores, unlike the
+    /// load average, which still remembers the previous run.
+    pub other_cpu: f64,
     /// sha256 of ddgz's output (hex), to show that it did not change.
     pub sha256: Option<String>,
 }
@@ -85,6 +92,7 @@ impl Row {
         m.rss_kib = s.iter().map(|x| x.rss_kib).max().unwrap_or(0);
         // The median is as noisy as the noisiest run it was taken from.
         m.load1 = s.iter().map(|x| x.load1).fold(f64::NAN, f64::max);
+        m.other_cpu = s.iter().map(|x| x.other_cpu).fold(0.0, f64::max);
         m
     }
 }
@@ -130,6 +138,9 @@ pub struct Config {
     pub threads: usize,
     /// `gzip -t` every ddgz output (the test does; the benchmark does not).
     pub check: bool,
+    /// Seconds to wait at most, before each run, for the load average to fall below
+    /// [`NOISY_LOAD`].
+    pub settle: u64,
     pub verbose: bool,
 }
 
@@ -177,6 +188,7 @@ pub fn main(argv: &[String]) -> Result<()> {
         gzip_max_bytes: a.gzip_max_gib.map(|g| g << 30),
         threads,
         check: false,
+        settle: a.settle,
         verbose: true,
     };
     let t = Instant::now();
@@ -238,6 +250,7 @@ mod tests {
                 rss_kib,
                 out_bytes,
                 load1: 0.2,
+                other_cpu: 0.0,
                 sha256: None,
             }],
         };
@@ -348,6 +361,7 @@ mod tests {
             gzip_max_bytes: None,
             threads: 2,
             check: true,
+            settle: 0,
             verbose: false,
         };
         let results = run(&cfg, true);

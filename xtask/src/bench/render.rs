@@ -24,7 +24,7 @@ pub fn table(results: &[FixtureResult], threads: usize, runs: usize) -> String {
         );
         let _ = writeln!(
             s,
-            "  {:<46} {:>8} {:>7} {:>10} {:>11} {:>9} {:>12} {:>10} {:>6}",
+            "  {:<46} {:>8} {:>7} {:>10} {:>11} {:>9} {:>12} {:>10} {:>6} {:>8}",
             "tool",
             "time s",
             "CPU s",
@@ -33,7 +33,8 @@ pub fn table(results: &[FixtureResult], threads: usize, runs: usize) -> String {
             "RSS MiB",
             "ddgz faster",
             "ddgz size",
-            "load"
+            "load",
+            "others"
         );
         let mut noisy = false;
         for r in &f.rows {
@@ -59,7 +60,7 @@ pub fn table(results: &[FixtureResult], threads: usize, runs: usize) -> String {
             };
             let _ = writeln!(
                 s,
-                "  {:<46} {:>8.2} {:>7.1} {:>10.2} {:>11.1} {:>9.0} {:>12} {:>10} {:>6}",
+                "  {:<46} {:>8.2} {:>7.1} {:>10.2} {:>11.1} {:>9.0} {:>12} {:>10} {:>6} {:>8.1}",
                 format!("{}{n}", r.label),
                 m.wall,
                 m.cpu,
@@ -68,13 +69,20 @@ pub fn table(results: &[FixtureResult], threads: usize, runs: usize) -> String {
                 m.rss_kib as f64 / 1024.0,
                 faster,
                 size,
-                format!("{:.2}{mark}", m.load1)
+                format!("{:.2}{mark}", m.load1),
+                m.other_cpu
             );
         }
         if noisy {
             let _ = writeln!(
                 s,
                 "  * a run of this row started with a load average ≥ {NOISY_LOAD}: other work shared the cores, its time is noisy"
+            );
+        }
+        if f.rows.iter().any(|r| r.median().other_cpu > 0.0) {
+            let _ = writeln!(
+                s,
+                "  load: 1-minute load average when a run started (the highest of the runs); others: CPU s the rest of the machine used during a run (/proc/stat, the largest of the runs)"
             );
         }
         if let Some(rf) = &reference {
@@ -153,6 +161,7 @@ pub fn json(
                     "median_seconds": m.wall,
                     "seconds": r.samples.iter().map(|s| s.wall).collect::<Vec<_>>(),
                     "load_averages": r.samples.iter().map(|s| s.load1).collect::<Vec<_>>(),
+                    "other_cpu_seconds": r.samples.iter().map(|s| s.other_cpu).collect::<Vec<_>>(),
                     "noisy": m.noisy(),
                     "output_sha256": r.samples.iter().filter_map(|s| s.sha256.clone()).collect::<Vec<_>>(),
                     "output_bytes": m.out_bytes,
