@@ -11,6 +11,7 @@ use ddgz_fat::AddSpec;
 use ddgz_image::{Disk, FileId, Format, Image, OpenOptions, Overlay};
 use sha2::{Digest, Sha256};
 
+use crate::direct::DirectWriter;
 use crate::{Error, ErrorKind, OutputFile, Progress, Result, Summary};
 
 /// How to convert. `Options::default()`: detect the format, validate, level 6, one thread
@@ -288,11 +289,15 @@ impl<'w> Converter<'w> {
         };
         let (output, (summary, sha256)) = match self.sink {
             Sink::Writer(w) => {
+                let w = BufWriter::with_capacity(1 << 20, w);
                 let r = compress(&*self.disk, w, &dopts, progress)?;
                 (None, r)
             }
             Sink::File(file) => {
-                let r = compress(&*self.disk, file.file(), &dopts, progress).map_err(|e| {
+                let w = DirectWriter::new(file.file()).map_err(|e| {
+                    Error::wrap(ErrorKind::Output, e).context("starting the output writer")
+                })?;
+                let r = compress(&*self.disk, w, &dopts, progress).map_err(|e| {
                     e.context(format!(
                         "converting {} to {}",
                         self.input.display(),
@@ -348,8 +353,8 @@ impl<W: Write> Write for Hashing<W> {
     }
 }
 
-/// Compresses `disk` into `out` through a 1 MiB buffer, hashing; returns the summary and
-/// the sha256 (hex).
+/// Compresses `disk` into `out` (a buffered writer), hashing; returns the summary and the
+/// sha256 (hex).
 fn compress(
     disk: &dyn Disk,
     out: impl Write + Send,
@@ -357,7 +362,7 @@ fn compress(
     progress: &mut dyn FnMut(Progress),
 ) -> Result<(ddgz_deflate::Summary, String)> {
     let mut w = Hashing {
-        inner: BufWriter::with_capacity(1 << 20, out),
+        inner: out,
         sha: Sha256::new(),
     };
     let s = ddgz_deflate::compress(disk, &mut w, opts, progress)?;

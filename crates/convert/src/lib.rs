@@ -28,6 +28,7 @@
 #![deny(missing_docs)]
 
 mod convert;
+mod direct;
 mod error;
 pub mod output;
 mod summary;

@@ -34,7 +34,7 @@ enum Tool {
     },
     /// `qemu-img convert -f FMT -O raw` to a scratch file, then pigz.
     QemuImgPigz {
-        qcow2: PathBuf,
+        image: PathBuf,
         fmt: &'static str,
         threads: usize,
     },
@@ -214,14 +214,14 @@ fn run_tool(cfg: &Config, tool: &Tool, out: &Path, tmp: &Path) -> Result<Sample>
         )))?,
         Tool::Gzip { raw } => measure(&mut sh(&format!("gzip -6 -c {} > {}", q(raw), q(out))))?,
         Tool::QemuImgPigz {
-            qcow2,
+            image,
             fmt,
             threads,
         } => {
             let _ = std::fs::remove_file(tmp);
             let r = measure(&mut sh(&format!(
                 "qemu-img convert -f {fmt} -O raw {} {} && pigz -6 -p {threads} -c {} > {}",
-                q(qcow2),
+                q(image),
                 q(tmp),
                 q(tmp),
                 q(out)
@@ -301,26 +301,58 @@ fn verify_file(b: &Built, cfg: &Config, work: &Path) -> Result<Option<PathBuf>> 
     Ok(Some(out))
 }
 
-/// `{name}-stream.vmdk` beside the ESXi 8 fixture: `qemu-img convert -O vmdk -o
-/// subformat=streamOptimized` of its raw file, made once (other fixtures: none).
-fn stream_vmdk(b: &Built, cfg: &Config) -> Result<Option<PathBuf>> {
+/// The ESXi 8 fixture in the other formats builders write, each made once beside it by
+/// `qemu-img convert` of its raw file (other fixtures: none): what vmware-iso and OVA
+/// exports write (streamOptimized VMDK) and what hyperv-iso writes (dynamic VHDX).
+const FOREIGN: [Foreign; 2] = [
+    Foreign {
+        label: "vmdk streamOptimized",
+        fmt: "vmdk",
+        opts: "-O vmdk -o subformat=streamOptimized",
+        ext: "stream.vmdk",
+    },
+    Foreign {
+        label: "vhdx dynamic",
+        fmt: "vhdx",
+        opts: "-O vhdx -o subformat=dynamic",
+        ext: "dynamic.vhdx",
+    },
+];
+
+/// A format the fixture is converted to for a row of its own.
+#[derive(Debug, Clone, Copy)]
+struct Foreign {
+    label: &'static str,
+    /// qemu-img's `-f` name.
+    fmt: &'static str,
+    opts: &'static str,
+    ext: &'static str,
+}
+
+/// `{name}-{ext}` for each of [`FOREIGN`], made when missing or older than the raw file.
+fn foreign_images(b: &Built, cfg: &Config) -> Result<Vec<(Foreign, PathBuf)>> {
     let Some(raw) = b.raw.as_ref().filter(|_| b.name == "esxi8-min-32g") else {
-        return Ok(None);
+        return Ok(Vec::new());
     };
-    let vmdk = cfg.dir.join(format!("{}-stream.vmdk", b.name));
     let fresh = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
-    if fresh(&vmdk).is_none() || fresh(&vmdk) < fresh(raw) {
-        let st = sh(&format!(
-            "qemu-img convert -f raw -O vmdk -o subformat=streamOptimized {} {}",
-            q(raw),
-            q(&vmdk)
-        ))
-        .status()?;
-        if !st.success() {
-            bail!("qemu-img could not write {}", vmdk.display());
+    let mut v = Vec::new();
+    for f in FOREIGN {
+        let img = cfg.dir.join(format!("{}-{}", b.name, f.ext));
+        if fresh(&img).is_none() || fresh(&img) < fresh(raw) {
+            let st = sh(&format!(
+                "qemu-img convert -f raw {} {} {}",
+                f.opts,
+                q(raw),
+                q(&img)
+            ))
+            .status()?;
+            if !st.success() {
+                bail!("qemu-img could not write {}", img.display());
+            }
         }
+        v.push((f, img));
     }
-    Ok(Some(vmdk))
+    Ok(v)
 }
 
 /// The jobs of one fixture.
@@ -328,7 +360,7 @@ fn jobs(
     b: &Built,
     cfg: &Config,
     quick: bool,
-    stream_vmdk: Option<&Path>,
+    foreign: &[(Foreign, PathBuf)],
     verify: Option<&Path>,
 ) -> Vec<Job> {
     let threads = cfg.threads;
@@ -405,27 +437,30 @@ fn jobs(
     v.push(job(
         format!("qemu-img convert -O raw + pigz -6 -p {threads}"),
         Tool::QemuImgPigz {
-            qcow2: b.qcow2.clone(),
+            image: b.qcow2.clone(),
             fmt: "qcow2",
             threads,
         },
         false,
     ));
-    // The same disk as a streamOptimized VMDK (what vmware-iso and OVA exports write).
-    if let Some(vmdk) = stream_vmdk {
+    // The same disk in the other formats builders write.
+    for (f, img) in foreign {
         v.push(job(
-            format!("ddgz vmdk streamOptimized --threads {threads}"),
+            format!("ddgz {} --threads {threads}", f.label),
             Tool::Ddgz {
-                input: vmdk.to_path_buf(),
+                input: img.clone(),
                 threads,
             },
             false,
         ));
         v.push(job(
-            format!("qemu-img convert -f vmdk -O raw + pigz -6 -p {threads}"),
+            format!(
+                "qemu-img convert -f {} -O raw + pigz -6 -p {threads}",
+                f.fmt
+            ),
             Tool::QemuImgPigz {
-                qcow2: vmdk.to_path_buf(),
-                fmt: "vmdk",
+                image: img.clone(),
+                fmt: f.fmt,
                 threads,
             },
             false,
@@ -563,12 +598,12 @@ pub fn run(cfg: &Config, quick: bool) -> Result<Vec<FixtureResult>> {
                 floor_of(&twin.name, twin.raw.as_ref().context("twin raw")?)?
             }
         };
-        let vmdk = stream_vmdk(&b, cfg)?;
-        if let Some(v) = &vmdk {
-            warm(v)?;
+        let foreign = foreign_images(&b, cfg)?;
+        for (_, img) in &foreign {
+            warm(img)?;
         }
         let verify = verify_file(&b, cfg, &work)?;
-        let jobs = jobs(&b, cfg, quick, vmdk.as_deref(), verify.as_deref());
+        let jobs = jobs(&b, cfg, quick, &foreign, verify.as_deref());
         fixtures.push((b, floor, jobs));
     }
     let mut rows: Vec<Vec<Row>> = fixtures
