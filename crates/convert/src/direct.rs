@@ -23,6 +23,8 @@ const ALIGN: usize = 4096;
 const BLOCK: usize = 4 << 20;
 /// Buffers in use at once: one filling, the others queued or being written.
 const BUFFERS: usize = 3;
+/// The error when the writing thread is gone without one of its own.
+const STOPPED: &str = "the output writing thread stopped";
 
 /// A buffer whose `data[start..start + BLOCK]` is aligned to [`ALIGN`].
 struct Buf {
@@ -99,7 +101,9 @@ impl DirectWriter {
         };
         let full = std::mem::replace(&mut self.cur, next);
         self.cur.len = 0;
-        let tx = self.tx.as_ref().expect("sending before drop");
+        let Some(tx) = self.tx.as_ref() else {
+            return Err(io::Error::other(STOPPED));
+        };
         if tx.send(Msg::Write(full, tail || self.tailed)).is_err() {
             return Err(self.stopped());
         }
@@ -113,7 +117,7 @@ impl DirectWriter {
         match self.thread.take().map(JoinHandle::join) {
             Some(Ok(Err(e))) => e,
             Some(Err(_)) => io::Error::other("the output writing thread panicked"),
-            _ => io::Error::other("the output writing thread stopped"),
+            _ => io::Error::other(STOPPED),
         }
     }
 }
@@ -136,10 +140,7 @@ impl Write for DirectWriter {
             self.send(true)?;
         }
         let (reply, answer) = sync_channel(1);
-        let tx = self
-            .tx
-            .as_ref()
-            .ok_or_else(|| io::Error::other("writer stopped"))?;
+        let tx = self.tx.as_ref().ok_or_else(|| io::Error::other(STOPPED))?;
         if tx.send(Msg::Flush(reply)).is_err() {
             return Err(self.stopped());
         }
@@ -313,5 +314,8 @@ mod tests {
             .write_all(&vec![7u8; BLOCK * 2 + 5])
             .and_then(|()| w.flush());
         assert!(r.is_err());
+        // Once stopped, it keeps saying so (no panic, no hang).
+        assert!(w.write_all(&vec![7u8; BLOCK + 1]).is_err() || w.flush().is_err());
+        assert!(w.flush().is_err());
     }
 }
