@@ -121,7 +121,11 @@ fn oracle_available(d: &Dir) -> bool {
 ///
 /// mtimes in whole seconds: fuse2fs (e2fsprogs 1.47) reports every time with 0 ns, so the
 /// oracle has none to compare; ddgz's nanoseconds are checked against debugfs instead.
-const LISTING: &str = r#"cd "$1" && find . -printf '%p %y %m %U %G %s %Ts %n %l\n' | LC_ALL=C sort
+///
+/// No size for directories: an extracted directory's size is the host file system's
+/// (blocks its entries took, which depends on the order tar created them), not the
+/// archive's.
+const LISTING: &str = r#"cd "$1" && { find . ! -type d -printf '%p %y %m %U %G %s %Ts %n %l\n'; find . -type d -printf '%p %y %m %U %G - %Ts %n\n'; } | LC_ALL=C sort
 find . \( -type b -o -type c \) -exec stat -c '%n %t %T' {} + | LC_ALL=C sort
 find . -print0 | LC_ALL=C sort -z | xargs -0 getfattr -h -d -m - -e hex --absolute-names 2>/dev/null
 find . ! -type l -print0 | LC_ALL=C sort -z | xargs -0 getfacl -n -P 2>/dev/null"#;
