@@ -190,6 +190,8 @@ fn run_tool(cfg: &Config, tool: &Tool, out: &Path, tmp: &Path) -> Result<Sample>
     settle(cfg.settle, cfg.verbose);
     let load1 = load1();
     let busy_before = busy_cpu();
+    // CPU the rest of the machine used while the run lasted.
+    let others = |own: f64| (busy_cpu() - busy_before - own).max(0.0);
     let (wall, rss_kib, cpu) = match tool {
         Tool::Ddgz { input, threads } => measure(
             Command::new(&cfg.ddgz)
@@ -246,12 +248,12 @@ fn run_tool(cfg: &Config, tool: &Tool, out: &Path, tmp: &Path) -> Result<Sample>
                 cpu,
                 rss_kib,
                 load1,
-                other_cpu: (busy_cpu() - busy_before - cpu).max(0.0),
+                other_cpu: others(cpu),
                 ..Sample::default()
             });
         }
     };
-    let other_cpu = (busy_cpu() - busy_before - cpu).max(0.0);
+    let other_cpu = others(cpu);
     let out_bytes = std::fs::metadata(out)
         .with_context(|| format!("{} was not written", out.display()))?
         .len();
