@@ -30,6 +30,9 @@ pub struct DeflateEncoder {
     level: u32,
     verify: bool,
     probe_out: Vec<u8>,
+    /// Where the self-check decodes a chunk: one byte larger than the largest chunk so
+    /// far, so that a chunk decodes in one call and an overlong one is caught.
+    check: Vec<u8>,
 }
 
 /// Order-0 entropy below which a sample is worth deflating whatever the level-1 probe
@@ -64,6 +67,7 @@ impl DeflateEncoder {
             level,
             verify,
             probe_out: Vec::with_capacity(2 * PROBE_SAMPLE_LEN),
+            check: Vec::new(),
         }
     }
 
@@ -116,7 +120,10 @@ impl ChunkEncoder for DeflateEncoder {
         deflate_chunk(level, dictionary, data, &mut out)
             .map_err(|message| Error::Deflate { offset, message })?;
         if self.verify {
-            let d = verify::decode_chunk(&out, dictionary).map_err(|e| Error::Verify {
+            if self.check.len() <= data.len() {
+                self.check.resize(data.len() + 1, 0);
+            }
+            let d = verify::decode_chunk_into(&out, dictionary, &mut self.check).map_err(|e| Error::Verify {
                 offset,
                 detail: e.to_string(),
             })?;

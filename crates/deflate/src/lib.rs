@@ -469,7 +469,7 @@ mod tests {
         let disk = Sparse::new(1 << 40, vec![(5 << 30, sample(3 << 20))]);
         let (_, s) = run(&disk, 2, 1 << 20);
         assert_eq!(s.zero_chunks + s.data_chunks, 1 << 20);
-        // Claims of 4 chunks would take 262,144 lookups; runs of up to 64 GiB, looked up
+        // A claim per chunk would take 1,048,576 lookups; runs of up to 64 GiB, looked up
         // in windows of up to 1 GiB, about 1,200.
         let lookups = disk.lookups.load(Ordering::Relaxed);
         assert!(lookups < 3000, "{lookups} extent lookups");

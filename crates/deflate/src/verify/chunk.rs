@@ -24,6 +24,15 @@ pub struct Decoded {
 /// cut short inside a block decodes to fewer bytes than its source: the caller's length
 /// comparison catches it.
 pub fn decode_chunk(deflate: &[u8], dictionary: &[u8]) -> Result<Decoded> {
+    decode_chunk_into(deflate, dictionary, &mut vec![0u8; 64 * 1024])
+}
+
+/// [`decode_chunk`] decoding into `out`, the caller's scratch space (its contents are
+/// overwritten). One larger than the chunk's source decodes it in one call: the
+/// self-check's way: no window copies between calls (0.71 instead of 0.76 CPU s over the
+/// data chunks of esxi8-min-32g).
+pub fn decode_chunk_into(deflate: &[u8], dictionary: &[u8], out: &mut [u8]) -> Result<Decoded> {
+    assert!(!out.is_empty(), "decode_chunk_into needs room to decode into");
     let at = At {
         member: 1,
         uncompressed: 0,
@@ -34,14 +43,13 @@ pub fn decode_chunk(deflate: &[u8], dictionary: &[u8]) -> Result<Decoded> {
             .set_dictionary(dictionary)
             .map_err(|e| at.corrupt(0, format!("cannot prime the decoder: {e}")))?;
     }
-    let mut out = vec![0u8; 64 * 1024];
     let mut crc = crc32fast::Hasher::new();
     let mut final_block = false;
     loop {
         let pos = inflate.total_in() as usize;
         let before_out = inflate.total_out();
         let status = inflate
-            .decompress(&deflate[pos..], &mut out, FlushDecompress::Sync)
+            .decompress(&deflate[pos..], out, FlushDecompress::Sync)
             .map_err(|e| {
                 At {
                     member: 1,

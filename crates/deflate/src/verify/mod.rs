@@ -32,7 +32,7 @@ mod chunk;
 mod stream;
 
 pub use against::Against;
-pub use chunk::{decode_chunk, Decoded};
+pub use chunk::{decode_chunk, decode_chunk_into, Decoded};
 pub use ddgz_disk::{first_nonzero, Capture, CaptureView, CAPTURE_HEAD, CAPTURE_TAIL};
 pub use stream::check_stream;
 
