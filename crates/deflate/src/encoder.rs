@@ -123,9 +123,11 @@ impl ChunkEncoder for DeflateEncoder {
             if self.check.len() <= data.len() {
                 self.check.resize(data.len() + 1, 0);
             }
-            let d = verify::decode_chunk_into(&out, dictionary, &mut self.check).map_err(|e| Error::Verify {
-                offset,
-                detail: e.to_string(),
+            let d = verify::decode_chunk_into(&out, dictionary, &mut self.check).map_err(|e| {
+                Error::Verify {
+                    offset,
+                    detail: e.to_string(),
+                }
             })?;
             let scrc = crc32fast::hash(data);
             if d.len != data.len() as u64 || d.crc32 != scrc || d.final_block {

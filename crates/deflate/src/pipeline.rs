@@ -42,7 +42,8 @@ const MAX_PER_WORKER: u64 = 64;
 /// items no one has claimed).
 pub fn window(threads: usize, item_bytes: u64) -> u64 {
     let threads = threads.max(1) as u64;
-    let per_worker = (IN_FLIGHT_BUDGET / (threads * CLAIM * item_bytes.max(1))).clamp(1, MAX_PER_WORKER);
+    let per_worker =
+        (IN_FLIGHT_BUDGET / (threads * CLAIM * item_bytes.max(1))).clamp(1, MAX_PER_WORKER);
     threads * per_worker * CLAIM
 }
 

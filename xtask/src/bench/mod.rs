@@ -113,6 +113,14 @@ pub struct Floor {
     pub seconds: f64,
     /// The highest 1-minute load average seen while it was measured.
     pub load1: f64,
+    /// Thread CPU seconds of the self-check (each encoded chunk decoded again, as
+    /// `convert` does unless `--no-verify`) on one thread: work every default run does
+    /// beyond deflate.
+    pub check_cpu: f64,
+    /// Wall seconds of the same deflate work done by `threads` threads at once (chunks
+    /// claimed one at a time): what the cores achieve together, which `seconds` (a
+    /// division) assumes is perfect. 0 when not measured.
+    pub parallel_wall: f64,
 }
 
 /// One fixture's results.
@@ -261,6 +269,8 @@ mod tests {
             cpu: 10.0,
             seconds: 5.0,
             load1: 0.1,
+            check_cpu: 1.0,
+            parallel_wall: 5.5,
         };
         let mut noisy_one = row("ddgz qcow2 --threads 1", false, 11.0, 1000, 1000);
         noisy_one.samples[0].load1 = 3.0;
@@ -313,6 +323,11 @@ mod tests {
         assert!(
             t.contains("met    esxi8-min-32g: within 1.25× of the compute floor: 1.20"),
             "{t}"
+        );
+        let tab = table(&results, 2, 1);
+        assert!(
+            tab.contains("self-check (each chunk decoded again, on by default) costs 1.00 CPU s more (10 % of deflate); the same deflate work on 2 threads at once took 5.50 s wall (1.10× the division: the cores slow each other); ddgz at 1.09× that"),
+            "{tab}"
         );
         assert!(
             t.contains("met    esxi8-min-32g: peak RSS ≤ 256 MiB: 100.00"),
@@ -378,6 +393,7 @@ mod tests {
             "ddgz verify --no-layout",
             "ddgz verify",
             "compute floor",
+            "beside the floor: the self-check",
             "ddgz output sha256",
         ] {
             assert!(t.contains(label), "no {label:?} in\n{t}");

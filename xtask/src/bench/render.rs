@@ -99,6 +99,17 @@ pub fn table(results: &[FixtureResult], threads: usize, runs: usize) -> String {
                 rf.cpu,
                 rf.cpu / f.floor.cpu
             );
+            if f.floor.parallel_wall > 0.0 {
+                let _ = writeln!(
+                    s,
+                    "  beside the floor: the self-check (each chunk decoded again, on by default) costs {:.2} CPU s more ({:.0} % of deflate); the same deflate work on {threads} threads at once took {:.2} s wall ({:.2}× the division: the cores slow each other); ddgz at {:.2}× that",
+                    f.floor.check_cpu,
+                    100.0 * f.floor.check_cpu / f.floor.cpu,
+                    f.floor.parallel_wall,
+                    f.floor.parallel_wall / f.floor.seconds,
+                    rf.wall / f.floor.parallel_wall,
+                );
+            }
         }
         let _ = write!(s, "{}", output_hashes(f));
     }
@@ -153,6 +164,8 @@ pub fn json(
             "floor_cpu_seconds": f.floor.cpu,
             "floor_seconds": f.floor.seconds,
             "floor_load_average": f.floor.load1,
+            "self_check_cpu_seconds": f.floor.check_cpu,
+            "parallel_deflate_wall_seconds": f.floor.parallel_wall,
             "rows": f.rows.iter().map(|r| {
                 let m = r.median();
                 json!({
