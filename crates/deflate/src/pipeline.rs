@@ -354,6 +354,49 @@ mod tests {
         }
     }
 
+    /// The other worker keeps going while one item is slow, up to the window: item 0
+    /// waits until 100 later items are done (a chunk of text beside a run of stored
+    /// module chunks), which two workers with 1 MiB chunks must allow.
+    #[test]
+    fn a_slow_item_holds_back_only_itself() {
+        let (done, stalled_at) = (AtomicU64::new(0), AtomicU64::new(u64::MAX));
+        let mut got = Vec::new();
+        run(
+            300,
+            2,
+            window(2, 1 << 20),
+            &|| false,
+            || (),
+            |_, claim, _, out: &mut Results<u64>| {
+                for i in claim.range() {
+                    if i == 0 {
+                        let t = std::time::Instant::now();
+                        while done.load(Ordering::Relaxed) < 100 {
+                            if t.elapsed().as_secs() >= 10 {
+                                // Go on, so that the run ends and the test fails.
+                                stalled_at.store(done.load(Ordering::Relaxed), Ordering::Relaxed);
+                                break;
+                            }
+                            std::thread::yield_now();
+                        }
+                    } else {
+                        done.fetch_add(1, Ordering::Relaxed);
+                    }
+                    out.push((i..i + 1, Ok(i)));
+                }
+            },
+            &mut |v| {
+                got.push(v);
+                Ok(())
+            },
+            &mut |_| {},
+        )
+        .unwrap();
+        assert_eq!(got, (0..300).collect::<Vec<_>>());
+        let at = stalled_at.load(Ordering::Relaxed);
+        assert!(at == u64::MAX, "the other worker stopped after {at} items");
+    }
+
     #[test]
     fn windows_are_bounded() {
         assert_eq!(window(1, 1 << 20), 64);
