@@ -364,12 +364,48 @@ mod tests {
         }
     }
 
+    /// Items the other worker finished, and how many when the slow item gave up waiting.
+    struct Progress {
+        count: AtomicU64,
+        stalled_at: AtomicU64,
+    }
+
+    impl Default for Progress {
+        fn default() -> Self {
+            Self {
+                count: AtomicU64::new(0),
+                stalled_at: AtomicU64::new(u64::MAX),
+            }
+        }
+    }
+
+    impl Progress {
+        fn assert_not_stalled(&self, who: &str) {
+            let at = self.stalled_at.load(Ordering::Relaxed);
+            assert!(at == u64::MAX, "{who} stopped after {at} items");
+        }
+    }
+
+    /// The slow item: waits until `n` other items are done, or 10 s (then it goes on, so
+    /// that the run ends, and records the stall for the test to fail on).
+    fn wait_for(done: &Progress, n: u64) {
+        let t = std::time::Instant::now();
+        while done.count.load(Ordering::Relaxed) < n {
+            if t.elapsed().as_secs() >= 10 {
+                let at = done.count.load(Ordering::Relaxed);
+                done.stalled_at.store(at, Ordering::Relaxed);
+                return;
+            }
+            std::thread::yield_now();
+        }
+    }
+
     /// The other worker keeps going while one item is slow, up to the window: item 0
     /// waits until 100 later items are done (a chunk of text beside a run of stored
     /// module chunks), which two workers with 1 MiB chunks must allow.
     #[test]
     fn a_slow_item_holds_back_only_itself() {
-        let (done, stalled_at) = (AtomicU64::new(0), AtomicU64::new(u64::MAX));
+        let done = Progress::default();
         let mut got = Vec::new();
         run(
             300,
@@ -380,17 +416,9 @@ mod tests {
             |_, claim, _, out: &mut Results<u64>| {
                 for i in claim.range() {
                     if i == 0 {
-                        let t = std::time::Instant::now();
-                        while done.load(Ordering::Relaxed) < 100 {
-                            if t.elapsed().as_secs() >= 10 {
-                                // Go on, so that the run ends and the test fails.
-                                stalled_at.store(done.load(Ordering::Relaxed), Ordering::Relaxed);
-                                break;
-                            }
-                            std::thread::yield_now();
-                        }
+                        wait_for(&done, 100);
                     } else {
-                        done.fetch_add(1, Ordering::Relaxed);
+                        done.count.fetch_add(1, Ordering::Relaxed);
                     }
                     out.push((i..i + 1, Ok(i)));
                 }
@@ -403,8 +431,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(got, (0..300).collect::<Vec<_>>());
-        let at = stalled_at.load(Ordering::Relaxed);
-        assert!(at == u64::MAX, "the other worker stopped after {at} items");
+        done.assert_not_stalled("the other worker");
     }
 
     /// A run claimed whole is one place in the window, however many indices it covers:
@@ -412,7 +439,7 @@ mod tests {
     /// is still being made.
     #[test]
     fn a_long_run_takes_one_place_in_the_window() {
-        let (done, stalled_at) = (AtomicU64::new(0), AtomicU64::new(u64::MAX));
+        let done = Progress::default();
         let mut got = Vec::new();
         run(
             5_300,
@@ -423,20 +450,13 @@ mod tests {
             |_, claim, _, out: &mut Results<u64>| {
                 let i = claim.range().start;
                 if i == 0 {
-                    let t = std::time::Instant::now();
-                    while done.load(Ordering::Relaxed) < 100 {
-                        if t.elapsed().as_secs() >= 10 {
-                            stalled_at.store(done.load(Ordering::Relaxed), Ordering::Relaxed);
-                            break;
-                        }
-                        std::thread::yield_now();
-                    }
+                    wait_for(&done, 100);
                     out.push((0..1, Ok(0)));
                 } else if i == 1 && claim.extend(5_001) {
                     out.push((1..5_001, Ok(1)));
                 } else {
                     if i > 5_000 {
-                        done.fetch_add(1, Ordering::Relaxed);
+                        done.count.fetch_add(1, Ordering::Relaxed);
                     }
                     out.extend(claim.range().map(|i| (i..i + 1, Ok(i))));
                 }
@@ -448,11 +468,7 @@ mod tests {
             &mut |_| {},
         )
         .unwrap();
-        let at = stalled_at.load(Ordering::Relaxed);
-        assert!(
-            at == u64::MAX,
-            "the worker past the run stopped after {at} items"
-        );
+        done.assert_not_stalled("the worker past the run");
         assert_eq!(got.len(), 2 + 299);
     }
 
