@@ -19,6 +19,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod bytes;
 mod capture;
 mod container;
 mod error;

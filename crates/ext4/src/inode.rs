@@ -2,6 +2,7 @@
 //! (kernel `Documentation/filesystems/ext4/inodes.rst`). The first 128 bytes are the
 //! ext2 inode; `i_extra_isize` bytes of ext4 fields follow (sub-second times), then the
 //! in-inode extended attributes.
+use ddgz_disk::bytes::{le16, le32};
 
 /// `i_flags`: the file uses an extent tree.
 pub const FLAG_EXTENTS: u32 = 0x8_0000;
@@ -74,13 +75,6 @@ pub struct Inode {
     pub dtime: u32,
     /// The raw inode (`s_inode_size` bytes).
     pub raw: Vec<u8>,
-}
-
-fn le16(b: &[u8], at: usize) -> u16 {
-    u16::from_le_bytes([b[at], b[at + 1]])
-}
-fn le32(b: &[u8], at: usize) -> u32 {
-    u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
 }
 
 impl Inode {

@@ -19,6 +19,7 @@ use crate::error::{corrupt, Error, Result};
 use crate::map::Run;
 use crate::superblock::{incompat, COMPAT_HAS_JOURNAL};
 use crate::Fs;
+use ddgz_disk::bytes::{be16, be32};
 use ddgz_disk::Disk;
 
 const MAGIC: u32 = 0xC03B_3998;
@@ -52,13 +53,6 @@ pub struct Copy {
     pub physical: u64,
     /// The copy's first 4 bytes were the journal magic and were zeroed (`JBD2_FLAG_ESCAPE`).
     pub escaped: bool,
-}
-
-fn be32(b: &[u8], at: usize) -> u32 {
-    u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
-}
-fn be16(b: &[u8], at: usize) -> u16 {
-    u16::from_be_bytes([b[at], b[at + 1]])
 }
 
 /// Reads the copy `c` into `buf` (one block), undoing the escape.

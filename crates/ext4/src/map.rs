@@ -14,6 +14,7 @@
 use crate::error::{self, corrupt, Error, Result};
 use crate::inode::{Inode, FLAG_EXTENTS, FLAG_INLINE_DATA};
 use crate::Fs;
+use ddgz_disk::bytes::{le16, le32};
 use ddgz_disk::Disk;
 
 /// A run of a file's blocks: logical block `logical` onwards, `len` blocks, stored from
@@ -35,13 +36,6 @@ const EXTENT_MAGIC: u16 = 0xF30A;
 const MAX_DEPTH: u16 = 5;
 /// `ee_len` above this marks an unwritten extent (`EXT_INIT_MAX_LEN`).
 const INIT_MAX_LEN: u16 = 32768;
-
-fn le16(b: &[u8], at: usize) -> u16 {
-    u16::from_le_bytes([b[at], b[at + 1]])
-}
-fn le32(b: &[u8], at: usize) -> u32 {
-    u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
-}
 
 struct Walk<'a, D: Disk, F> {
     fs: &'a Fs<D>,

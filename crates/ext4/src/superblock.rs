@@ -3,6 +3,7 @@
 //! dependency order, before anything is derived from it.
 
 use crate::error::{Error, Result};
+use ddgz_disk::bytes::{le16, le32};
 
 /// Byte offset of the superblock in the filesystem.
 pub const SUPERBLOCK_OFFSET: u64 = 1024;
@@ -149,13 +150,6 @@ pub struct Superblock {
     pub groups: u32,
     /// `s_volume_name`, up to the first NUL.
     pub label: Vec<u8>,
-}
-
-fn le16(b: &[u8], at: usize) -> u16 {
-    u16::from_le_bytes([b[at], b[at + 1]])
-}
-fn le32(b: &[u8], at: usize) -> u32 {
-    u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
 }
 
 impl Superblock {

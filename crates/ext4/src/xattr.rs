@@ -12,6 +12,7 @@
 use crate::error::{corrupt, Result};
 use crate::inode::{Inode, FLAG_EA_INODE};
 use crate::Fs;
+use ddgz_disk::bytes::{le16, le32};
 use ddgz_disk::Disk;
 
 const MAGIC: u32 = 0xEA02_0000;
@@ -46,13 +47,6 @@ fn prefix(index: u8) -> Option<&'static str> {
         10 => "gnu.",
         _ => return None,
     })
-}
-
-fn le16(b: &[u8], at: usize) -> u16 {
-    u16::from_le_bytes([b[at], b[at + 1]])
-}
-fn le32(b: &[u8], at: usize) -> u32 {
-    u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
 }
 
 /// A raw entry: (index, name suffix, value).

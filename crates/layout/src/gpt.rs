@@ -25,6 +25,7 @@
 
 use crate::guid::Guid;
 use crate::{read, Error, SECTOR};
+use ddgz_disk::bytes::{le32, le64};
 use ddgz_disk::Disk;
 
 /// `EFI PART`, the header signature (UEFI 5.3.2).
@@ -130,13 +131,6 @@ impl Scan {
     }
 }
 
-fn u32_at(b: &[u8], off: usize) -> u32 {
-    u32::from_le_bytes(b[off..off + 4].try_into().expect("4 bytes"))
-}
-fn u64_at(b: &[u8], off: usize) -> u64 {
-    u64::from_le_bytes(b[off..off + 8].try_into().expect("8 bytes"))
-}
-
 /// Whether the sector holds the GPT signature.
 pub fn has_signature(sector: &[u8]) -> bool {
     sector.len() >= 8 && sector[..8] == SIGNATURE
@@ -155,13 +149,13 @@ pub fn parse_header(sector: &[u8], lba: u64, disk_sectors: u64) -> Result<Header
             &sector[..8]
         ));
     }
-    let header_size = u32_at(sector, 12);
+    let header_size = le32(sector, 12);
     if !(MIN_HEADER_SIZE..=SECTOR as u32).contains(&header_size) {
         return Err(format!(
             "header at LBA {lba}: header size {header_size}; must be between {MIN_HEADER_SIZE} and {SECTOR}"
         ));
     }
-    let header_crc = u32_at(sector, 16);
+    let header_crc = le32(sector, 16);
     let mut copy = sector[..header_size as usize].to_vec();
     copy[16..20].fill(0);
     let computed = crc32fast::hash(&copy);
@@ -171,18 +165,18 @@ pub fn parse_header(sector: &[u8], lba: u64, disk_sectors: u64) -> Result<Header
         ));
     }
     let h = Header {
-        revision: u32_at(sector, 8),
+        revision: le32(sector, 8),
         header_size,
         header_crc,
-        my_lba: u64_at(sector, 24),
-        alternate_lba: u64_at(sector, 32),
-        first_usable_lba: u64_at(sector, 40),
-        last_usable_lba: u64_at(sector, 48),
+        my_lba: le64(sector, 24),
+        alternate_lba: le64(sector, 32),
+        first_usable_lba: le64(sector, 40),
+        last_usable_lba: le64(sector, 48),
         disk_guid: Guid(sector[56..72].try_into().expect("16 bytes")),
-        entries_lba: u64_at(sector, 72),
-        num_entries: u32_at(sector, 80),
-        entry_size: u32_at(sector, 84),
-        entries_crc: u32_at(sector, 88),
+        entries_lba: le64(sector, 72),
+        num_entries: le32(sector, 80),
+        entry_size: le32(sector, 84),
+        entries_crc: le32(sector, 88),
     };
     if h.my_lba != lba {
         return Err(format!(
@@ -250,9 +244,9 @@ pub fn read_entries(disk: &dyn Disk, h: &Header) -> Result<Vec<Entry>, Error> {
             number: i as u32 + 1,
             type_guid,
             unique_guid: Guid(e[16..32].try_into().expect("16 bytes")),
-            first_lba: u64_at(e, 32),
-            last_lba: u64_at(e, 40),
-            attributes: u64_at(e, 48),
+            first_lba: le64(e, 32),
+            last_lba: le64(e, 40),
+            attributes: le64(e, 48),
             name: String::from_utf16_lossy(&units),
         });
     }

@@ -23,6 +23,7 @@ use ddgz_disk::Disk;
 use serde::Serialize;
 
 use crate::{read, Error};
+use ddgz_disk::bytes::{le32, le64};
 
 /// Offset of the LVM device header in the partition.
 pub const LVM_HEADER: u64 = 0x10_0000;
@@ -152,12 +153,6 @@ pub enum Probe {
     },
 }
 
-fn u32_at(b: &[u8], o: usize) -> u32 {
-    u32::from_le_bytes(b[o..o + 4].try_into().expect("4 bytes"))
-}
-fn u64_at(b: &[u8], o: usize) -> u64 {
-    u64::from_le_bytes(b[o..o + 8].try_into().expect("8 bytes"))
-}
 fn uuid_at(b: &[u8], o: usize) -> VmfsUuid {
     VmfsUuid(b[o..o + 16].try_into().expect("16 bytes"))
 }
@@ -176,10 +171,10 @@ pub fn probe(disk: &dyn Disk, range: Range<u64>) -> Result<Probe, Error> {
     }
     let mut lvm = [0u8; 512];
     read(disk, range.start + LVM_HEADER, &mut lvm)?;
-    if u32_at(&lvm, 0) != LVM_MAGIC {
+    if le32(&lvm, 0) != LVM_MAGIC {
         return Ok(Probe::NotVmfs);
     }
-    let lvm_version = u32_at(&lvm, 4);
+    let lvm_version = le32(&lvm, 4);
     let vd_off = match lvm_version {
         3 | 5 => VOLUME_DESCRIPTOR_LVM5,
         6 => VOLUME_DESCRIPTOR_LVM6,
@@ -199,14 +194,14 @@ pub fn probe(disk: &dyn Disk, range: Range<u64>) -> Result<Probe, Error> {
     let mut fs = [0u8; 512];
     read(disk, range.start + FS_DESCRIPTOR, &mut fs)?;
 
-    let lv_size = u64_at(&vd, 0);
+    let lv_size = le64(&vd, 0);
     let lv_uuid = uuid_at(&vd, 0x54);
-    let segments = u32_at(&vd, 0x74);
-    let first_segment = u32_at(&vd, 0x78);
-    let last_segment = u32_at(&vd, 0x80);
-    let extents = u32_at(&vd, 0x90);
+    let segments = le32(&vd, 0x74);
+    let first_segment = le32(&vd, 0x78);
+    let last_segment = le32(&vd, 0x80);
+    let extents = le32(&vd, 0x90);
 
-    let fs_magic = u32_at(&fs, 0);
+    let fs_magic = le32(&fs, 0);
     let flavor = match fs_magic {
         FS_MAGIC_VMFS => Flavor::Vmfs,
         FS_MAGIC_VMFSL => Flavor::VmfsL,
@@ -216,7 +211,7 @@ pub fn probe(disk: &dyn Disk, range: Range<u64>) -> Result<Probe, Error> {
             ))
         }
     };
-    let fs_version = u32_at(&fs, 4);
+    let fs_version = le32(&fs, 4);
     let fs_minor = fs[8];
     let label_bytes = &fs[0x1D..0x1D + 128];
     let label_end = label_bytes.iter().position(|&b| b == 0).unwrap_or(128);
@@ -235,10 +230,10 @@ pub fn probe(disk: &dyn Disk, range: Range<u64>) -> Result<Probe, Error> {
         version_name,
         label: String::from_utf8_lossy(&label_bytes[..label_end]).into_owned(),
         uuid: uuid_at(&fs, 9),
-        block_size: u64_at(&fs, 0xA1),
-        disk_block_size: u32_at(&fs, 0x9D),
-        ctime: u32_at(&fs, 0xA9),
-        mode: u32_at(&fs, 0x19),
+        block_size: le64(&fs, 0xA1),
+        disk_block_size: le32(&fs, 0x9D),
+        ctime: le32(&fs, 0xA9),
+        mode: le32(&fs, 0x19),
         device_uuid: uuid_at(&lvm, 0x82),
         lv_uuid,
         lv_size,

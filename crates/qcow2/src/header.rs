@@ -29,6 +29,7 @@
 //! extensions (feature names) or the file size are done by the caller.
 
 use crate::error::{ErrorKind, Problem};
+pub(crate) use ddgz_disk::bytes::{be32, be64};
 
 /// The qcow2 magic, `QFI\xfb` (defined by the specification).
 pub const MAGIC: [u8; 4] = *b"QFI\xfb";
@@ -115,18 +116,6 @@ pub(crate) struct Header {
     pub refcount_order: u32,
     pub header_length: u32,
     pub compression: Compression,
-}
-
-pub(crate) fn be32(b: &[u8], at: usize) -> u32 {
-    let mut a = [0u8; 4];
-    a.copy_from_slice(&b[at..at + 4]);
-    u32::from_be_bytes(a)
-}
-
-pub(crate) fn be64(b: &[u8], at: usize) -> u64 {
-    let mut a = [0u8; 8];
-    a.copy_from_slice(&b[at..at + 8]);
-    u64::from_be_bytes(a)
 }
 
 impl Header {

@@ -12,6 +12,7 @@
 //! ```
 
 use crate::error::Problem;
+use ddgz_disk::bytes::{le32, le64};
 
 /// Size of the header QEMU reads (the rest of the first sector is unused).
 pub(crate) const HEADER_SIZE: usize = 512;
@@ -24,13 +25,6 @@ const VERSION_1_1: u32 = 0x0001_0001;
 
 /// Largest block size accepted: 256 MiB (our limit; VirtualBox and QEMU write 1 MiB).
 const MAX_BLOCK_SIZE: u32 = 256 << 20;
-
-fn le32(b: &[u8], at: usize) -> u32 {
-    u32::from_le_bytes(b[at..at + 4].try_into().expect("4 bytes"))
-}
-fn le64(b: &[u8], at: usize) -> u64 {
-    u64::from_le_bytes(b[at..at + 8].try_into().expect("8 bytes"))
-}
 
 /// Image types (VirtualBox `VDI_IMAGE_TYPE_*`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

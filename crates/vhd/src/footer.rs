@@ -12,6 +12,7 @@
 //! ```
 
 use crate::error::Problem;
+pub(crate) use ddgz_disk::bytes::{be16, be32, be64};
 
 /// Size of the footer (defined by the specification).
 pub(crate) const FOOTER_SIZE: u64 = 512;
@@ -69,16 +70,6 @@ pub(crate) struct Footer {
     pub spt: u8,
     pub disk_type: DiskType,
     pub uuid: [u8; 16],
-}
-
-pub(crate) fn be16(b: &[u8], at: usize) -> u16 {
-    u16::from_be_bytes([b[at], b[at + 1]])
-}
-pub(crate) fn be32(b: &[u8], at: usize) -> u32 {
-    u32::from_be_bytes(b[at..at + 4].try_into().expect("4 bytes"))
-}
-pub(crate) fn be64(b: &[u8], at: usize) -> u64 {
-    u64::from_be_bytes(b[at..at + 8].try_into().expect("8 bytes"))
 }
 
 /// One's complement of the byte sum of `b`, the 4 bytes at `field` counted as zero

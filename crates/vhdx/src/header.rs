@@ -14,6 +14,7 @@
 
 use crate::crc32c;
 use crate::error::Problem;
+pub(crate) use ddgz_disk::bytes::{le16, le32, le64};
 
 /// Offsets of the structures (defined by the specification).
 pub(crate) const HEADER_OFFSETS: [u64; 2] = [64 << 10, 128 << 10];
@@ -49,15 +50,6 @@ pub(crate) const METADATA_GUID: [u8; 16] = guid(
     [0xb8, 0xfe, 0x57, 0x5f, 0x05, 0x0f, 0x88, 0x6e],
 );
 
-pub(crate) fn le16(b: &[u8], at: usize) -> u16 {
-    u16::from_le_bytes([b[at], b[at + 1]])
-}
-pub(crate) fn le32(b: &[u8], at: usize) -> u32 {
-    u32::from_le_bytes(b[at..at + 4].try_into().expect("4 bytes"))
-}
-pub(crate) fn le64(b: &[u8], at: usize) -> u64 {
-    u64::from_le_bytes(b[at..at + 8].try_into().expect("8 bytes"))
-}
 pub(crate) fn guid_at(b: &[u8], at: usize) -> [u8; 16] {
     b[at..at + 16].try_into().expect("16 bytes")
 }

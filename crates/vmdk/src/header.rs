@@ -12,6 +12,7 @@
 //! ```
 
 use crate::error::Problem;
+use ddgz_disk::bytes::{le32, le64};
 
 /// A sector: every offset and size in the header counts them.
 pub const SECTOR: u64 = 512;
@@ -43,15 +44,6 @@ pub const MAX_GTES_PER_GT: u32 = 512;
 pub const MAX_GD_ENTRIES: u64 = 32 * 1024 * 1024;
 /// Largest embedded or separate descriptor read, in bytes (QEMU reads at most 1 MiB).
 pub const MAX_DESCRIPTOR: u64 = 1 << 20;
-
-fn le32(b: &[u8], at: usize) -> u32 {
-    u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
-}
-fn le64(b: &[u8], at: usize) -> u64 {
-    let mut x = [0u8; 8];
-    x.copy_from_slice(&b[at..at + 8]);
-    u64::from_le_bytes(x)
-}
 
 /// A parsed hosted sparse extent header (fields as stored, not yet validated).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
