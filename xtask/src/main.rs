@@ -40,6 +40,8 @@ const TEST_TOOLS: &[(&str, &str)] = &[
     ("setfacl", "acl"),
     ("getfacl", "acl"),
     ("tar", "tar"),
+    ("lvm", "lvm2"),
+    ("losetup", "mount"),
     ("strace", "strace"),
     ("make", "make"),
     ("packer", "packer"),
