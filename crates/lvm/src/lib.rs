@@ -33,7 +33,7 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
-mod crc;
+pub mod crc;
 mod error;
 mod lv;
 pub mod meta;
@@ -88,11 +88,14 @@ impl<D: Disk> Disk for Slice<D> {
     }
 }
 
-/// Fuzzing entry: `data` as one PV held in memory; put its volume group together, then
-/// map and read (up to 16 MiB in all) every logical volume.
+/// Fuzzing entry: `data` as the start of one PV held in memory (zero-padded to 1 MiB, so
+/// a small input can still describe lvm2's default 1 MiB metadata area); put its volume
+/// group together, then map and read (up to 16 MiB in all) every logical volume.
 #[doc(hidden)]
 pub fn fuzz_pv(data: &[u8]) {
-    let disk = ddgz_disk::MemoryDisk::new(data.to_vec());
+    let mut bytes = data.to_vec();
+    bytes.resize(data.len().max(1 << 20), 0);
+    let disk = ddgz_disk::MemoryDisk::new(bytes);
     let _ = probe(&disk);
     let Ok(pv) = PhysicalVolume::open(&disk) else {
         return;
@@ -105,14 +108,14 @@ pub fn fuzz_pv(data: &[u8]) {
     }
 }
 
-/// Fuzzing entry: `text` as the metadata of an 8 MiB PV whose label and
+/// Fuzzing entry: `text` as the metadata of a 2 MiB PV whose label and
 /// checksums are made right, so the fuzzer reaches the parser and the mapping.
 #[doc(hidden)]
 pub fn fuzz_text(text: &[u8]) {
     let disk = ddgz_disk::MemoryDisk::new(synth::pv_with_text(
         b"0123456789abcdefABCDEF0123456789",
         text,
-        8 << 20,
+        2 << 20,
     ));
     let Ok(pv) = PhysicalVolume::open(&disk) else {
         return;
@@ -144,3 +147,6 @@ fn fuzz_read<D: Disk>(vg: &VolumeGroup<D>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

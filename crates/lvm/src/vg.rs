@@ -43,9 +43,18 @@ impl<D: Disk> PhysicalVolume<D> {
                 Ok(Some(m)) => copies.push(m),
                 Ok(None) => {}
                 Err(e @ Error::Read { .. }) => return Err(e),
+                Err(Error::Corrupt(m)) if m.starts_with("metadata area at") => {
+                    refused.push(format!("PV {}: {m}", dashed(&label.uuid)));
+                }
+                Err(Error::Corrupt(m)) => refused.push(format!(
+                    "PV {}: metadata area at byte {}: {m}",
+                    dashed(&label.uuid),
+                    area.offset
+                )),
                 Err(e) => refused.push(format!(
-                    "PV {} metadata area at byte {}: {e}",
-                    label.uuid, area.offset
+                    "PV {}: metadata area at byte {}: {e}",
+                    dashed(&label.uuid),
+                    area.offset
                 )),
             }
         }
@@ -113,21 +122,23 @@ impl<D: Disk> VolumeGroup<D> {
             groups: mut vgs,
             orphans,
         } = assemble(pvs)?;
+        if vgs.is_empty() {
+            return Err(corrupt(format!("none of the {given} PVs holds metadata")));
+        }
         if let Some(pv) = orphans.first() {
             return Err(corrupt(format!(
                 "PV {} is in no volume group the metadata describes",
                 pv.uuid()
             )));
         }
-        match vgs.len() {
-            1 => Ok(vgs.remove(0)),
-            0 => Err(corrupt(format!("none of the {given} PVs holds metadata"))),
-            _ => Err(corrupt(format!(
+        if vgs.len() > 1 {
+            return Err(corrupt(format!(
                 "the PVs belong to {} volume groups ({})",
                 vgs.len(),
                 vgs.iter().map(|v| v.name()).collect::<Vec<_>>().join(", ")
-            ))),
+            )));
         }
+        Ok(vgs.remove(0))
     }
 
     /// The checked metadata.
