@@ -38,6 +38,7 @@ mod error;
 mod lv;
 pub mod meta;
 pub mod pv;
+pub mod scan;
 #[doc(hidden)]
 pub mod synth;
 pub mod text;
@@ -49,6 +50,7 @@ pub use error::{Error, Result};
 pub use lv::LogicalVolume;
 pub use meta::{LvMeta, PvMeta, Segment, SegmentKind, VgMeta};
 pub use pv::{probe, Label};
+pub use scan::{scan, split_name, Candidate, Found};
 pub use vg::{assemble, dashed, Assembly, PhysicalVolume, VolumeGroup};
 
 /// `[start, start + len)` of a disk as a disk of its own: a partition holding a PV.

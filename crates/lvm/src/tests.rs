@@ -229,3 +229,53 @@ fn fuzz_entries_take_anything() {
     crate::fuzz_pv(&pv_with_text(UUID, text(STRIPED).as_bytes(), 2 << 20));
     crate::fuzz_pv(b"LABELONE");
 }
+
+#[test]
+fn scan_finds_the_pvs_among_partitions_and_names_the_volumes() {
+    use crate::{scan, split_name, Candidate};
+    // Partition 1: not LVM; 2: the PV; 3: typed LVM without a label; 4: outside.
+    let mut disk = vec![7u8; 1 << 20];
+    disk.extend(stamped(
+        pv_with_text(UUID, text(STRIPED).as_bytes(), 2 << 20),
+        &[],
+    ));
+    disk.extend(vec![0u8; 1 << 20]);
+    let disk = MemoryDisk::new(disk);
+    let parts = [
+        (1, 0..1 << 20, false),
+        (2, 1 << 20..3 << 20, true),
+        (3, 3 << 20..4 << 20, true),
+        (4, 4 << 20..5 << 20, false),
+    ]
+    .map(|(number, range, lvm_type)| Candidate {
+        number,
+        range,
+        lvm_type,
+    });
+    let found = scan(&disk, parts).unwrap();
+    assert_eq!(found.names(), ["vg/s"]);
+    assert_eq!(found.members, [vec![2]]);
+    assert!(found.orphans.is_empty());
+    let refused: Vec<(u32, String)> = found
+        .refused
+        .iter()
+        .map(|(n, e)| (*n, e.to_string()))
+        .collect();
+    assert_eq!(refused.len(), 2, "{refused:?}");
+    assert!(
+        refused[0].0 == 3
+            && refused[0]
+                .1
+                .contains("has the Linux LVM type but no LABELONE")
+    );
+    assert!(refused[1].0 == 4 && refused[1].1.contains("lie outside the disk"));
+    let lv = found.open("vg/s").unwrap();
+    assert_eq!(pv_offset_at(&lv, 4096), PE_START + 4 * ES);
+    assert!(matches!(found.open("vg/t"), Err(Error::NotFound(_))));
+    let e = found.open("other/s").unwrap_err().to_string();
+    assert!(e.contains("volume groups found: vg"), "{e}");
+    assert_eq!(split_name("rl/root"), Some(("rl", "root")));
+    for bad in ["rl", "rl/", "/root", "rl/ro ot", "-x/y", "a/..", "a/b/c"] {
+        assert_eq!(split_name(bad), None, "{bad}");
+    }
+}
