@@ -46,6 +46,9 @@ const MDA_VERSION: u32 = 1;
 pub const MDA_HEADER_SIZE: u64 = 512;
 /// `RAW_LOCN_IGNORED`: the area is kept but not used (`pvchange --metadataignore`).
 const RAW_LOCN_IGNORED: u32 = 0x1;
+/// Most metadata areas a PV may list: lvm2 writes none, one or two
+/// (`--pvmetadatacopies`); more would only multiply what a hostile header makes us read.
+pub const MAX_METADATA_AREAS: usize = 2;
 /// Largest metadata text read from one area: 4 MiB, four times lvm2's default area
 /// size, and room for thousands of logical volumes. Bounds memory on a hostile
 /// `raw_locn` size.
@@ -167,6 +170,12 @@ fn label_in(index: u64, s: &[u8]) -> Result<Label> {
     let mut pos = 40;
     let data_areas = areas(h, &mut pos).map_err(|m| at(format!("data areas: {m}")))?;
     let metadata_areas = areas(h, &mut pos).map_err(|m| at(format!("metadata areas: {m}")))?;
+    if metadata_areas.len() > MAX_METADATA_AREAS {
+        return Err(at(format!(
+            "{} metadata areas, more than the {MAX_METADATA_AREAS} lvm2 writes",
+            metadata_areas.len()
+        )));
+    }
     Ok(Label {
         sector: index,
         uuid,

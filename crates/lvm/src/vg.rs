@@ -16,8 +16,9 @@ use crate::text::parse;
 pub struct PhysicalVolume<D: Disk> {
     disk: Arc<D>,
     label: Label,
-    /// Every copy that passed its checksums and parsed, as a VG model.
-    copies: Vec<VgMeta>,
+    /// The newest copy (by `seqno`) that passed its checksums and parsed, as a VG
+    /// model: one per PV, so memory grows with the PVs, not with their areas.
+    copy: Option<VgMeta>,
     /// Why the other copies were refused.
     refused: Vec<String>,
 }
@@ -28,10 +29,10 @@ impl<D: Disk> PhysicalVolume<D> {
     /// another area or PV may hold a good copy.
     pub fn open(disk: D) -> Result<Self> {
         let label = read_label(&disk)?;
-        let mut copies = Vec::new();
+        let mut copy: Option<VgMeta> = None;
         let mut refused = Vec::new();
         for &area in &label.metadata_areas {
-            let copy = read_metadata(&disk, area).and_then(|c| match c {
+            let this = read_metadata(&disk, area).and_then(|c| match c {
                 None => Ok(None),
                 Some(c) => {
                     let top = parse(&c.text)?;
@@ -39,8 +40,12 @@ impl<D: Disk> PhysicalVolume<D> {
                     parse_vg(name, vg).map(Some)
                 }
             });
-            match copy {
-                Ok(Some(m)) => copies.push(m),
+            match this {
+                Ok(Some(m)) => {
+                    if copy.as_ref().is_none_or(|c| c.seqno < m.seqno) {
+                        copy = Some(m);
+                    }
+                }
                 Ok(None) => {}
                 Err(e @ Error::Read { .. }) => return Err(e),
                 Err(Error::Corrupt(m)) if m.starts_with("metadata area at") => {
@@ -61,7 +66,7 @@ impl<D: Disk> PhysicalVolume<D> {
         Ok(Self {
             disk: Arc::new(disk),
             label,
-            copies,
+            copy,
             refused,
         })
     }
@@ -83,10 +88,7 @@ impl<D: Disk> PhysicalVolume<D> {
 
     /// The name of the VG the newest good copy on this PV describes, if any.
     pub fn vg_name(&self) -> Option<&str> {
-        self.copies
-            .iter()
-            .max_by_key(|m| m.seqno)
-            .map(|m| m.name.as_str())
+        self.copy.as_ref().map(|m| m.name.as_str())
     }
 }
 
@@ -280,7 +282,7 @@ pub fn assemble<D: Disk>(pvs: Vec<PhysicalVolume<D>>) -> Result<Assembly<D>> {
         }
     }
     let mut newest: Vec<VgMeta> = Vec::new();
-    for m in pvs.iter().flat_map(|p| &p.copies) {
+    for m in pvs.iter().filter_map(|p| p.copy.as_ref()) {
         match newest.iter_mut().find(|n| n.id == m.id) {
             Some(n) if n.seqno >= m.seqno => {}
             Some(n) => *n = m.clone(),

@@ -136,6 +136,19 @@ fn damaged_label_and_header_bytes() {
     fix_label(&mut d);
     assert!(err(d).contains("runs past the label sector without its terminator"));
 
+    // Three metadata areas: lvm2 writes at most two.
+    let mut d = base();
+    for (i, at) in (LABEL + 32 + 72..LABEL + 32 + 120).step_by(16).enumerate() {
+        d[at..at + 8].copy_from_slice(&(4096 + i as u64 * 65536).to_le_bytes());
+        d[at + 8..at + 16].copy_from_slice(&32768u64.to_le_bytes());
+    }
+    fix_label(&mut d);
+    let e = err(d);
+    assert!(
+        e.contains("label in sector 1: 3 metadata areas, more than the 2 lvm2 writes"),
+        "{e}"
+    );
+
     // The metadata area said to lie past the end of the PV.
     let mut d = base();
     let at = LABEL + 32 + 80; // second list's first entry: size
