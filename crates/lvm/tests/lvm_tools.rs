@@ -163,10 +163,13 @@ fn stamp(file: &Path, offset: u64, len: u64, tag: u8) {
     }
 }
 
-/// The bytes of every LV of the VG as the lvm tools describe them: `lvs --segments`
-/// for the ranges, `pvs` for `pe_start`, `vgs` for the extent size, read from the files
-/// behind the loop devices.
-fn expected(lab: &Lab, vg: &str, backing: &[Backing]) -> Vec<(String, Vec<u8>)> {
+/// Where each LV's bytes are, as the lvm tools describe them: `lvs --segments` for the
+/// ranges, stripes and stripe size, `pvs` for `pe_start`, `vgs` for the extent size;
+/// per LV, runs `(LV offset, length, file, offset in the file)` in LV order. This is
+/// dm-stripe's definition (chunk `c` is row `c / n` of stripe `c % n`), written here
+/// apart from the crate's.
+#[allow(clippy::type_complexity)]
+fn runs(lab: &Lab, vg: &str, backing: &[Backing]) -> Vec<(String, Vec<(u64, u64, PathBuf, u64)>)> {
     let es: u64 = lab.report("vgs", "vg_extent_size", &[vg])[0][0]
         .parse()
         .unwrap();
@@ -181,7 +184,7 @@ fn expected(lab: &Lab, vg: &str, backing: &[Backing]) -> Vec<(String, Vec<u8>)> 
         "lv_name,seg_start_pe,seg_size_pe,segtype,stripes,stripe_size,seg_pe_ranges",
         &["--segments", vg],
     );
-    let mut out: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut out: Vec<(String, Vec<(u64, u64, PathBuf, u64)>)> = Vec::new();
     let mut other = Vec::new();
     for r in rows {
         if r[3] != "linear" && r[3] != "striped" {
@@ -208,21 +211,6 @@ fn expected(lab: &Lab, vg: &str, backing: &[Backing]) -> Vec<(String, Vec<u8>)> 
             })
             .collect();
         assert_eq!(areas.len() as u64, n);
-        let mut bytes = vec![0u8; len as usize];
-        let mut o = 0;
-        while o < len {
-            let (chunk, within) = (o / ss, o % ss);
-            let (b, base) = areas[(chunk % n) as usize];
-            let take = (ss - within).min(len - o) as usize;
-            File::open(&b.file)
-                .unwrap()
-                .read_exact_at(
-                    &mut bytes[o as usize..o as usize + take],
-                    base + (chunk / n) * ss + within,
-                )
-                .unwrap();
-            o += take as u64;
-        }
         let lv = match out.iter_mut().find(|(n, _)| *n == name) {
             Some(lv) => lv,
             None => {
@@ -230,11 +218,57 @@ fn expected(lab: &Lab, vg: &str, backing: &[Backing]) -> Vec<(String, Vec<u8>)> 
                 out.last_mut().unwrap()
             }
         };
-        assert_eq!(lv.1.len() as u64, start * es, "segments of {name} in order");
-        lv.1.extend_from_slice(&bytes);
+        let seg_start = start * es;
+        let have: u64 = lv.1.iter().map(|r| r.1).sum();
+        assert_eq!(have, seg_start, "segments of {name} in order");
+        let mut o = 0;
+        while o < len {
+            let (chunk, within) = (o / ss, o % ss);
+            let (b, base) = areas[(chunk % n) as usize];
+            let take = (ss - within).min(len - o);
+            lv.1.push((
+                seg_start + o,
+                take,
+                b.file.clone(),
+                base + (chunk / n) * ss + within,
+            ));
+            o += take;
+        }
     }
     out.retain(|(n, _)| !other.contains(n));
     out
+}
+
+/// The bytes of every LV, read from the files behind the loop devices along [`runs`].
+fn expected(lab: &Lab, vg: &str, backing: &[Backing]) -> Vec<(String, Vec<u8>)> {
+    runs(lab, vg, backing)
+        .into_iter()
+        .map(|(name, runs)| {
+            let mut bytes = Vec::new();
+            for (_, len, file, at) in runs {
+                let mut b = vec![0u8; len as usize];
+                File::open(file).unwrap().read_exact_at(&mut b, at).unwrap();
+                bytes.extend_from_slice(&b);
+            }
+            (name, bytes)
+        })
+        .collect()
+}
+
+/// Writes `data` at the start of LV `lv` along [`runs`], as a filesystem tool would
+/// through the activated volume.
+fn write_lv(lab: &Lab, vg: &str, backing: &[Backing], lv: &str, data: &[u8]) {
+    let all = runs(lab, vg, backing);
+    let (_, runs) = all.iter().find(|(n, _)| n == lv).unwrap();
+    for (off, len, file, at) in runs {
+        if *off >= data.len() as u64 {
+            break;
+        }
+        let n = (*len).min(data.len() as u64 - off) as usize;
+        let f = OpenOptions::new().write(true).open(file).unwrap();
+        f.write_all_at(&data[*off as usize..*off as usize + n], *at)
+            .unwrap();
+    }
 }
 
 /// Reads every LV through ddgz-lvm and compares it with `want`; zero extents must read
@@ -373,6 +407,25 @@ fn striped_over_two_partitions_and_a_vg_over_two_pvs() {
             offset: p2,
         },
     ];
+    // An ext4 filesystem in the striped LV, written through the tools' mapping and read
+    // back through ddgz-lvm and ddgz-ext4.
+    let tree = lab.dir.path().join("tree");
+    std::fs::create_dir_all(tree.join("etc")).unwrap();
+    std::fs::write(tree.join("etc/os-release"), "ID=lvm-test\n").unwrap();
+    let big: Vec<u8> = (0..3_000_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
+    std::fs::write(tree.join("big"), &big).unwrap();
+    let fs = lab.dir.path().join("fs.img");
+    File::create(&fs).unwrap().set_len(16 << 20).unwrap();
+    let mkfs = Command::new("mkfs.ext4")
+        .args(["-q", "-F", "-b", "4096", "-d"])
+        .arg(&tree)
+        .arg(&fs)
+        .status()
+        .unwrap();
+    assert!(mkfs.success());
+    write_lv(&lab, "vg2", &backing, "data", &std::fs::read(&fs).unwrap());
     let want = expected(&lab, "vg2", &backing);
     let segs = lab.report("lvs", "lv_name,stripes", &["--segments", "vg2"]);
     assert!(
@@ -386,6 +439,12 @@ fn striped_over_two_partitions_and_a_vg_over_two_pvs() {
     // The PVs given in either order.
     let vg = open_vg(&[(&img, p2, plen), (&img, p1, plen)]);
     check_all(&vg, &want);
+    let data = vg.open_lv("data").unwrap();
+    let fs = ddgz_ext4::Fs::open(&data, 0, data.size()).unwrap();
+    let osr = fs.lookup(b"/etc/os-release", true).unwrap().unwrap();
+    assert_eq!(fs.read_small(&osr, 1 << 20).unwrap(), b"ID=lvm-test\n");
+    let b = fs.lookup(b"/big", true).unwrap().unwrap();
+    assert!(fs.read_small(&b, 4 << 20).unwrap() == big);
     // Without the second PV the striped LV names what is missing.
     let one =
         VolumeGroup::open([Slice::new(RawDisk::open(&img).unwrap(), p1, plen).unwrap()]).unwrap();
