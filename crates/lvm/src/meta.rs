@@ -34,7 +34,7 @@ pub enum SegmentKind {
     Striped {
         /// Bytes per chunk (the whole per-stripe width for one stripe).
         stripe_size: u64,
-        /// `(PV index into [`VgMeta::pvs`], first physical extent)` per stripe.
+        /// Per stripe: the index of its PV in [`VgMeta::pvs`] and its first physical extent.
         areas: Vec<(usize, u64)>,
     },
     /// `zero`: reads as zeros.
