@@ -159,6 +159,26 @@ impl<D: Disk> Disk for LogicalVolume<D> {
                         let b = base + ((last_row + 1) * stripe_size).min(width);
                         maps.push((disk.extents(a, b - a)?, 0usize));
                     }
+                    // Every stripe one run of one kind (all data, or all zeros): the
+                    // range is that kind, without walking its chunks one by one.
+                    let kind = maps[0].0.first().map(|e| e.kind);
+                    if maps
+                        .iter()
+                        .all(|(m, _)| m.len() == 1 && Some(m[0].kind) == kind)
+                    {
+                        if let Some(kind) = kind {
+                            push_merged(
+                                &mut out,
+                                Extent {
+                                    offset: lo,
+                                    len: hi - lo,
+                                    kind,
+                                },
+                            );
+                            i += 1;
+                            continue;
+                        }
+                    }
                     self.runs(lo, hi - lo, |_, _, run| {
                         let Some(r) = run else { return Ok(()) };
                         let (ext, cur) = &mut maps[r.stripe];

@@ -184,6 +184,22 @@ fn holes_of_the_pv_are_zero_extents_of_the_lv() {
 }
 
 #[test]
+fn a_striped_range_all_of_one_kind_is_one_extent() {
+    // Nothing stamped: every stripe is one zero run, so is the LV, zero segment and all.
+    let pv = Sparse(pv_with_text(UUID, text(STRIPED).as_bytes(), 2 << 20));
+    let vg = VolumeGroup::open([pv]).unwrap();
+    let lv = vg.open_lv("s").unwrap();
+    assert_eq!(
+        lv.extents(100, lv.size() - 200).unwrap(),
+        [Extent {
+            offset: 100,
+            len: lv.size() - 200,
+            kind: ExtentKind::Zero
+        }]
+    );
+}
+
+#[test]
 fn a_text_that_wraps_around_the_buffer_reads_whole() {
     let t = text(STRIPED);
     // Start 100 bytes before the end of the area: the rest continues after the header.
