@@ -193,7 +193,7 @@ pub fn run_ls(a: LsArgs) -> anyhow::Result<()> {
             .map_err(fat_err)
             .with_context(|| a.image.display().to_string())
     })?;
-    let mut out = std::io::stdout().lock();
+    let mut out = crate::cli::Terminal(std::io::stdout().lock());
     for e in entries {
         let name = if e.is_dir {
             format!("{}/", e.name)
