@@ -53,6 +53,22 @@ pub fn progress_bar(len: u64, what: &str, show: bool) -> indicatif::ProgressBar 
     bar
 }
 
+/// Refuses (exit 2) to write a compressed image to stdout when it is a terminal, as gzip
+/// does: binary bytes there help no one and can upset the terminal.
+pub fn refuse_terminal_stdout() -> anyhow::Result<()> {
+    use std::io::IsTerminal;
+    if !std::io::stdout().is_terminal() {
+        return Ok(());
+    }
+    Err(crate::exit::with_code(
+        crate::exit::Code::Usage,
+        anyhow::anyhow!(
+            "-o -: stdout is a terminal; refusing to write a compressed image to it (redirect \
+             or pipe stdout, or name a file with -o)"
+        ),
+    ))
+}
+
 /// A writer for text meant for a terminal that may carry text from outside (names stored
 /// in images, file names): every control or reordering character but the line break is
 /// escaped ([`ddgz_image::escape_message`]), so no image can move the cursor, retitle the

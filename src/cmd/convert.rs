@@ -170,15 +170,8 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     } else {
         Some(a.output.clone().unwrap_or_else(|| default_output(&a.input)))
     };
-    if to_stdout && std::io::IsTerminal::is_terminal(&std::io::stdout()) {
-        // As gzip does: compressed bytes on a terminal help no one and can upset it.
-        return Err(with_code(
-            Code::Usage,
-            anyhow::anyhow!(
-                "-o -: stdout is a terminal; refusing to write a compressed image to it \
-                 (redirect or pipe stdout, or name a file with -o)"
-            ),
-        ));
+    if to_stdout {
+        crate::cli::refuse_terminal_stdout()?;
     }
     if a.upload && to_stdout {
         return Err(with_code(
@@ -307,11 +300,13 @@ pub fn library_error(e: ddgz_convert::Error) -> anyhow::Error {
 fn print_findings(findings: &ddgz_layout::Findings, input: &Path) {
     use ddgz_layout::Severity::{Error, Warning};
     let shown = |f: &&ddgz_layout::Finding| matches!(f.severity, Error | Warning);
+    // Findings may quote the image (labels, boot.cfg): escaped for the terminal.
+    let mut err = crate::cli::Terminal(std::io::stderr().lock());
     for f in findings.items.iter().filter(shown) {
-        eprintln!("{}: {f}", input.display());
+        let _ = writeln!(err, "{}: {f}", input.display());
     }
     for f in findings.maas_readiness.items.iter().filter(shown) {
-        eprintln!("{}: MAAS readiness: {f}", input.display());
+        let _ = writeln!(err, "{}: MAAS readiness: {f}", input.display());
     }
 }
 
