@@ -56,7 +56,8 @@ pub struct Args {
     #[arg(long = "add", value_name = "SRC[:DEST]")]
     pub add: Vec<String>,
 
-    /// Keep /etc/machine-id as it is (fuse-tar-root empties it).
+    /// Keep /etc/machine-id as it is (fuse-tar-root empties it; ddgz empties the file the
+    /// path reaches in the image: a symlink's target, every name of a hard-linked file).
     #[arg(long)]
     pub keep_machine_id: bool,
 
