@@ -53,6 +53,68 @@ pub fn progress_bar(len: u64, what: &str, show: bool) -> indicatif::ProgressBar 
     bar
 }
 
+/// Refuses (exit 2) to write a compressed image to stdout when it is a terminal, as gzip
+/// does: binary bytes there help no one and can upset the terminal.
+pub fn refuse_terminal_stdout() -> anyhow::Result<()> {
+    use std::io::IsTerminal;
+    if !std::io::stdout().is_terminal() {
+        return Ok(());
+    }
+    Err(crate::exit::with_code(
+        crate::exit::Code::Usage,
+        anyhow::anyhow!(
+            "-o -: stdout is a terminal; refusing to write a compressed image to it (redirect \
+             or pipe stdout, or name a file with -o)"
+        ),
+    ))
+}
+
+/// A writer for text meant for a terminal that may carry text from outside (names stored
+/// in images, file names): every control or reordering character but the line break is
+/// escaped ([`ddgz_image::escape_message`]), so no image can move the cursor, retitle the
+/// window or hide what follows. JSON is written without it (exact values).
+pub struct Terminal<W>(pub W);
+
+impl<W: std::io::Write> std::io::Write for Terminal<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        // `write!` hands over whole `str` pieces, so a character is never split here.
+        let text = String::from_utf8_lossy(buf);
+        self.0
+            .write_all(ddgz_image::escape_message(&text).as_bytes())?;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
+}
+
+/// Extensions of the files ddgz reads, stripped from an input's name to name its output:
+/// the container formats (and QEMU's `.qcow`), raw disks, finished ddgz images.
+pub const INPUT_EXTENSIONS: [&str; 11] = [
+    ".qcow2", ".qcow", ".vmdk", ".vhdx", ".vhd", ".vdi", ".raw", ".img", ".dd.gz", ".dd.xz", ".dd",
+];
+
+/// The default output for `input`: beside it, its name without one of
+/// [`INPUT_EXTENSIONS`] (any case), plus `suffix` (`.dd.gz`). Works on the name's bytes,
+/// so a name that is not UTF-8 keeps its real bytes.
+pub fn output_beside(input: &std::path::Path, suffix: &str, fallback: &str) -> std::path::PathBuf {
+    use std::os::unix::ffi::{OsStrExt, OsStringExt};
+    let name = input
+        .file_name()
+        .map_or(fallback.as_bytes(), |n| n.as_bytes());
+    let stem = INPUT_EXTENSIONS
+        .iter()
+        .find_map(|ext| {
+            let cut = name.len().checked_sub(ext.len()).filter(|&c| c > 0)?;
+            name[cut..]
+                .eq_ignore_ascii_case(ext.as_bytes())
+                .then_some(&name[..cut])
+        })
+        .unwrap_or(name);
+    let out = [stem, suffix.as_bytes()].concat();
+    input.with_file_name(std::ffi::OsString::from_vec(out))
+}
+
 /// Lower-case hex of `bytes` (a sha256 as MAAS wants it).
 pub fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write;
@@ -142,6 +204,44 @@ mod tests {
         assert!(parse_deflate_chunk_size(&(64u64 << 20 | 1).to_string())
             .unwrap_err()
             .contains("between 4096 and 67108864"));
+    }
+
+    #[test]
+    fn terminal_text_is_escaped() {
+        use std::io::Write;
+        let mut t = Terminal(Vec::new());
+        let from_image = "x\x1b]0;owned\x07";
+        writeln!(t, "createType {from_image}").unwrap();
+        assert_eq!(
+            String::from_utf8(t.0).unwrap(),
+            "createType x\\e]0;owned\\u{7}\n"
+        );
+    }
+
+    #[test]
+    fn default_outputs_strip_every_input_extension() {
+        use std::os::unix::ffi::OsStrExt;
+        use std::path::{Path, PathBuf};
+        let o = |p: &str| output_beside(Path::new(p), ".dd.gz", "disk");
+        for (i, want) in [
+            ("a/disk.qcow2", "a/disk.dd.gz"),
+            ("disk.vhdx", "disk.dd.gz"),
+            ("disk.VHD", "disk.dd.gz"),
+            ("disk.vdi", "disk.dd.gz"),
+            ("disk.vmdk", "disk.dd.gz"),
+            ("x.img", "x.dd.gz"),
+            ("out/packer-esxi", "out/packer-esxi.dd.gz"),
+            (".qcow2", ".qcow2.dd.gz"),
+        ] {
+            assert_eq!(o(i), PathBuf::from(want), "{i}");
+        }
+        let raw = std::ffi::OsStr::from_bytes(b"d\xff.vhdx");
+        assert_eq!(
+            output_beside(Path::new(raw), ".tar.gz", "root")
+                .as_os_str()
+                .as_bytes(),
+            b"d\xff.tar.gz"
+        );
     }
 
     #[test]

@@ -84,7 +84,7 @@ pub fn report(e: &anyhow::Error) -> i32 {
         // The reader went away (`ddgz cat … | head`): not our failure.
         return 0;
     }
-    eprintln!("ddgz: error: {}", message(e));
+    eprintln!("ddgz: error: {}", ddgz_image::escape_message(&message(e)));
     code.map_or(1, |c| c as i32)
 }
 

@@ -1,6 +1,9 @@
 //! `ddgz`: the command line. Definitions and glue only; the work lives in `crates/`.
 //!
 //! `main` calls `run`; the exit-code policy lives in [`exit`] alone.
+// The doc comments of clap's arguments are `--help` text, written for the user:
+// `[PART:]PATH` and a bare example URL are what they must read there, not rustdoc links.
+#![allow(rustdoc::broken_intra_doc_links, rustdoc::bare_urls)]
 
 mod cli;
 mod cmd;
@@ -8,7 +11,7 @@ mod exit;
 
 use clap::{Parser, Subcommand};
 
-/// Turn VM disk images (qcow2 or raw) into MAAS `ddgz` images, unprivileged.
+/// Turn VM disk images (qcow2, raw, VMDK, VHD, VHDX, VDI) into MAAS `ddgz` images, unprivileged.
 ///
 /// The everyday call is `ddgz convert disk.qcow2`: it validates the disk, compresses it
 /// in parallel into one gzip member next to the input (zero regions cost nothing), and

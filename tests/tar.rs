@@ -219,7 +219,7 @@ fn tar_ext4_equals_gnu_tar_over_fuse2fs_with_edits_and_identity() {
     ]);
     assert!(out.contains("from partition 2"), "{out}");
     assert!(
-        out.contains("name='custom/rocky9'") && out.contains("filetype='tgz'"),
+        out.contains("name=custom/rocky9 ") && out.contains("filetype='tgz'"),
         "{out}"
     );
     let list = d.sh("tar -tvf a.tar.gz");

@@ -12,7 +12,7 @@ use ddgz_image::Format;
 
 use crate::exit::{with_code, Code};
 
-/// Convert a qcow2 or raw disk image into a MAAS ddgz file (raw disk, one gzip member).
+/// Convert a disk image (qcow2, raw, VMDK, VHD, VHDX, VDI) into a MAAS ddgz file (raw disk, one gzip member).
 ///
 /// The input is opened read-only and never changes. The output is written to a new
 /// temporary file beside OUT (.OUT.XXXXXX.partial) and renamed when complete; on any error
@@ -34,10 +34,16 @@ The printed maas line and --upload name an ESXi image esxi/<major>.<minor>, 'VMw
 <major>.<minor>' (from boot.cfg's build= line) unless --name/--title say otherwise; any
 other image custom/<input name>, which MAAS requires a --base-image for.")]
 pub struct Args {
-    /// The image: qcow2 or raw, detected by content.
+    /// The image (qcow2, raw, VMDK, VHD, VHDX, VDI), detected by content.
     pub input: PathBuf,
 
-    /// Output file, or `-` for stdout [default: INPUT without .qcow2/.raw/.img, plus .dd.gz].
+    /// A second image name, as `qemu-img convert IN OUT` takes it: refused with a hint
+    /// to name the output with -o.
+    #[arg(hide = true, value_name = "OUT")]
+    pub stray_output: Option<PathBuf>,
+
+    /// Output file, or `-` for stdout [default: INPUT without its image extension (.qcow2,
+    /// .vmdk, .vhd, .vhdx, .vdi, .raw, .img), plus .dd.gz].
     #[arg(short, long, value_name = "OUT")]
     pub output: Option<PathBuf>,
 
@@ -142,24 +148,31 @@ pub struct Report {
 /// The default output path: beside the input, its name without a disk-image extension,
 /// plus `.dd.gz`.
 pub fn default_output(input: &Path) -> PathBuf {
-    let name = input
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "disk".into());
-    let stem = [".qcow2", ".vmdk", ".raw", ".img"]
-        .iter()
-        .find_map(|ext| name.strip_suffix(ext).filter(|s| !s.is_empty()))
-        .unwrap_or(&name);
-    input.with_file_name(format!("{stem}.dd.gz"))
+    crate::cli::output_beside(input, ".dd.gz", "disk")
 }
 
 pub fn run(a: Args) -> anyhow::Result<()> {
+    if let Some(p) = &a.stray_output {
+        return Err(with_code(
+            Code::Usage,
+            anyhow::anyhow!(
+                "unexpected argument {}: convert takes one image; name the output with -o \
+                 (ddgz convert {} -o {})",
+                p.display(),
+                a.input.display(),
+                p.display()
+            ),
+        ));
+    }
     let to_stdout = a.output.as_deref() == Some(Path::new("-"));
     let out_path = if to_stdout {
         None
     } else {
         Some(a.output.clone().unwrap_or_else(|| default_output(&a.input)))
     };
+    if to_stdout {
+        crate::cli::refuse_terminal_stdout()?;
+    }
     if a.upload && to_stdout {
         return Err(with_code(
             Code::Usage,
@@ -287,11 +300,13 @@ pub fn library_error(e: ddgz_convert::Error) -> anyhow::Error {
 fn print_findings(findings: &ddgz_layout::Findings, input: &Path) {
     use ddgz_layout::Severity::{Error, Warning};
     let shown = |f: &&ddgz_layout::Finding| matches!(f.severity, Error | Warning);
+    // Findings may quote the image (labels, boot.cfg): escaped for the terminal.
+    let mut err = crate::cli::Terminal(std::io::stderr().lock());
     for f in findings.items.iter().filter(shown) {
-        eprintln!("{}: {f}", input.display());
+        let _ = writeln!(err, "{}: {f}", input.display());
     }
     for f in findings.maas_readiness.items.iter().filter(shown) {
-        eprintln!("{}: MAAS readiness: {f}", input.display());
+        let _ = writeln!(err, "{}: MAAS readiness: {f}", input.display());
     }
 }
 
@@ -308,36 +323,22 @@ fn stem(input: &Path) -> String {
 /// API requires it for custom images).
 fn maas_command(out: &Path, r: &crate::cmd::upload::ResourceArgs) -> String {
     let name = r.name.clone().unwrap_or_default();
-    let mut line = format!(
-        "maas $PROFILE boot-resources create name={} title={} architecture={} filetype='ddgz'",
-        shell_quote(&name),
-        shell_quote(r.title.as_deref().unwrap_or_default()),
-        shell_quote(&r.architecture),
-    );
-    if ddgz_maas::naming::is_custom(&name) {
-        let base = r
-            .base_image
+    let base = ddgz_maas::naming::is_custom(&name).then(|| {
+        r.base_image
             .as_deref()
             .map(str::trim)
             .filter(|b| !b.is_empty())
-            .unwrap_or("ubuntu/SERIES");
-        line.push_str(&format!(" base_image={}", shell_quote(base)));
+            .unwrap_or("ubuntu/SERIES")
+    });
+    ddgz_maas::CreateCommand {
+        name: &name,
+        title: r.title.as_deref().unwrap_or_default(),
+        architecture: &r.architecture,
+        base_image: base,
+        filetype: "ddgz",
+        content: out,
     }
-    line.push_str(&format!(
-        " content@={}",
-        shell_quote(&out.to_string_lossy())
-    ));
-    line
-}
-
-fn shell_quote(s: &str) -> String {
-    if s.chars()
-        .all(|c| c.is_ascii_alphanumeric() || "/._-+@=:,".contains(c))
-    {
-        s.to_string()
-    } else {
-        format!("'{}'", s.replace('\'', r"'\''"))
-    }
+    .line()
 }
 
 fn print_report(r: &Report, json: bool, quiet: bool, to_stdout: bool) -> anyhow::Result<()> {

@@ -104,7 +104,8 @@ fn volume_label(part: u32) -> String {
     }
 }
 
-/// List a directory of a FAT partition inside an image (qcow2 or raw), without mounting.
+/// List a directory of a FAT partition inside an image (any format ddgz reads, or a
+/// finished .dd.gz/.dd.xz), without mounting.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
 PART is a partition number (default 1); 0 reads the whole image as one FAT volume.
@@ -126,7 +127,8 @@ pub struct LsArgs {
     pub long: bool,
 }
 
-/// Print a file of a FAT partition inside an image (qcow2 or raw) to stdout.
+/// Print a file of a FAT partition inside an image (any format ddgz reads, or a finished
+/// .dd.gz/.dd.xz) to stdout.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
 PART is a partition number (default 1); 0 reads the whole image as one FAT volume.
@@ -193,7 +195,7 @@ pub fn run_ls(a: LsArgs) -> anyhow::Result<()> {
             .map_err(fat_err)
             .with_context(|| a.image.display().to_string())
     })?;
-    let mut out = std::io::stdout().lock();
+    let mut out = crate::cli::Terminal(std::io::stdout().lock());
     for e in entries {
         let name = if e.is_dir {
             format!("{}/", e.name)

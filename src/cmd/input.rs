@@ -29,9 +29,10 @@ pub fn open(path: &Path, opts: &OpenOptions) -> anyhow::Result<Input> {
             .read_exact_at(&mut head[..n], 0, "the first bytes")
             .input()?;
         if ddgz_packed::detect(&head[..n]).is_some() {
-            let p =
-                ddgz_packed::Packed::from_input(input, &ddgz_packed::Options::default()).input()?;
-            return Ok(Input::Packed(Box::new(p)));
+            let bar = decoding(path, input.size());
+            let p = ddgz_packed::Packed::from_input(input, &ddgz_packed::Options::default());
+            bar.finish_and_clear();
+            return Ok(Input::Packed(Box::new(p.input()?)));
         }
     }
     Ok(Input::Image(Image::open(path, opts).input()?))
@@ -47,7 +48,36 @@ impl Input {
     ) -> anyhow::Result<T> {
         match self {
             Input::Image(i) => f(i),
-            Input::Packed(p) => p.run(|d| f(d)).input()?,
+            Input::Packed(p) => {
+                let bar = decoding(p.path(), 0);
+                let r = p.run(|d| f(d));
+                bar.finish_and_clear();
+                r.input()?
+            }
         }
     }
+}
+
+/// A spinner with the elapsed time while a compressed disk is decoded (a pass over a
+/// 32 GiB `.dd.gz` takes many seconds), on a terminal only: stderr, never with the output.
+fn decoding(path: &Path, compressed: u64) -> indicatif::ProgressBar {
+    if !crate::cli::show_progress(false) {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new_spinner();
+    if let Ok(style) = indicatif::ProgressStyle::with_template("{spinner} {elapsed_precise} {msg}")
+    {
+        bar.set_style(style);
+    }
+    let size = if compressed > 0 {
+        format!(" ({})", crate::cli::human(compressed))
+    } else {
+        String::new()
+    };
+    bar.set_message(format!(
+        "decoding {}{size}",
+        ddgz_image::escape(std::os::unix::ffi::OsStrExt::as_bytes(path.as_os_str()))
+    ));
+    bar.enable_steady_tick(std::time::Duration::from_millis(200));
+    bar
 }

@@ -287,7 +287,7 @@ pub fn run_inspect(a: InspectArgs) -> anyhow::Result<()> {
         writeln!(out)?;
         return Ok(());
     }
-    print_inspect(&mut out, &img, &report)?;
+    print_inspect(&mut crate::cli::Terminal(out), &img, &report)?;
     Ok(())
 }
 
@@ -509,7 +509,7 @@ pub fn run_validate(a: ValidateArgs) -> anyhow::Result<()> {
         use std::io::Write;
         writeln!(out)?;
     } else {
-        print_findings(&mut out, &findings)?;
+        print_findings(&mut crate::cli::Terminal(&mut out), &findings)?;
     }
     if ok {
         return Ok(());

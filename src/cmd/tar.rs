@@ -41,7 +41,8 @@ pub struct Args {
     /// The image (qcow2, raw, VMDK, VHD, VHDX, VDI), detected by content.
     pub input: PathBuf,
 
-    /// Output file [default: INPUT without .qcow2/.raw/.img, plus .tar.gz].
+    /// Output file [default: INPUT without its image extension (.qcow2, .vmdk, .vhd,
+    /// .vhdx, .vdi, .raw, .img), plus .tar.gz].
     #[arg(short, long, value_name = "OUT")]
     pub output: Option<PathBuf>,
 
@@ -55,7 +56,8 @@ pub struct Args {
     #[arg(long = "add", value_name = "SRC[:DEST]")]
     pub add: Vec<String>,
 
-    /// Keep /etc/machine-id as it is (fuse-tar-root empties it).
+    /// Keep /etc/machine-id as it is (fuse-tar-root empties it; ddgz empties the file the
+    /// path reaches in the image: a symlink's target, every name of a hard-linked file).
     #[arg(long)]
     pub keep_machine_id: bool,
 
@@ -115,15 +117,7 @@ type PartFs<'a> = Fs<&'a dyn Disk>;
 
 /// The default output: beside the input, without a disk-image extension, `.tar.gz`.
 fn default_output(input: &Path) -> PathBuf {
-    let name = input
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "root".into());
-    let stem = [".qcow2", ".raw", ".img"]
-        .iter()
-        .find_map(|ext| name.strip_suffix(ext).filter(|s| !s.is_empty()))
-        .unwrap_or(&name);
-    input.with_file_name(format!("{stem}.tar.gz"))
+    crate::cli::output_beside(input, ".tar.gz", "root")
 }
 
 /// Exit code for a reader error: all are about the input.
@@ -270,7 +264,7 @@ fn suggest_name(release: &[(String, String)]) -> (String, String, Option<String>
         "ubuntu" | "debian" if !version.is_empty() => format!("custom/{id}-{version}"),
         _ => format!("custom/{id}{major}"),
     };
-    let pretty = get("NAME");
+    let pretty = ddgz_maas::naming::clean_text(&get("NAME"));
     let title = format!(
         "{} {} Custom",
         if pretty.is_empty() { &id } else { &pretty },
@@ -278,7 +272,10 @@ fn suggest_name(release: &[(String, String)]) -> (String, String, Option<String>
     )
     .replace("  ", " ");
     let like = format!("{id} {}", get("ID_LIKE"));
-    let codename = get("VERSION_CODENAME");
+    let codename: String = get("VERSION_CODENAME")
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || "._-".contains(*c))
+        .collect();
     let base = if !ddgz_maas::naming::is_custom(&name) {
         None
     } else if id == "ubuntu" && !codename.is_empty() {
@@ -577,17 +574,18 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let secs = started.elapsed().as_secs_f64();
     let out_abs = std::path::absolute(&out).unwrap_or_else(|_| out.clone());
     let name = resource.name.as_deref().unwrap_or("");
-    let base = match &resource.base_image {
-        Some(b) if ddgz_maas::naming::is_custom(name) => format!(" base_image={}", quote(b)),
-        _ => String::new(),
-    };
-    let maas = format!(
-        "maas $PROFILE boot-resources create name={} title={} architecture={}{base} filetype='tgz' content@={}",
-        quote(name),
-        quote(resource.title.as_deref().unwrap_or("")),
-        quote(&resource.architecture),
-        quote(&out_abs.to_string_lossy())
-    );
+    let maas = ddgz_maas::CreateCommand {
+        name,
+        title: resource.title.as_deref().unwrap_or(""),
+        architecture: &resource.architecture,
+        base_image: resource
+            .base_image
+            .as_deref()
+            .filter(|_| ddgz_maas::naming::is_custom(name)),
+        filetype: "tgz",
+        content: &out_abs,
+    }
+    .line();
     if !a.quiet {
         let mut w = std::io::stdout().lock();
         writeln!(
@@ -620,10 +618,21 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             )?;
         }
         for p in &report.emptied {
-            writeln!(w, "  emptied        {}", String::from_utf8_lossy(p))?;
+            writeln!(w, "  emptied        {}", ddgz_image::escape(p))?;
+        }
+        for p in report
+            .empty_symlinks
+            .iter()
+            .chain(&boot_report.empty_symlinks)
+        {
+            writeln!(
+                w,
+                "  empty symlink  {} (left out: no system can create it)",
+                ddgz_image::escape(p)
+            )?;
         }
         for p in &report.excluded {
-            writeln!(w, "  left out       {}", String::from_utf8_lossy(p))?;
+            writeln!(w, "  left out       {}", ddgz_image::escape(p))?;
         }
         if !report.backups.is_empty() {
             writeln!(
@@ -633,7 +642,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             )?;
         }
         for p in report.sockets.iter().chain(&boot_report.sockets) {
-            writeln!(w, "  socket ignored {}", String::from_utf8_lossy(p))?;
+            writeln!(w, "  socket ignored {}", ddgz_image::escape(p))?;
         }
         if added > 0 {
             writeln!(w, "  added          {added} members (--add)")?;
@@ -663,10 +672,6 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         )?;
     }
     Ok(())
-}
-
-fn quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', r"'\''"))
 }
 
 #[cfg(test)]

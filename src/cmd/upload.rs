@@ -69,17 +69,19 @@ pub struct Args {
 /// Everything is optional for clap; [`upload_file`] checks what it needs.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ResourceArgs {
-    /// Boot resource name in MAAS: os/series or a plain name (e.g. esxi/8). Required to upload.
-    #[arg(long, value_name = "NAME")]
+    /// Boot resource name in MAAS: os/series or a plain name (e.g. esxi/8) [default for
+    /// convert and tar: from the image; `upload` needs it].
+    #[arg(long, value_name = "NAME", value_parser = parse_name)]
     pub name: Option<String>,
 
-    /// Title shown in the MAAS UI [default: derived by MAAS].
-    #[arg(long, value_name = "TITLE")]
+    /// Title shown in the MAAS UI [default for convert and tar: from the image; for
+    /// upload: derived by MAAS].
+    #[arg(long, value_name = "TITLE", value_parser = parse_title)]
     pub title: Option<String>,
 
     /// The Linux a custom image is built on, OS/SERIES (e.g. ubuntu/jammy): MAAS's API
     /// requires it for custom images (names custom/… or without /) and ignores it otherwise.
-    #[arg(long, value_name = "OS/SERIES")]
+    #[arg(long, value_name = "OS/SERIES", value_parser = parse_base_image)]
     pub base_image: Option<String>,
 
     /// Architecture of the image, arch/subarch.
@@ -106,6 +108,24 @@ pub struct ResourceArgs {
     #[arg(long, value_name = "SECS", default_value_t = 120,
           value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub response_timeout: u64,
+}
+
+/// `--name`: plain text (a usage error, exit 2, otherwise).
+fn parse_name(s: &str) -> Result<String, String> {
+    ddgz_maas::naming::check_text("--name", s).map(|()| s.to_string())
+}
+
+/// `--title`: plain text.
+fn parse_title(s: &str) -> Result<String, String> {
+    ddgz_maas::naming::check_text("--title", s).map(|()| s.to_string())
+}
+
+/// `--base-image`: checked when parsed, by the same rule an upload applies
+/// ([`ddgz_maas::naming::check_base_image`]), so that a printed maas line never carries
+/// a base image the upload would refuse.
+fn parse_base_image(s: &str) -> Result<String, String> {
+    let b = s.trim();
+    ddgz_maas::naming::check_base_image(b).map(|()| b.to_string())
 }
 
 fn parse_filetype(s: &str) -> Result<FileType, String> {

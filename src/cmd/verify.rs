@@ -49,7 +49,8 @@ Examples:
 pub struct Args {
     /// The .dd.gz file; may be a stream (pipe, FIFO, /dev/stdin), read once.
     pub file: PathBuf,
-    /// Also check that it decompresses to exactly this image (qcow2 or raw), byte for byte.
+    /// Also check that it decompresses to exactly this image (any format ddgz reads), byte
+    /// for byte.
     #[arg(long, value_name = "IMAGE")]
     pub against: Option<PathBuf>,
     /// Check only the gzip stream (and the comparison), not the disk's partition table.

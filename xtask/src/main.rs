@@ -1,6 +1,7 @@
-//! Project tasks: `cargo xtask test` (install what the tests need, run them all),
-//! `demo` (the README's first command), `fixtures` (realistic synthetic disks) and `bench`
-//! (ddgz against pigz, gzip and qemu-img + pigz on them).
+//! Project tasks: `cargo xtask test` (install what the tests need; the lints fmt, clippy,
+//! machete and doc; then every test), `demo` (the README's first command), `fixtures`
+//! (realistic synthetic disks), `bench` (ddgz against pigz, gzip and qemu-img + pigz on
+//! them) and `bench-tar` (`ddgz tar` against packer-maas's nbd + fuse2fs + GNU tar).
 //!
 //! Run through the `.cargo/config.toml` alias, so `$CARGO` names the cargo that runs us.
 
@@ -64,13 +65,16 @@ fn main() -> Result<()> {
             eprintln!(
                 "usage: cargo xtask <task>\n\n\
                  tasks:\n  \
-                 test [ARGS]           install the test tools if missing, then cargo test --workspace [ARGS]\n  \
+                 test [ARGS]           install the test tools if missing; cargo fmt --check, clippy -D warnings,\n                        \
+                 machete, doc (-D warnings); then cargo test --workspace [ARGS]\n  \
                  install-test-tools    apt-get install what the tests run (qemu-utils, pigz, dosfstools, mtools, gdisk, vmfs-tools, ...)\n  \
                  demo                  synthesize a small sparse qcow2 disk, convert it with ddgz, print the report\n  \
                  fixtures [--out DIR] [NAME...]\n                        \
                  build the benchmark disks (generic-2g, esxi67-10g, esxi8-min-32g, esxi8-min-1t)\n  \
                  bench [--quick] [--runs N] [--big-peer-runs N] [--gzip-max-gib N] [--json FILE] [--svg FILE] [FIXTURE...]\n                        \
-                 ddgz against pigz, gzip and qemu-img + pigz on the fixtures"
+                 ddgz against pigz, gzip and qemu-img + pigz on the fixtures (ends with bench-tar)\n  \
+                 bench-tar [--mib N] [--runs N]\n                        \
+                 ddgz tar against qemu-nbd + fuse2fs + GNU tar + gzip on an OS-like root"
             );
             std::process::exit(2);
         }
@@ -98,6 +102,7 @@ fn workspace_root() -> PathBuf {
 /// Builds the release `ddgz` binary with `$CARGO` (into `target_dir` if given) and returns
 /// its path.
 fn build_ddgz(target_dir: Option<&std::path::Path>) -> Result<PathBuf> {
+    eprintln!("xtask: building ddgz (release; the first build takes a few minutes)");
     let mut cmd = cargo();
     cmd.current_dir(workspace_root()).args([
         "build",
@@ -231,6 +236,15 @@ fn test(extra: &[String]) -> Result<()> {
         .context("running cargo-machete")?;
     if !st.success() {
         bail!("cargo machete found unused dependencies (or failed): {st}");
+    }
+    // The API docs build without a warning (broken intra-doc links above all).
+    let st = cargo()
+        .args(["doc", "--workspace", "--no-deps"])
+        .env("RUSTDOCFLAGS", "-D warnings")
+        .status()
+        .context("running cargo doc")?;
+    if !st.success() {
+        bail!("cargo doc --workspace --no-deps has warnings or failed ({st})");
     }
     let mut args = vec!["test", "--workspace"];
     args.extend(extra.iter().map(String::as_str));

@@ -64,7 +64,7 @@ pub enum OutputError {
         path: PathBuf,
     },
     /// The output exists and is not a regular file: it is never replaced.
-    #[error("{}: {what}; only a regular file is replaced", path.display())]
+    #[error("{}: {what}; only a regular file is replaced (with --force)", path.display())]
     NotRegular {
         /// The output path.
         path: PathBuf,
@@ -278,12 +278,15 @@ fn check_target(path: &Path, force: bool, reads: &[FileId]) -> Result<(), Output
     if is_input {
         return Err(OutputError::IsInput { path: path.into() });
     }
-    if !force {
-        return Err(OutputError::Exists { path: path.into() });
-    }
+    // What is never replaced is said first, so that --force is suggested only where it
+    // would help.
     let t = meta.file_type();
     let what = if t.is_file() {
-        return Ok(());
+        return if force {
+            Ok(())
+        } else {
+            Err(OutputError::Exists { path: path.into() })
+        };
     } else if t.is_symlink() {
         "is a symbolic link (neither followed nor replaced)"
     } else if t.is_dir() {
@@ -473,8 +476,12 @@ mod tests {
         }
         let e = OutputFile::create(&sym_other, true, &reads).unwrap_err();
         assert!(e.to_string().contains("symbolic link"), "{e}");
-        let e = OutputFile::create(d.path(), true, &reads).unwrap_err();
-        assert!(matches!(e, OutputError::NotRegular { .. }), "{e}");
+        for force in [false, true] {
+            // A directory is never replaced: say so first, not "use --force".
+            let e = OutputFile::create(d.path(), force, &reads).unwrap_err();
+            assert!(matches!(e, OutputError::NotRegular { .. }), "{e}");
+            assert!(!e.to_string().contains("use --force"), "{e}");
+        }
         let e = OutputFile::create(Path::new("/dev/null"), true, &reads).unwrap_err();
         assert!(e.to_string().contains("device node"), "{e}");
         assert_eq!(fs::read(&input).unwrap(), b"input");

@@ -41,7 +41,7 @@ pub use error::{Error, Result};
 pub use extent::{push_merged, Extent, ExtentKind};
 pub use file::{FileId, InputFile};
 pub use memory::MemoryDisk;
-pub use name::{resolve_name, show_name, NameError};
+pub use name::{escape, escape_message, resolve_name, show_name, NameError};
 pub use overlay::{Overlay, Patch};
 pub use raw::RawDisk;
 pub use walk::{data_bytes_in, first_data, walk_extents, EXTENT_WINDOW};

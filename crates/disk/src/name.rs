@@ -22,6 +22,53 @@ pub struct NameError {
     pub message: String,
 }
 
+/// Whether `c` must not reach a terminal raw: C0 controls and DEL (ESC starts escape
+/// sequences, BEL rings, CR overwrites), C1 controls (U+009B is a CSI to many terminals),
+/// and the bidirectional overrides and isolates that reorder what is shown
+/// (U+202A–U+202E, U+2066–U+2069).
+fn is_hazard(c: char) -> bool {
+    c.is_control()
+        || ('\u{202a}'..='\u{202e}').contains(&c)
+        || ('\u{2066}'..='\u{2069}').contains(&c)
+}
+
+/// Text from outside (a name stored in an image, a file name, a field of the image's
+/// files) as it may be shown on a terminal, on one line: printable UTF-8 as it is; `\` as
+/// `\\`; `\n`, `\t`, `\r` and `\e` for those controls; any other control or
+/// reordering character as `\u{…}`, any byte that is not UTF-8 as `\xNN`. Equal names
+/// stay distinct. JSON output carries the exact value instead.
+pub fn escape(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len());
+    for chunk in bytes.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            match c {
+                '\\' => out.push_str("\\\\"),
+                '\n' => out.push_str("\\n"),
+                '\t' => out.push_str("\\t"),
+                '\r' => out.push_str("\\r"),
+                '\u{1b}' => out.push_str("\\e"),
+                c if is_hazard(c) => out.push_str(&format!("\\u{{{:x}}}", u32::from(c))),
+                c => out.push(c),
+            }
+        }
+        for b in chunk.invalid() {
+            out.push_str(&format!("\\x{b:02x}"));
+        }
+    }
+    out
+}
+
+/// A message for the terminal (which may quote outside text anywhere in it) with every
+/// hazard but the line break escaped as [`escape`] does: a last line of defence for
+/// errors and warnings, whose own line breaks are kept.
+pub fn escape_message(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(|c| c != '\n' && is_hazard(c)) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let lines: Vec<String> = text.split('\n').map(|l| escape(l.as_bytes())).collect();
+    std::borrow::Cow::Owned(lines.join("\n"))
+}
+
 /// Quotes a stored name for a message (lossy, escaped, shortened to about 200 bytes).
 pub fn show_name(name: &[u8]) -> String {
     let s = String::from_utf8_lossy(name);
@@ -94,6 +141,20 @@ mod tests {
         assert_eq!(r("/a/b/o.qcow2", "/abs/x").unwrap(), Path::new("/abs/x"));
         assert_eq!(r("o.qcow2", "x.raw").unwrap(), Path::new("x.raw"));
         assert_eq!(r("/a/o", "./we:ird").unwrap(), Path::new("/a/./we:ird"));
+    }
+
+    #[test]
+    fn escapes_what_a_terminal_would_act_on() {
+        assert_eq!(escape(b"plain name.txt"), "plain name.txt");
+        assert_eq!(escape("caf\u{e9}".as_bytes()), "caf\u{e9}");
+        assert_eq!(escape(b"a\x1b[31mb\x07"), "a\\e[31mb\\u{7}");
+        assert_eq!(escape(b"x\ny\\z\xff"), "x\\ny\\\\z\\xff");
+        assert_eq!(escape("\u{9b}2J\u{202e}".as_bytes()), "\\u{9b}2J\\u{202e}");
+        assert_eq!(escape_message("ok\nline two"), "ok\nline two");
+        assert_eq!(
+            escape_message("bad \x1b]0;x\x07\nnext"),
+            "bad \\e]0;x\\u{7}\nnext"
+        );
     }
 
     #[test]

@@ -144,6 +144,13 @@ impl<D: Disk> Fs<D> {
         self.sb.block_size
     }
 
+    /// Largest size a file of this filesystem can have: 2³² blocks, since logical block
+    /// numbers (extents and block maps alike) are 32-bit. An `i_size` past it is a lying
+    /// inode, not a file.
+    pub fn max_file_size(&self) -> u64 {
+        u64::from(self.sb.block_size) << 32
+    }
+
     fn read_superblock(&self) -> Result<Superblock> {
         if self.len < SUPERBLOCK_OFFSET + SUPERBLOCK_LEN as u64 {
             return Err(Error::NotExt(format!(

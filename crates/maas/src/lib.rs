@@ -34,6 +34,7 @@ extern crate self as ddgz_maas;
 
 pub mod auth;
 mod client;
+pub mod command;
 mod error;
 pub mod filetype;
 pub mod naming;
@@ -46,5 +47,6 @@ pub use auth::{ApiKey, Clock, SystemClock};
 pub use client::{
     redact, Client, Created, NewResource, Outcome, Timeouts, API_PATH, DEFAULT_CHUNK_SIZE,
 };
+pub use command::{shell_quote, CreateCommand};
 pub use error::{Error, UploadError, MAX_BODY_SHOWN};
 pub use filetype::FileType;

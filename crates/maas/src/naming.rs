@@ -57,6 +57,27 @@ pub fn check_base_image(base: &str) -> Result<(), String> {
     }
 }
 
+/// Checks a `--name` or `--title` given by the user: no control characters (ESC, BEL,
+/// line breaks), which MAAS would store and show raw and which no one means to type.
+pub fn check_text(what: &str, value: &str) -> Result<(), String> {
+    match value.chars().find(|c| c.is_control()) {
+        Some(c) => Err(format!(
+            "{what} {value:?} holds the control character {c:?}; names and titles are plain text"
+        )),
+        None => Ok(()),
+    }
+}
+
+/// `value` with its control characters removed and runs of spaces made one: for names
+/// and titles taken from the image (os-release's `NAME`), which may hold anything.
+pub fn clean_text(value: &str) -> String {
+    let kept: String = value.chars().filter(|c| !c.is_control()).collect();
+    kept.split(' ')
+        .filter(|w| !w.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// Name and title for an upload: `name`/`title` as given, else `esxi/<release>` for an
 /// image whose `boot.cfg` gave `esxi` = (major, minor), else `custom/<stem>`. Warns when a
 /// given name contradicts the image (another ESXi release, or not `esxi/` for ESXi).
@@ -152,6 +173,18 @@ mod tests {
                 .is_empty());
         }
         assert_eq!(resolve(Some("esxi/8.0"), None, None, "x").warnings.len(), 1);
+    }
+
+    #[test]
+    fn names_and_titles_are_plain_text() {
+        assert!(check_text("--title", "Rocky 9 Custom").is_ok());
+        for bad in ["a\x1b[31m", "a\nb", "bell\x07", "\u{9b}"] {
+            assert!(check_text("--title", bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(
+            clean_text("Debian\x1b[2J  GNU/Linux\n"),
+            "Debian[2J GNU/Linux"
+        );
     }
 
     #[test]

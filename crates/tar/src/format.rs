@@ -71,6 +71,25 @@ pub struct Header {
     pub sparse: Option<Vec<(u64, u64)>>,
 }
 
+/// Largest member size GNU tar reads back: its sizes are `off_t`, signed 64-bit (a larger
+/// `size` or `GNU.sparse.realsize` is "out of range" to it).
+pub const MAX_MEMBER_SIZE: u64 = i64::MAX as u64;
+
+/// The pax keyword GNU tar writes for xattr `name`: `SCHILY.xattr.` then the name with
+/// `%` as `%25` and `=` as `%3D` (`xattr_encode_keyword` in GNU tar's `xheader.c`), since
+/// a keyword ends at the first `=`. GNU tar decodes the two escapes when it extracts.
+pub fn xattr_keyword(name: &[u8]) -> Vec<u8> {
+    let mut k = b"SCHILY.xattr.".to_vec();
+    for &c in name {
+        match c {
+            b'%' => k.extend_from_slice(b"%25"),
+            b'=' => k.extend_from_slice(b"%3D"),
+            _ => k.push(c),
+        }
+    }
+    k
+}
+
 /// `LEN key=value\n` where LEN counts the whole record, itself included.
 fn record(out: &mut Vec<u8>, key: &[u8], value: &[u8]) {
     let body = key.len() + value.len() + 3;
@@ -258,6 +277,17 @@ impl<W: Write> Writer<W> {
     /// [`Writer::data`], and calls [`Writer::end`].
     pub fn begin(&mut self, h: &Header) -> io::Result<()> {
         assert_eq!(self.remaining, 0, "a member's data was not finished");
+        if let Kind::Regular { size } = h.kind {
+            if size > MAX_MEMBER_SIZE {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!(
+                        "{}: size {size} bytes is past what tar can hold ({MAX_MEMBER_SIZE})",
+                        String::from_utf8_lossy(&h.path)
+                    ),
+                ));
+            }
+        }
         let (typeflag, link, dev, data_len): (u8, &[u8], (u32, u32), u64) = match &h.kind {
             Kind::Regular { size } => (b'0', b"", (0, 0), *size),
             Kind::Directory => (b'5', b"", (0, 0), 0),
@@ -432,6 +462,33 @@ mod tests {
         let mut v = Vec::new();
         record(&mut v, b"k", &[b'x'; 93]);
         assert_eq!((&v[..3], v.len()), (&b"99 "[..], 99));
+    }
+
+    #[test]
+    fn xattr_keywords_escape_as_gnu_tar() {
+        assert_eq!(xattr_keyword(b"user.a=b%c"), b"SCHILY.xattr.user.a%3Db%25c");
+        assert_eq!(xattr_keyword(b"user.plain"), b"SCHILY.xattr.user.plain");
+    }
+
+    #[test]
+    fn sizes_past_off_t_are_refused() {
+        let h = Header {
+            path: b"./f".to_vec(),
+            kind: Kind::Regular { size: u64::MAX },
+            mode: 0o644,
+            uid: 0,
+            gid: 0,
+            uname: None,
+            gname: None,
+            mtime: Time::default(),
+            atime: Time::default(),
+            ctime: Time::default(),
+            records: Vec::new(),
+            sparse: Some(vec![(u64::MAX, 0)]),
+        };
+        let mut w = Writer::new(Vec::new());
+        assert!(w.begin(&h).is_err());
+        assert_eq!(w.position(), 0);
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! `tar -Scpf --acls --selinux --xattrs --one-file-system --exclude-backups -C ROOT .`
 //! writes it — from an ext2/3/4 filesystem inside an image, without mounting it.
 //!
-//! - [`format`]: the pax archive format GNU tar writes (xattrs, ACLs, SELinux contexts,
+//! - [`format`](mod@format): the pax archive format GNU tar writes (xattrs, ACLs, SELinux contexts,
 //!   sub-second times, GNU sparse 1.0). Written by hand rather than with the `tar` crate:
 //!   that crate writes no sparse members and we want GNU tar's exact record set.
 //! - [`tree`]: the walk of an ext filesystem: members in name order (the same image

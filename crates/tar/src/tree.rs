@@ -17,7 +17,7 @@ use std::io::Write;
 use ddgz_disk::Disk;
 use ddgz_ext4::{acl, FileType, Fs, Inode, Run, Xattr};
 
-use crate::format::{Header, Kind, Writer};
+use crate::format::{xattr_keyword, Header, Kind, Writer};
 use crate::{Error, Names, Result};
 
 /// Most directory entries waiting in the walk at once (those of every directory on the
@@ -40,7 +40,10 @@ pub struct Options {
     pub exclude_backups: bool,
     /// Store files with holes as GNU sparse members (`tar -S`).
     pub sparse: bool,
-    /// Member names (e.g. `./etc/machine-id`) of regular files stored empty.
+    /// Member names (e.g. `./etc/machine-id`) of regular files stored empty. The name is
+    /// resolved inside the filesystem, symlinks followed (`/etc/machine-id` →
+    /// `/var/lib/dbus/machine-id`), and the file it reaches is emptied under every name
+    /// it has (hard links included), so that no copy of its content survives.
     pub empty: Vec<Vec<u8>>,
     /// Patterns on member names (`*` and `?` within one component) left out with
     /// their subtrees, e.g. `./var/log/cloud-init*.log`.
@@ -76,6 +79,9 @@ pub struct Report {
     pub excluded: Vec<Vec<u8>>,
     /// Files stored empty by [`Options::empty`].
     pub emptied: Vec<Vec<u8>>,
+    /// Symlinks with an empty target, left out: no system can create one (`symlink("")`
+    /// fails with ENOENT), so GNU tar cannot extract the member it would write.
+    pub empty_symlinks: Vec<Vec<u8>>,
     /// Members stored as hard links.
     pub hard_links: u64,
     /// Members stored as sparse files.
@@ -154,7 +160,7 @@ fn xattr_records(inode: &Inode, xattrs: &[Xattr], is_dir: bool) -> Vec<(Vec<u8>,
         out.push((b"RHT.security.selinux".to_vec(), v.to_vec()));
     }
     for x in xattrs {
-        out.push(([&b"SCHILY.xattr."[..], &x.name].concat(), x.value.clone()));
+        out.push((xattr_keyword(&x.name), x.value.clone()));
     }
     out
 }
@@ -181,6 +187,7 @@ pub fn write_fs<D: Disk, W: Write>(
             String::from_utf8_lossy(prefix)
         )));
     }
+    let empty_inodes = empty_inodes(fs, prefix, &opts.empty).map_err(fs_err(prefix))?;
     let mut dirs_seen: HashMap<u32, Vec<u8>> = HashMap::new();
     let mut links: HashMap<u32, Vec<u8>> = HashMap::new();
     let mut pending = 0usize;
@@ -274,7 +281,24 @@ pub fn write_fs<D: Disk, W: Write>(
             report.sockets.push(path);
             continue;
         }
-        if inode.links > 1 {
+        if ft == FileType::Regular && inode.size > fs.max_file_size() {
+            return Err(Error::Fs {
+                path,
+                source: ddgz_ext4::Error::Corrupt(format!(
+                    "inode {} claims a size of {} bytes; a file of this filesystem holds at \
+                     most {} (2^32 blocks of {} bytes)",
+                    inode.ino,
+                    inode.size,
+                    fs.max_file_size(),
+                    fs.block_size()
+                )),
+            });
+        }
+        // GNU tar links only regular files and symlinks to an earlier name
+        // (`file_count_links` in its create.c): devices and FIFOs with several names are
+        // written as separate nodes.
+        let linkable = matches!(ft, FileType::Regular | FileType::Symlink);
+        if linkable && inode.links > 1 {
             if let Some(first) = links.get(&inode.ino) {
                 let h = Header {
                     records: Vec::new(),
@@ -291,7 +315,15 @@ pub fn write_fs<D: Disk, W: Write>(
         let xattrs = fs.xattrs(&inode).map_err(fs_err(&path))?;
         let kind = match ft {
             FileType::Regular => Kind::Regular { size: inode.size },
-            FileType::Symlink => Kind::Symlink(fs.read_link(&inode).map_err(fs_err(&path))?),
+            FileType::Symlink => {
+                let target = fs.read_link(&inode).map_err(fs_err(&path))?;
+                if target.is_empty() {
+                    links.remove(&inode.ino);
+                    report.empty_symlinks.push(path);
+                    continue;
+                }
+                Kind::Symlink(target)
+            }
             FileType::CharDevice => {
                 let (a, b) = inode.device();
                 Kind::CharDevice(a, b)
@@ -303,7 +335,7 @@ pub fn write_fs<D: Disk, W: Write>(
             FileType::Fifo => Kind::Fifo,
             FileType::Directory | FileType::Socket => unreachable!("handled above"),
         };
-        if ft == FileType::Regular && opts.empty.contains(&path) {
+        if ft == FileType::Regular && empty_inodes.contains(&inode.ino) {
             let h = header(
                 &inode,
                 path.clone(),
@@ -339,6 +371,28 @@ pub fn write_fs<D: Disk, W: Write>(
         report.members += 1;
     }
     Ok(())
+}
+
+/// The inodes of the regular files that the member names `empty` (under `prefix`) reach
+/// inside `fs`, symlinks followed.
+fn empty_inodes<D: Disk>(
+    fs: &Fs<D>,
+    prefix: &[u8],
+    empty: &[Vec<u8>],
+) -> ddgz_ext4::Result<HashSet<u32>> {
+    let mut out = HashSet::new();
+    for name in empty {
+        let Some(rest) = name.strip_prefix(prefix) else {
+            continue;
+        };
+        let inside = [b"/", rest].concat();
+        if let Some(i) = fs.lookup(&inside, true)? {
+            if i.file_type() == Some(FileType::Regular) {
+                out.insert(i.ino);
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// The header of `inode` named `path`.

@@ -7,7 +7,7 @@
 //! interleaved (run 1 of every job, then run 2, …) so that a change in machine load hits
 //! every job alike, and the median is reported. Wall time comes from a monotonic clock,
 //! peak RSS from rusage (the largest of the process and the children it waited for), read
-//! by GNU time when present (see [`GNU_TIME`]).
+//! by GNU time when present (see [`GNU_TIME`](mod@measure)).
 //!
 //! The compute floor is what deflate alone costs on the same data: every non-zero 1 MiB
 //! chunk of the disk encoded by ddgz's own chunk encoder (`ddgz_deflate::DeflateEncoder`
