@@ -165,11 +165,6 @@ pub fn runs<D: Disk>(fs: &Fs<D>, inode: &Inode, fork: Fork) -> Result<Vec<Run>> 
         Fork::Attr => (inode.aformat, u64::from(inode.anextents), inode.attr_fork()),
     };
     let ino = inode.ino;
-    if declared > MAX_EXTENTS || declared > fs.sb.dblocks {
-        return Err(Error::Limit(format!(
-            "inode {ino} declares {declared} extents; at most {MAX_EXTENTS} (and no more than the filesystem's blocks) are read"
-        )));
-    }
     let mut w = Walk {
         fs,
         ino,
@@ -191,6 +186,13 @@ pub fn runs<D: Disk>(fs: &Fs<D>, inode: &Inode, fork: Fork) -> Result<Vec<Run>> 
             }
         }
         Some(Format::Btree) => {
+            if declared > MAX_EXTENTS || declared > fs.sb.dblocks {
+                return Err(Error::Limit(format!(
+                    "inode {ino} declares {declared} extents; at most {MAX_EXTENTS} and no more \
+                     than the filesystem's {} blocks are read",
+                    fs.sb.dblocks
+                )));
+            }
             if area.len() < 4 {
                 return Err(corrupt(format!(
                     "inode {ino}: extent tree root in a {}-byte fork",

@@ -35,6 +35,8 @@ mod bmap;
 mod crc;
 mod dir;
 mod error;
+#[doc(hidden)]
+pub mod fuzz;
 mod inode;
 mod log;
 pub mod superblock;
