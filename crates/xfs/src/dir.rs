@@ -161,6 +161,10 @@ fn data_block<D: Disk>(
             pos += len;
             continue;
         }
+        // The smallest entry: inode, name length, one byte of name, tag (16 padded).
+        if end - pos < 16 {
+            return Err(bad(format!("byte {pos}: an entry runs past byte {end}")));
+        }
         let namelen = usize::from(b[pos + 8]);
         let len = (8 + 1 + namelen + ftype + 2).next_multiple_of(8);
         if namelen == 0 || len > end - pos {

@@ -25,10 +25,17 @@ fn base(v5: bool) -> Option<Vec<u8>> {
     )
     .unwrap();
     let s = src.display();
+    let tiny = d.join("tiny");
+    std::fs::write(&tiny, b"t").unwrap();
+    let t = tiny.display();
     let mut p = format!("boot\n0 0\nd--755 0 0\nbig ---644 0 0 {s}\nlink l--777 0 0 big\nsf d--755 0 0\n a ---644 0 0 {s}\n $\n");
     p.push_str("block d--755 0 0\n");
     for i in 0..20 {
         p.push_str(&format!(" file-with-a-longer-name-{i:03} ---644 0 0 {s}\n"));
+    }
+    p.push_str(" $\nleaf d--755 0 0\n");
+    for i in 0..200 {
+        p.push_str(&format!(" file-with-a-longer-name-{i:03} ---644 0 0 {t}\n"));
     }
     p.push_str(" $\n$\n");
     std::fs::write(d.join("proto"), p).unwrap();
@@ -196,6 +203,15 @@ fn v4_patched_fields_fail_with_pinned_errors() {
     let mut i = fresh();
     i.patch(at + 4096 - 8, &u32::MAX.to_be_bytes());
     fails(&i, walk, "4294967295 leaf entries do not fit the block");
+
+    // A data block of a leaf directory: a free region leaving 8 bytes at the end,
+    // too few for an entry.
+    let at = fresh().first_block("/leaf");
+    assert_eq!(fresh().read(at, 4), b"XD2D");
+    let mut i = fresh();
+    i.patch(at + 16, &[0xff, 0xff, 0x0f, 0xe8]);
+    i.patch(at + 4088, &[0; 8]);
+    fails(&i, walk, "byte 4088: an entry runs past byte 4096");
 
     // A loop: the directory's entry points back at the root; read_dir lists it, the
     // fuzz walk (like `ddgz tar`) refuses to enter a directory twice.
