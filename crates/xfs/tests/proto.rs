@@ -236,3 +236,99 @@ fn v4_without_ftype_protofile_matches_xfs_db() {
 fn v5_protofile_matches_xfs_db() {
     check(&["-m", "crc=1"], "v5");
 }
+
+/// Namespace flag of `attr_set`, name, value length.
+type Attr = (&'static str, String, usize);
+
+/// v4 extended attributes (this kernel mounts no v4, so `xfs_db -x attr_set` writes
+/// them, values of `v`s): short form, leaf, node (hundreds) and remote values, in the
+/// three namespaces; the crate lists exactly what was set.
+#[test]
+fn v4_xattrs_set_by_xfs_db_are_listed() {
+    if !have("mkfs.xfs") || !have("xfs_db") {
+        eprintln!("skip: needs mkfs.xfs and xfs_db (xfsprogs)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("src"), b"x").unwrap();
+    let s = d.join("src").display().to_string();
+    let names = ["short", "leaf", "node", "remote"];
+    let mut p = String::from("boot\n0 0\nd--755 0 0\n");
+    for n in names {
+        writeln!(p, "{n} ---644 0 0 {s}").unwrap();
+    }
+    p.push_str("$\n");
+    std::fs::write(d.join("proto"), p).unwrap();
+    let img = d.join("xfs.img");
+    std::fs::File::create(&img)
+        .unwrap()
+        .set_len(320 << 20)
+        .unwrap();
+    run(Command::new("mkfs.xfs")
+        .args(["-q", "-f", "-m", "crc=0", "-i", "size=512", "-p"])
+        .arg(d.join("proto"))
+        .arg(&img));
+    let plan: Vec<(&str, Vec<Attr>)> = vec![
+        (
+            "short",
+            vec![
+                ("-u", "a".into(), 3),
+                ("-s", "selinux".into(), 27),
+                ("-r", "t".into(), 2),
+            ],
+        ),
+        (
+            "leaf",
+            (0..30)
+                .map(|i| ("-u", format!("leaf-{i:02}"), 60))
+                .collect(),
+        ),
+        (
+            "node",
+            (0..400)
+                .map(|i| ("-u", format!("node-attribute-{i:04}"), 12))
+                .collect(),
+        ),
+        (
+            "remote",
+            vec![("-u", "big".into(), 20000), ("-s", "small".into(), 1)],
+        ),
+    ];
+    let mut db = Command::new("xfs_db");
+    db.arg("-x");
+    for (file, attrs) in &plan {
+        db.args(["-c", &format!("path /{file}")]);
+        for (ns, name, len) in attrs {
+            db.args(["-c", &format!("attr_set {ns} -v {len} {name}")]);
+        }
+    }
+    run(db.arg(&img));
+    let fs = open(&img);
+    for (file, attrs) in &plan {
+        let i = fs.lookup(file.as_bytes(), false).unwrap().unwrap();
+        let mut got: Vec<(Vec<u8>, Vec<u8>)> = fs
+            .xattrs(&i)
+            .unwrap()
+            .into_iter()
+            .map(|x| (x.name, x.value))
+            .collect();
+        got.sort();
+        let mut want: Vec<(Vec<u8>, Vec<u8>)> = attrs
+            .iter()
+            .map(|(ns, name, len)| {
+                let prefix = match *ns {
+                    "-u" => "user.",
+                    "-s" => "security.",
+                    _ => "trusted.",
+                };
+                (format!("{prefix}{name}").into_bytes(), vec![b'v'; *len])
+            })
+            .collect();
+        want.sort();
+        assert_eq!(got, want, "{file}");
+    }
+    let f = |p: &str| fs.lookup(p.as_bytes(), false).unwrap().unwrap().aformat;
+    assert_eq!(f("short"), Some(Format::Local));
+    assert_eq!(f("node"), Some(Format::Extents));
+}
