@@ -237,6 +237,13 @@ fn v5_protofile_matches_xfs_db() {
     check(&["-m", "crc=1"], "v5");
 }
 
+/// 64-bit extent counters: the data fork count moves to bytes 24..32 of the inode, the
+/// attribute fork count to 76..80.
+#[test]
+fn v5_nrext64_protofile_matches_xfs_db() {
+    check(&["-m", "crc=1", "-i", "nrext64=1"], "v5 nrext64");
+}
+
 /// Namespace flag of `attr_set`, name, value length.
 type Attr = (&'static str, String, usize);
 
