@@ -181,6 +181,12 @@ impl<D: Disk> Fs<D> {
         Ok(())
     }
 
+    /// Every run of `fork` of `inode` in logical order, unclipped (an attribute fork has
+    /// no size; a directory's index blocks lie past its size).
+    pub fn fork_runs(&self, inode: &Inode, fork: Fork) -> Result<Vec<Run>> {
+        bmap::runs(self, inode, fork)
+    }
+
     /// Refuses content this reader cannot map.
     fn check_data(&self, inode: &Inode) -> Result<()> {
         if inode.flags & inode::FLAG_REALTIME != 0 {

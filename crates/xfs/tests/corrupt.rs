@@ -49,6 +49,23 @@ fn base(v5: bool) -> Option<Vec<u8>> {
         .args(["-q", "-f", "-m", crc, "-p"])
         .arg(d.join("proto"))
         .arg(&img));
+    if !v5 && have("xfs_db") {
+        // Attributes in short form and in a node tree (v4 only: xfs_db writes them).
+        let mut db = Command::new("xfs_db");
+        db.args([
+            "-x",
+            "-c",
+            "path /sf/a",
+            "-c",
+            "attr_set -v 3 a",
+            "-c",
+            "path /block/file-with-a-longer-name-000",
+        ]);
+        for i in 0..400 {
+            db.args(["-c", &format!("attr_set -v 12 node-attribute-{i:04}")]);
+        }
+        run(db.arg(&img));
+    }
     Some(SectorDisk::records(&std::fs::read(&img).unwrap()))
 }
 
@@ -212,6 +229,37 @@ fn v4_patched_fields_fail_with_pinned_errors() {
     i.patch(at + 16, &[0xff, 0xff, 0x0f, 0xe8]);
     i.patch(at + 4088, &[0; 8]);
     fails(&i, walk, "byte 4088: an entry runs past byte 4096");
+
+    // Attributes: a short-form total size past the fork, a node entry pointing back at
+    // the root block, a remote value past the kernel's maximum.
+    let (a, off) = fresh().inode_at("/sf/a");
+    let forkoff = u64::from(fresh().read(off + 82, 1)[0]) * 8;
+    let mut i = fresh();
+    i.patch(off + 100 + forkoff, &[0xff, 0xff]);
+    fails(
+        &i,
+        walk,
+        &format!("inode {}: short-form attributes: total size 65535", a.ino),
+    );
+    let (many, _) = fresh().inode_at("/block/file-with-a-longer-name-000");
+    let attr0 = {
+        let img = fresh();
+        let fs = img.fs().unwrap();
+        let runs = fs.fork_runs(&many, ddgz_xfs::Fork::Attr).unwrap();
+        runs[0].physical * u64::from(fs.block_size())
+    };
+    assert_eq!(
+        fresh().read(attr0 + 8, 2),
+        [0xfe, 0xbe],
+        "a node at attribute block 0"
+    );
+    let mut i = fresh();
+    i.patch(attr0 + 16 + 8 + 4, &0u32.to_be_bytes());
+    fails(
+        &i,
+        walk,
+        "attribute block 0: reached twice (a loop in the attribute tree)",
+    );
 
     // A loop: the directory's entry points back at the root; read_dir lists it, the
     // fuzz walk (like `ddgz tar`) refuses to enter a directory twice.
