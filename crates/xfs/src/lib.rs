@@ -1,0 +1,345 @@
+//! Read XFS (v4 and v5) inside a disk image, without mounting and without root.
+//!
+//! The RHEL family installs its root on XFS; `ddgz tar` needs to read it as it reads
+//! ext4. This crate is the reading half, shaped like `ddgz-ext4` so that one tree walk
+//! serves both: inodes (mode, owner, nanosecond and bigtime timestamps, device numbers,
+//! link counts), directories in every format, file content as runs of blocks with the
+//! holes and unwritten extents of sparse files, inline and remote symlinks, and
+//! extended attributes in every form with POSIX ACLs in the kernel's xattr form. It
+//! works on any [`Disk`] at a byte range (the partition) and never writes. A log that is
+//! not clean is refused ([`Error::DirtyLog`]): replaying it is left out.
+//!
+//! The inode B+ trees and free-space trees are not read: a tree walk starts at the root
+//! inode and follows directory entries. v5 metadata (superblock, inodes, extent tree,
+//! directory and attribute blocks, remote values) has its CRC and owner checked.
+//!
+//! Untrusted input: every number read from the image is checked before use; extent
+//! trees strictly descend and strictly advance, attribute trees are walked with a set of
+//! blocks seen, allocations driven by the image are capped.
+//!
+//! ```no_run
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let disk = ddgz_disk::MemoryDisk::new(vec![]);
+//! let fs = ddgz_xfs::Fs::open(&disk, 1 << 20, 512 << 20)?;
+//! let root = fs.inode(fs.root_ino())?;
+//! for e in fs.read_dir(&root)? {
+//!     println!("{} {}", String::from_utf8_lossy(&e.name), e.ino);
+//! }
+//! # Ok(()) }
+//! ```
+#![deny(missing_docs)]
+
+pub mod acl;
+mod attr;
+mod bmap;
+mod crc;
+mod dir;
+mod error;
+#[doc(hidden)]
+pub mod fuzz;
+mod inode;
+mod log;
+pub mod superblock;
+mod symlink;
+
+use ddgz_disk::Disk;
+
+pub use attr::Xattr;
+pub use bmap::{Fork, Run};
+pub use crc::crc32c;
+pub use dir::DirEntry;
+pub use error::{Error, Result};
+pub use inode::{FileType, Format, Inode, Time};
+pub use superblock::Superblock;
+
+use error::corrupt;
+
+/// An XFS filesystem at `[base, base + len)` of a disk, opened read-only.
+#[derive(Debug)]
+pub struct Fs<D: Disk> {
+    disk: D,
+    base: u64,
+    len: u64,
+    sb: Superblock,
+}
+
+impl<D: Disk> Fs<D> {
+    /// Opens the filesystem at `[base, base + len)` of `disk`: reads and checks the
+    /// superblock and that the log is clean. The disk is never written.
+    pub fn open(disk: D, base: u64, len: u64) -> Result<Self> {
+        ddgz_disk::check_range(disk.size(), base, len).map_err(|source| Error::Read {
+            offset: 0,
+            len,
+            source,
+        })?;
+        if len < 512 {
+            return Err(Error::NotXfs(format!(
+                "the partition has {len} bytes, too small for a superblock"
+            )));
+        }
+        let mut head = vec![0u8; 512];
+        disk.read_at(base, &mut head)
+            .map_err(|source| Error::Read {
+                offset: 0,
+                len: 512,
+                source,
+            })?;
+        if head[..4] != *b"XFSB" {
+            return Err(Error::NotXfs("no XFSB magic at byte 0".into()));
+        }
+        // The CRC covers one sector, which may be larger than 512 bytes.
+        let sect = usize::from(u16::from_be_bytes([head[102], head[103]]));
+        if sect > 512 && sect.is_power_of_two() && sect <= 32768 && sect as u64 <= len {
+            head.resize(sect, 0);
+            disk.read_at(base, &mut head)
+                .map_err(|source| Error::Read {
+                    offset: 0,
+                    len: sect as u64,
+                    source,
+                })?;
+        }
+        let sb = Superblock::parse(&head, len)?;
+        let fs = Self {
+            disk,
+            base,
+            len,
+            sb,
+        };
+        log::check(&fs)?;
+        Ok(fs)
+    }
+
+    /// The superblock.
+    pub fn superblock(&self) -> &Superblock {
+        &self.sb
+    }
+
+    /// Block size in bytes.
+    pub fn block_size(&self) -> u32 {
+        self.sb.block_size
+    }
+
+    /// The root directory's inode number.
+    pub fn root_ino(&self) -> u64 {
+        self.sb.root_ino
+    }
+
+    /// Reads `buf.len()` bytes at byte `offset` of the filesystem.
+    fn read_raw(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
+        let len = buf.len() as u64;
+        let err = |source| Error::Read {
+            offset,
+            len,
+            source,
+        };
+        ddgz_disk::check_range(self.len, offset, len).map_err(err)?;
+        self.disk.read_at(self.base + offset, buf).map_err(err)
+    }
+
+    /// Reads `buf.len() / block_size` blocks from linear block `block` (see [`Run`]).
+    pub fn read_blocks(&self, block: u64, buf: &mut [u8]) -> Result<()> {
+        let n = buf.len() as u64 >> self.sb.block_log;
+        if block.checked_add(n).is_none_or(|end| end > self.sb.dblocks) {
+            return Err(corrupt(format!(
+                "blocks {block}..+{n} lie past the end of the filesystem ({} blocks)",
+                self.sb.dblocks
+            )));
+        }
+        self.read_raw(block << self.sb.block_log, buf)
+    }
+
+    /// Reads inode `ino`.
+    pub fn inode(&self, ino: u64) -> Result<Inode> {
+        let at = self.sb.inode_offset(ino).ok_or_else(|| {
+            corrupt(format!(
+                "inode number {ino} lies outside the filesystem's AGs"
+            ))
+        })?;
+        let mut raw = vec![0u8; usize::from(self.sb.inode_size)];
+        self.read_raw(at, &mut raw)?;
+        Inode::parse(&self.sb, ino, raw)
+    }
+
+    /// Runs of `inode`'s data blocks in logical order, clipped to its size: see [`Run`].
+    /// Holes are the gaps between runs.
+    pub fn for_each_run<E: From<Error>>(
+        &self,
+        inode: &Inode,
+        mut f: impl FnMut(Run) -> Result<(), E>,
+    ) -> Result<(), E> {
+        self.check_data(inode)?;
+        let blocks = inode.size.div_ceil(u64::from(self.sb.block_size));
+        for r in bmap::runs(self, inode, Fork::Data)? {
+            if r.logical >= blocks {
+                break;
+            }
+            f(Run {
+                len: r.len.min(blocks - r.logical),
+                ..r
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Every run of `fork` of `inode` in logical order, unclipped (an attribute fork has
+    /// no size; a directory's index blocks lie past its size).
+    pub fn fork_runs(&self, inode: &Inode, fork: Fork) -> Result<Vec<Run>> {
+        bmap::runs(self, inode, fork)
+    }
+
+    /// Refuses content this reader cannot map.
+    fn check_data(&self, inode: &Inode) -> Result<()> {
+        if inode.flags & inode::FLAG_REALTIME != 0 {
+            return Err(Error::Unsupported(format!(
+                "inode {} keeps its data on the realtime device",
+                inode.ino
+            )));
+        }
+        Ok(())
+    }
+
+    /// The content of a regular file or symlink as `(offset, bytes)` pieces of at most
+    /// `piece` bytes, in order; holes and unwritten extents are skipped (they read as
+    /// zeros). Local content (a short symlink) comes as one piece.
+    pub fn for_each_data<E: From<Error>>(
+        &self,
+        inode: &Inode,
+        piece: usize,
+        mut f: impl FnMut(u64, &[u8]) -> Result<(), E>,
+    ) -> Result<(), E> {
+        if inode.format == Format::Local {
+            let d = inode.data_fork();
+            let n = usize::try_from(inode.size).unwrap_or(usize::MAX);
+            if n > d.len() {
+                return Err(corrupt(format!(
+                    "inode {}: {n} bytes of local content in a {}-byte fork",
+                    inode.ino,
+                    d.len()
+                ))
+                .into());
+            }
+            return if n == 0 { Ok(()) } else { f(0, &d[..n]) };
+        }
+        let bs = u64::from(self.sb.block_size);
+        let piece_blocks = (piece as u64 / bs).max(1);
+        let mut buf = Vec::new();
+        let remote_symlink = self.sb.has_crc() && inode.file_type() == Some(FileType::Symlink);
+        self.for_each_run(inode, |r: Run| {
+            if r.unwritten {
+                return Ok(());
+            }
+            if remote_symlink {
+                return Err(corrupt(format!(
+                    "inode {}: a v5 remote symlink is read with read_link",
+                    inode.ino
+                ))
+                .into());
+            }
+            let mut done = 0;
+            while done < r.len {
+                let n = (r.len - done).min(piece_blocks);
+                buf.resize((n * bs) as usize, 0);
+                self.read_blocks(r.physical + done, &mut buf)?;
+                let offset = (r.logical + done) * bs;
+                let keep = (inode.size - offset).min(n * bs) as usize;
+                f(offset, &buf[..keep])?;
+                done += n;
+            }
+            Ok(())
+        })
+    }
+
+    /// The whole content of a small file (`/etc/passwd`), refusing more than `max` bytes.
+    pub fn read_small(&self, inode: &Inode, max: u64) -> Result<Vec<u8>> {
+        if inode.size > max {
+            return Err(Error::Limit(format!(
+                "inode {} has {} bytes; at most {max} are read here",
+                inode.ino, inode.size
+            )));
+        }
+        if inode.file_type() == Some(FileType::Symlink) {
+            return self.read_link(inode);
+        }
+        let mut out = vec![0u8; inode.size as usize];
+        self.for_each_data(inode, 1 << 20, |off, data: &[u8]| {
+            out[off as usize..off as usize + data.len()].copy_from_slice(data);
+            Ok::<(), Error>(())
+        })?;
+        Ok(out)
+    }
+
+    /// Entries of directory `dir`, without `.` and `..`, in on-disk order.
+    pub fn read_dir(&self, dir: &Inode) -> Result<Vec<DirEntry>> {
+        dir::read_dir(self, dir)
+    }
+
+    /// Extended attributes of `inode` as `listxattr` shows them (ACLs in the kernel's
+    /// xattr form), in on-disk order.
+    pub fn xattrs(&self, inode: &Inode) -> Result<Vec<Xattr>> {
+        attr::list(self, inode)
+    }
+
+    /// The target of symlink `inode`: local, or in blocks (on v5 each block starts with
+    /// a 56-byte `XSLM` header with a CRC).
+    pub fn read_link(&self, inode: &Inode) -> Result<Vec<u8>> {
+        symlink::read_link(self, inode)
+    }
+
+    /// Resolves `path` (absolute or relative to the root) inside the filesystem as a
+    /// chroot would, following symlinks (those of the last component too when
+    /// `follow_last`), at most 40 of them. `Ok(None)` when it does not exist.
+    pub fn lookup(&self, path: &[u8], follow_last: bool) -> Result<Option<Inode>> {
+        /// `MAXSYMLINKS` of the kernel.
+        const MAX_LINKS: u32 = 40;
+        let mut links = 0;
+        let mut stack: Vec<Inode> = vec![self.inode(self.root_ino())?];
+        let mut todo: Vec<Vec<u8>> = split(path);
+        while let Some(name) = todo.pop() {
+            let Some(cur) = stack.last().cloned() else {
+                break;
+            };
+            if name == b"." {
+                continue;
+            }
+            if name == b".." {
+                if stack.len() > 1 {
+                    stack.pop();
+                }
+                continue;
+            }
+            if cur.file_type() != Some(FileType::Directory) {
+                return Ok(None);
+            }
+            let Some(e) = self.read_dir(&cur)?.into_iter().find(|e| e.name == name) else {
+                return Ok(None);
+            };
+            let inode = self.inode(e.ino)?;
+            if inode.file_type() == Some(FileType::Symlink) && (follow_last || !todo.is_empty()) {
+                links += 1;
+                if links > MAX_LINKS {
+                    return Err(Error::Limit(format!(
+                        "more than {MAX_LINKS} symlinks resolving {}",
+                        String::from_utf8_lossy(path)
+                    )));
+                }
+                let target = self.read_link(&inode)?;
+                if target.first() == Some(&b'/') {
+                    stack.truncate(1);
+                }
+                todo.extend(split(&target));
+                continue;
+            }
+            stack.push(inode);
+        }
+        Ok(stack.pop())
+    }
+}
+
+/// Components of `path`, last first, empty ones dropped.
+fn split(path: &[u8]) -> Vec<Vec<u8>> {
+    path.split(|&b| b == b'/')
+        .filter(|c| !c.is_empty())
+        .rev()
+        .map(<[u8]>::to_vec)
+        .collect()
+}
