@@ -11,10 +11,10 @@ pub mod verify;
 
 /// The exit code for a refused or failed output: 2 when it names a file the run reads
 /// (the request is wrong), else 4.
-pub fn output_error(e: ddgz_convert::OutputError) -> anyhow::Error {
+pub fn output_error(e: ddgz_output::OutputError) -> anyhow::Error {
     use crate::exit::{with_code, Code};
     match e {
-        ddgz_convert::OutputError::IsInput { .. } => with_code(Code::Usage, e),
+        ddgz_output::OutputError::IsInput { .. } => with_code(Code::Usage, e),
         _ => with_code(Code::Output, e),
     }
 }

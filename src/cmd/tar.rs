@@ -408,13 +408,13 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let mut reads = crate::cmd::image_reads(&image, &a.input);
     for (src, _) in &adds {
         reads.extend(
-            ddgz_convert::files_under(src)
+            ddgz_output::files_under(src)
                 .with_context(|| format!("--add {}", src.display()))
                 .input()?,
         );
     }
-    let output = ddgz_convert::OutputFile::create(&out, a.force, &reads)
-        .map_err(crate::cmd::output_error)?;
+    let output =
+        ddgz_output::OutputFile::create(&out, a.force, &reads).map_err(crate::cmd::output_error)?;
     let disk: &dyn Disk = &image;
     let parts = partitions(disk)?;
     let (root_part, fs) = find_root(disk, &parts, a.partition, &a.input)?;

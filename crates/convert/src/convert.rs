@@ -11,8 +11,8 @@ use ddgz_fat::AddSpec;
 use ddgz_image::{Disk, FileId, Format, Image, OpenOptions, Overlay};
 use sha2::{Digest, Sha256};
 
-use crate::direct::DirectWriter;
 use crate::{Error, ErrorKind, OutputFile, Progress, Result, Summary};
+use ddgz_output::DirectWriter;
 
 /// How to convert. `Options::default()`: detect the format, validate, level 6, one thread
 /// per core, 1 MiB chunks, each chunk checked by decoding it again.
