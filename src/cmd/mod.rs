@@ -18,17 +18,3 @@ pub fn output_error(e: ddgz_output::OutputError) -> anyhow::Error {
         _ => with_code(Code::Output, e),
     }
 }
-
-/// The files reading `image` (opened from `path`) involves: what the reader lists
-/// ([`ddgz_image::Disk::files`]: its backing chain, data file) and, whatever the reader
-/// says, the file at `path` itself.
-pub fn image_reads(
-    image: &dyn ddgz_image::Disk,
-    path: &std::path::Path,
-) -> Vec<ddgz_image::FileId> {
-    let mut reads = image.files();
-    if let Ok(m) = std::fs::metadata(path) {
-        reads.push(ddgz_image::FileId::of(&m));
-    }
-    reads
-}

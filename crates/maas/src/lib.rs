@@ -37,6 +37,7 @@ mod client;
 mod error;
 pub mod filetype;
 pub mod naming;
+pub mod os_release;
 
 #[cfg(feature = "fake-server")]
 #[doc(hidden)]
