@@ -115,12 +115,6 @@ fn library_error(e: ddgz_tarball::Error) -> anyhow::Error {
     let code = match e.kind() {
         ErrorKind::Usage => Code::Usage,
         ErrorKind::Input => Code::Input,
-        ErrorKind::Cancelled => {
-            return with_code(
-                Code::Output,
-                anyhow::anyhow!("interrupted; no output was kept"),
-            )
-        }
         _ => Code::Output,
     };
     with_code(code, e)

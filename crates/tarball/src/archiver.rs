@@ -279,7 +279,15 @@ impl<'w> Archiver<'w> {
         let (output, written) = match self.sink.take() {
             Some(Sink::Writer(w)) => {
                 let w = BufWriter::with_capacity(1 << 20, w);
-                let r = stream(&self, w, &dopts, progress)?;
+                let r = stream(&self, w, &dopts, progress).map_err(|e| match e.kind() {
+                    // A writer's output cannot be taken back: say what the reader got.
+                    ErrorKind::Cancelled => Error::new(
+                        ErrorKind::Cancelled,
+                        "interrupted; the gzip stream written so far is cut short (no \
+                         trailer): discard it",
+                    ),
+                    _ => e,
+                })?;
                 (None, r)
             }
             Some(Sink::File(file)) => {
@@ -352,7 +360,7 @@ fn stream(
     let (walks, summary) = r.map_err(|e| match e {
         ddgz_deflate::StreamError::Produce(e) => e,
         ddgz_deflate::StreamError::Compress(ddgz_deflate::Error::Cancelled) => {
-            Error::new(ErrorKind::Cancelled, "interrupted")
+            Error::new(ErrorKind::Cancelled, "interrupted; no output was kept")
         }
         ddgz_deflate::StreamError::Compress(e) => Error::wrap(ErrorKind::Output, e),
     })?;
