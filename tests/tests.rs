@@ -20,6 +20,7 @@ mod safety;
 mod tar;
 mod upload;
 mod vdi;
+mod verify;
 mod vhd;
 mod vhdx;
 mod vmdk;
