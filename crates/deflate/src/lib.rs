@@ -77,6 +77,7 @@ impl Default for Options {
 
 /// What [`compress`] did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Summary {
     /// Guest bytes compressed (the disk size, ISIZE modulo 2^32 in the trailer).
     pub input_bytes: u64,
