@@ -316,7 +316,8 @@ impl Lookahead<'_> {
 }
 
 /// The disk size the partition table of the head implies, before the stream's end says:
-/// the GPT header's backup LBA, else the end of the furthest MBR partition.
+/// the GPT header's backup LBA, else the end of the furthest MBR partition (the layout
+/// crate's parsers, on what was kept so far).
 fn guessed_size(capture: &Capture) -> Option<u64> {
     const SECTOR: u64 = 512;
     let view = capture.view_so_far(u64::MAX);
@@ -325,23 +326,16 @@ fn guessed_size(capture: &Capture) -> Option<u64> {
     if !view.misses().is_empty() {
         return None;
     }
-    let le32 = |at: usize| {
-        u64::from(u32::from_le_bytes(
-            head[at..at + 4].try_into().unwrap_or_default(),
-        ))
-    };
-    if &head[512..520] == b"EFI PART" {
-        let backup = u64::from_le_bytes(head[544..552].try_into().ok()?);
-        return backup.checked_add(1)?.checked_mul(SECTOR);
+    if let Ok(h) = ddgz_layout::gpt::parse_header(&head[SECTOR as usize..], 1, u64::MAX) {
+        return h.alternate_lba.checked_add(1)?.checked_mul(SECTOR);
     }
-    if head[510..512] != [0x55, 0xaa] {
-        return None;
-    }
-    let end = (0..4)
-        .map(|i| 446 + 16 * i)
-        .map(|e| le32(e + 8) + le32(e + 12))
+    let mbr = ddgz_layout::mbr::read_mbr(&view).ok()??;
+    let end = mbr
+        .entries
+        .iter()
+        .filter_map(|e| e.first_lba.checked_add(e.sectors))
         .max()?;
-    (end > 0).then_some(end * SECTOR)
+    (end > 0).then_some(end.checked_mul(SECTOR)?)
 }
 
 /// One pass over the stream in `path`; also says whether it could be read again.
