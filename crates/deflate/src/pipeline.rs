@@ -40,7 +40,7 @@ const MAX_PER_WORKER: u64 = 64;
 /// alternates runs of stored module payloads, 0.4 ms per MiB, with text that takes 16 ms
 /// per MiB to deflate), and a worker stops when the window is full: with 16 items per
 /// worker, measured on esxi8-min-32g with two threads, the fast worker waited 0.7 s in a
-/// 4 s run. So: up to [`MAX_PER_WORKER`] items per worker within [`IN_FLIGHT_BUDGET`]
+/// 4 s run. So: up to `MAX_PER_WORKER` (64) items per worker within [`IN_FLIGHT_BUDGET`]
 /// bytes, and at least one per worker.
 pub fn window(threads: usize, item_bytes: u64) -> u64 {
     let threads = threads.max(1) as u64;
