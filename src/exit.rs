@@ -57,16 +57,11 @@ pub fn with_code(code: Code, e: impl Into<anyhow::Error>) -> anyhow::Error {
 pub trait ResultExt<T> {
     /// Failure to read or understand the input: exit 3.
     fn input(self) -> anyhow::Result<T>;
-    /// Failure to write the output: exit 4.
-    fn output(self) -> anyhow::Result<T>;
 }
 
 impl<T, E: Into<anyhow::Error>> ResultExt<T> for Result<T, E> {
     fn input(self) -> anyhow::Result<T> {
         self.map_err(|e| with_code(Code::Input, e))
-    }
-    fn output(self) -> anyhow::Result<T> {
-        self.map_err(|e| with_code(Code::Output, e))
     }
 }
 

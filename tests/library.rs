@@ -38,3 +38,54 @@ fn library_example_matches_the_cli() {
     assert!(!d.join("x.dd.gz").exists() && partials(d.path()).is_empty());
     assert_eq!(sha256_file(&d.join("top.qcow2")), sha_in);
 }
+
+#[allow(dead_code)]
+#[path = "../examples/tar.rs"]
+mod tar_example;
+
+/// The tar example's tarball and `ddgz tar`'s are the same bytes (and the sha256 the
+/// library returns is theirs), with and without files added, at -j1 and -j2 for the CLI.
+#[test]
+fn library_tar_example_matches_the_cli() {
+    let d = Dir::new();
+    d.sh("mkdir -p root/etc root/usr/lib hooks/curtin
+         printf 'ID=debian\\nVERSION_ID=12\\n' > root/etc/os-release
+         echo 0123456789abcdef > root/etc/machine-id
+         seq 1 300000 > root/usr/lib/text; head -c 2000000 /dev/urandom > root/usr/lib/blob
+         echo hook > hooks/curtin/curtin-hooks
+         mkfs.ext4 -q -d root fs.img 32M; truncate -s 40M disk.raw
+         sgdisk -o -n 1:2048:+32M disk.raw >/dev/null
+         dd if=fs.img of=disk.raw bs=512 seek=2048 conv=notrunc status=none
+         qemu-img convert -O qcow2 disk.raw disk.qcow2");
+    for (name, add) in [("plain", vec![]), ("add", vec!["hooks/curtin"])] {
+        let lib_out = d.join(format!("{name}.lib.tar.gz"));
+        let add_abs: Vec<String> = add
+            .iter()
+            .map(|a| d.join(a).display().to_string())
+            .collect();
+        let add_abs: Vec<&str> = add_abs.iter().map(String::as_str).collect();
+        let sha = tar_example::archive(&d.join("disk.qcow2"), &lib_out, &add_abs).unwrap();
+        assert_eq!(sha, sha256_file(&lib_out), "{name}");
+        for j in ["1", "2"] {
+            let cli = format!("{name}.cli{j}.tar.gz");
+            let mut args = vec!["tar", "disk.qcow2", "-o", &cli, "-q", "-j", j];
+            for a in &add {
+                args.extend(["--add", a]);
+            }
+            d.ddgz_ok(&args);
+            assert_eq!(
+                sha256_file(&d.join(&cli)),
+                sha,
+                "{name} -j{j}: library and CLI differ"
+            );
+        }
+    }
+    d.sh("tar -tzf add.lib.tar.gz | grep -qx ./curtin/curtin-hooks");
+    // An error leaves nothing: a partition that is not there.
+    let mut opts = ddgz_tarball::Options::default();
+    opts.partition = Some(7);
+    let e =
+        ddgz_tarball::archive(&d.join("disk.qcow2"), &d.join("x.tar.gz"), false, opts).unwrap_err();
+    assert_eq!(e.kind(), ddgz_tarball::ErrorKind::Usage, "{e}");
+    assert!(!d.join("x.tar.gz").exists() && partials(d.path()).is_empty());
+}

@@ -303,3 +303,53 @@ fn output_force_onto_special_files() {
         .next()
         .is_none());
 }
+
+/// Interrupting `convert -o -` after bytes went down the pipe: the message says the
+/// stream is cut short (it used to say "no output was kept", which a pipe cannot honour),
+/// exit 4, and what the reader got is a gzip stream without its end.
+#[test]
+fn output_interrupted_stream_says_it_is_cut_short() {
+    use std::io::Read;
+    let d = Dir::new();
+    let p = d.join("in.raw");
+    // 128 MiB of data at level 9 on one thread: seconds of work.
+    for i in 0..128u64 {
+        write_pattern(&p, 256 << 20, i * (2 << 20), 1 << 20, i as u32 + 1);
+    }
+    let mut child = ddgz()
+        .args([
+            "convert",
+            "in.raw",
+            "-o",
+            "-",
+            "--no-validate",
+            "-q",
+            "-j",
+            "1",
+        ])
+        .args(["--level", "9"])
+        .current_dir(d.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = child.stdout.take().unwrap();
+    let mut first = [0u8; 4096];
+    out.read_exact(&mut first).unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut rest = Vec::new();
+        out.read_to_end(&mut rest).map(|_| rest.len())
+    });
+    // SAFETY: kill(2) on our own child's pid.
+    assert_eq!(
+        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) },
+        0
+    );
+    let o = child.wait_with_output().unwrap();
+    let got = 4096 + reader.join().unwrap().unwrap();
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(4), "{err}");
+    assert!(err.contains("cut short"), "{err}");
+    assert!(!err.contains("no output was kept"), "{err}");
+    assert!(got < 128 << 20, "the whole stream went out ({got} bytes)");
+}

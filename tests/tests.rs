@@ -22,6 +22,7 @@ mod tar;
 mod tar_exact;
 mod upload;
 mod vdi;
+mod verify;
 mod vhd;
 mod vhdx;
 mod vmdk;

@@ -268,7 +268,7 @@ pub fn run_ks_media(a: KsMediaArgs) -> anyhow::Result<()> {
         .filter(|f| f.exists())
         .cloned()
         .collect::<Vec<_>>();
-    let out = ddgz_convert::OutputFile::create(&a.output, a.force, &ids_of(&reads)?)
+    let out = ddgz_output::OutputFile::create(&a.output, a.force, &ids_of(&reads)?)
         .map_err(crate::cmd::output_error)?;
     ddgz_fat::ks_media(&a.files, out.file(), &a.output, &opts).map_err(fat_err)?;
     out.commit().map_err(crate::cmd::output_error)?;

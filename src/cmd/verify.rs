@@ -43,6 +43,7 @@ const MAX_LOOKAHEAD_RUNS: u32 = 32;
 Examples:
   ddgz verify vmware-esxi.dd.gz                          # stream, layout, MAAS readiness
   ddgz verify vmware-esxi.dd.gz --against packer-esxi    # and equal to its source
+  ddgz verify esxi.dd.gz --against packer-esxi --add curtin  # made with convert --add
   curl -s http://host/image.dd.gz | ddgz verify /dev/stdin   # a stream, read once
   ddgz verify image.dd.gz --no-layout                    # the gzip stream only
   ddgz verify esxi.dd.gz --allow vmfs-clone-uuid         # a known finding as a note")]
@@ -53,6 +54,10 @@ pub struct Args {
     /// for byte.
     #[arg(long, value_name = "IMAGE")]
     pub against: Option<PathBuf>,
+    /// With --against: the --add (and --replace) arguments given to `convert`; the files
+    /// are added to the source in memory, as convert did, before comparing.
+    #[command(flatten)]
+    pub add: crate::cmd::fat::AddArgs,
     /// Check only the gzip stream (and the comparison), not the disk's partition table.
     #[arg(long)]
     pub no_layout: bool,
@@ -64,14 +69,34 @@ pub struct Args {
     pub allow: crate::cmd::inspect::AllowArgs,
 }
 
+/// The source to compare with: the image at `path`, with the files of `add` added in
+/// memory as `convert --add` adds them; and what was added, for the report.
+fn open_source(path: &Path, add: &crate::cmd::fat::AddArgs) -> anyhow::Result<Box<dyn Disk>> {
+    let image = Image::open(path, &OpenOptions::default())
+        .with_context(|| format!("cannot open the source {}", path.display()))
+        .input()?;
+    if add.add.is_empty() {
+        return Ok(Box::new(image));
+    }
+    let specs = crate::cmd::fat::add_specs(add)?;
+    let patches = ddgz_fat::plan(&image, &specs, add.replace, |n| {
+        ddgz_layout::partition_range(&image, n)
+    })
+    .map_err(|e| with_code(Code::Usage, e))
+    .with_context(|| format!("--add on the source {}", path.display()))?;
+    Ok(Box::new(ddgz_image::Overlay::new(image, patches).input()?))
+}
+
 pub fn run(a: Args) -> anyhow::Result<()> {
     let name = a.file.display().to_string();
+    if a.against.is_none() && (!a.add.add.is_empty() || a.add.replace) {
+        return Err(with_code(
+            Code::Usage,
+            anyhow::anyhow!("--add and --replace describe the source: they need --against"),
+        ));
+    }
     let source = match &a.against {
-        Some(p) => Some(
-            Image::open(p, &OpenOptions::default())
-                .with_context(|| format!("cannot open the source {}", p.display()))
-                .input()?,
-        ),
+        Some(p) => Some(open_source(p, &a.add)?),
         None => None,
     };
     let progress = Progress::new(&a.file, a.quiet);
@@ -84,7 +109,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         capture.want(std::slice::from_ref(&(0..CAPTURE_BUDGET)));
     }
     let summary = {
-        let mut against = source.as_ref().map(|s| Against::new(s as &dyn Disk));
+        let mut against = source.as_deref().map(Against::new);
         let mut sinks: Vec<&mut dyn verify::Sink> = Vec::new();
         let mut lookahead = Lookahead {
             capture: &mut capture,
@@ -97,7 +122,26 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         } else if !a.no_layout {
             sinks.push(&mut lookahead);
         }
-        pass(&a.file, &mut sinks, &progress, 1)?
+        pass(&a.file, &mut sinks, &progress, 1).map_err(|e| {
+            let differs = e.chain().any(|c| {
+                matches!(
+                    c.downcast_ref::<verify::Error>(),
+                    Some(verify::Error::Differs { .. })
+                )
+            });
+            if differs && a.add.add.is_empty() {
+                with_code(
+                    Code::Failed,
+                    anyhow::anyhow!(
+                        "{} (an image made with `convert --add` equals its source only with \
+                         the same --add arguments given to verify)",
+                        crate::exit::message(&e)
+                    ),
+                )
+            } else {
+                e
+            }
+        })?
     };
     let (summary, kind) = summary;
     let mut lines = vec![format!(
@@ -109,8 +153,13 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         summary.crc32
     )];
     if let (Some(src), Some(p)) = (&source, &a.against) {
+        let added = if a.add.add.is_empty() {
+            String::new()
+        } else {
+            format!(" with the files of {} --add added", a.add.add.len())
+        };
         lines.push(format!(
-            "{name}: equal to {} ({} bytes), byte for byte",
+            "{name}: equal to {}{added} ({} bytes), byte for byte",
             p.display(),
             src.size()
         ));
@@ -119,8 +168,9 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     if !a.no_layout {
         let layout = match &source {
             // Equal to the source, byte for byte: the source is the decompressed disk.
-            Some(src) => check_layout(src, &a.allow.codes)
-                .map_err(|e| e.context(format!("{name}: layout")))?,
+            Some(src) => {
+                check_layout(&**src, &a.allow.codes).map_err(|e| failed(&lines, e, &name))?
+            }
             None => {
                 let mut passes = 1;
                 loop {
@@ -129,8 +179,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
                     let misses = view.misses();
                     drop(view);
                     if misses.is_empty() {
-                        let (summary, warnings) =
-                            outcome.map_err(|e| e.context(format!("{name}: layout")))?;
+                        let (summary, warnings) = outcome.map_err(|e| failed(&lines, e, &name))?;
                         break (
                             format!(
                                 "{summary} ({passes} pass{} over the stream)",
@@ -188,6 +237,42 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A failed layout check: the checks that passed are printed first, then each error on a
+/// line of its own; the error returned says how many.
+fn failed(passed: &[String], e: LayoutError, name: &str) -> anyhow::Error {
+    match e {
+        LayoutError::Other(e) => e.context(format!("{name}: layout")),
+        LayoutError::Findings { profile, errors } => {
+            for l in passed {
+                println!("{l}");
+            }
+            for f in &errors {
+                println!("{name}: {f}");
+            }
+            with_code(
+                Code::Failed,
+                anyhow::anyhow!(
+                    "{name}: layout: validation of the decompressed disk (profile {profile}) \
+                     found {} error{} (listed above)",
+                    errors.len(),
+                    if errors.len() == 1 { "" } else { "s" },
+                ),
+            )
+        }
+    }
+}
+
+/// Why the layout check failed.
+enum LayoutError {
+    /// Validation found errors, one a line.
+    Findings {
+        profile: &'static str,
+        errors: Vec<String>,
+    },
+    /// It could not run.
+    Other(anyhow::Error),
+}
+
 /// The first pass's capture, looking ahead (see the module's doc): the validator runs on
 /// what was decoded so far, and the ranges it read further on are kept as they go by.
 struct Lookahead<'a> {
@@ -232,7 +317,8 @@ impl Lookahead<'_> {
 }
 
 /// The disk size the partition table of the head implies, before the stream's end says:
-/// the GPT header's backup LBA, else the end of the furthest MBR partition.
+/// the GPT header's backup LBA, else the end of the furthest MBR partition (the layout
+/// crate's parsers, on what was kept so far).
 fn guessed_size(capture: &Capture) -> Option<u64> {
     const SECTOR: u64 = 512;
     let view = capture.view_so_far(u64::MAX);
@@ -241,23 +327,16 @@ fn guessed_size(capture: &Capture) -> Option<u64> {
     if !view.misses().is_empty() {
         return None;
     }
-    let le32 = |at: usize| {
-        u64::from(u32::from_le_bytes(
-            head[at..at + 4].try_into().unwrap_or_default(),
-        ))
-    };
-    if &head[512..520] == b"EFI PART" {
-        let backup = u64::from_le_bytes(head[544..552].try_into().ok()?);
-        return backup.checked_add(1)?.checked_mul(SECTOR);
+    if let Ok(h) = ddgz_layout::gpt::parse_header(&head[SECTOR as usize..], 1, u64::MAX) {
+        return h.alternate_lba.checked_add(1)?.checked_mul(SECTOR);
     }
-    if head[510..512] != [0x55, 0xaa] {
-        return None;
-    }
-    let end = (0..4)
-        .map(|i| 446 + 16 * i)
-        .map(|e| le32(e + 8) + le32(e + 12))
+    let mbr = ddgz_layout::mbr::read_mbr(&view).ok()??;
+    let end = mbr
+        .entries
+        .iter()
+        .filter_map(|e| e.first_lba.checked_add(e.sectors))
         .max()?;
-    (end > 0).then_some(end * SECTOR)
+    (end > 0).then_some(end.checked_mul(SECTOR)?)
 }
 
 /// One pass over the stream in `path`; also says whether it could be read again.
@@ -293,9 +372,11 @@ fn pass(
 /// Validates the partition table / layout of `disk` as `ddgz validate` does (auto
 /// profile). Returns a one-line summary and the warnings, or an error (exit 1) listing
 /// the errors.
-fn check_layout(disk: &dyn Disk, allow: &[String]) -> anyhow::Result<(String, Vec<String>)> {
+fn check_layout(disk: &dyn Disk, allow: &[String]) -> Result<(String, Vec<String>), LayoutError> {
     use ddgz_layout::Severity;
-    let mut findings = ddgz_layout::validate(disk, ddgz_layout::Profile::Auto).input()?;
+    let mut findings = ddgz_layout::validate(disk, ddgz_layout::Profile::Auto)
+        .input()
+        .map_err(LayoutError::Other)?;
     findings.allow(allow);
     let of = |s: Severity| {
         let layout = findings.items.iter().filter(|f| f.severity == s);
@@ -316,15 +397,7 @@ fn check_layout(disk: &dyn Disk, allow: &[String]) -> anyhow::Result<(String, Ve
         ddgz_layout::Profile::Auto => "auto",
     };
     if !errors.is_empty() {
-        return Err(with_code(
-            Code::Failed,
-            anyhow::anyhow!(
-                "validation of the decompressed disk (profile {profile}) found {} error{}: {}",
-                errors.len(),
-                if errors.len() == 1 { "" } else { "s" },
-                errors.join("; ")
-            ),
-        ));
+        return Err(LayoutError::Findings { profile, errors });
     }
     Ok((
         format!(

@@ -11,8 +11,8 @@ use ddgz_fat::AddSpec;
 use ddgz_image::{Disk, FileId, Format, Image, OpenOptions, Overlay};
 use sha2::{Digest, Sha256};
 
-use crate::direct::DirectWriter;
 use crate::{Error, ErrorKind, OutputFile, Progress, Result, Summary};
+use ddgz_output::DirectWriter;
 
 /// How to convert. `Options::default()`: detect the format, validate, level 6, one thread
 /// per core, 1 MiB chunks, each chunk checked by decoding it again.
@@ -290,7 +290,7 @@ impl<'w> Converter<'w> {
         let (output, (summary, sha256)) = match self.sink {
             Sink::Writer(w) => {
                 let w = BufWriter::with_capacity(1 << 20, w);
-                let r = compress(&*self.disk, w, &dopts, progress)?;
+                let r = compress(&*self.disk, w, &dopts, progress).map_err(stream_cut)?;
                 (None, r)
             }
             Sink::File(file) => {
@@ -334,6 +334,17 @@ impl<'w> Converter<'w> {
             findings: self.layout.map(|r| r.findings),
         })
     }
+}
+
+/// A writer's output cannot be taken back: a cancel says what the reader got.
+fn stream_cut(e: Error) -> Error {
+    if e.kind() != ErrorKind::Cancelled {
+        return e;
+    }
+    Error::new(
+        ErrorKind::Cancelled,
+        "interrupted; the gzip stream written so far is cut short (no trailer): discard it",
+    )
 }
 
 /// A writer that hashes what passes through (the sha256 MAAS asks for).

@@ -28,13 +28,12 @@
 #![deny(missing_docs)]
 
 mod convert;
-mod direct;
 mod error;
-pub mod output;
 mod summary;
 
 pub use convert::{convert, Converter, Options, Output};
 pub use ddgz_deflate::Progress;
+/// Atomic output, re-exported from `ddgz-output` (its home) for this crate's callers.
+pub use ddgz_output::{files_under, OutputError, OutputFile};
 pub use error::{Error, ErrorKind, Result};
-pub use output::{files_under, OutputError, OutputFile};
 pub use summary::Summary;

@@ -8,6 +8,7 @@ use ddgz_disk::size::human;
 
 /// What a conversion produced.
 #[derive(Debug, Clone, serde::Serialize)]
+#[non_exhaustive]
 pub struct Summary {
     /// The image read.
     pub input: PathBuf,

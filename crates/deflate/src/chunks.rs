@@ -44,6 +44,7 @@ pub struct ChunkOptions<'a> {
 
 /// How far an encoding got, after each batch of chunks.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Progress {
     /// Guest bytes written so far (a position on the disk).
     pub guest_bytes: u64,

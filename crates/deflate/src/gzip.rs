@@ -110,38 +110,59 @@ enum Out {
     Zeros { tail: bool, count: u64 },
 }
 
-/// Writes one gzip member of a disk of `size` bytes cut in chunks of `chunk_size` into
-/// `out`: the header, every chunk `body` pushes (in order), the final block and the
-/// trailer. `encoder` encodes the zero chunks once.
+/// How the zero chunks of a member are made, if it has any.
+pub(crate) struct Zeros<'a> {
+    /// The disk's size (the last chunk may be shorter).
+    pub size: u64,
+    /// Bytes per chunk.
+    pub chunk_size: usize,
+    /// Encodes the zero chunk(s) once.
+    pub encoder: &'a mut dyn ChunkEncoder,
+}
+
+/// Writes one gzip member into `out`: the header, every chunk `body` pushes (in order),
+/// the final block and the trailer (`body` returns the number of source bytes: ISIZE).
+/// A disk's member has `zeros` ([`Chunk::Zero`] items); a stream's has none.
 ///
 /// The bytes are written, and hashed by `out` if it hashes, on a thread of their own, so
 /// that the caller's thread — the pipeline's writer, which hands chunks over in order —
 /// never waits on a hash or a `write` call (workers wait for it when the window is full).
 pub(crate) fn write_member<W: Write + Send>(
     mut out: W,
-    size: u64,
     chunk_size: usize,
-    encoder: &mut dyn ChunkEncoder,
-    body: impl FnOnce(&mut dyn FnMut(Chunk) -> Result<(), Error>) -> Result<(), Error>,
+    zeros: Option<Zeros<'_>>,
+    body: impl FnOnce(&mut dyn FnMut(Chunk) -> Result<(), Error>) -> Result<u64, Error>,
 ) -> Result<Summary, Error> {
-    let chunk = chunk_size as u64;
-    let full = ZeroChunk::new(encoder, chunk_size.min(size as usize).max(1))?;
-    let tail_len = (size % chunk) as usize;
-    let tail = if tail_len != 0 && size.div_ceil(chunk) > 1 {
-        Some(ZeroChunk::new(encoder, tail_len)?)
-    } else {
-        None
+    let (full, tail) = match zeros {
+        Some(Zeros {
+            size,
+            chunk_size,
+            encoder,
+        }) => {
+            let chunk = chunk_size as u64;
+            let full = ZeroChunk::new(encoder, chunk_size.min(size as usize).max(1))?;
+            let tail_len = (size % chunk) as usize;
+            let tail = if tail_len != 0 && size.div_ceil(chunk) > 1 {
+                Some(ZeroChunk::new(encoder, tail_len)?)
+            } else {
+                None
+            };
+            (Some(full), tail)
+        }
+        None => (None, None),
     };
-    let (full, tail) = (&full, tail.as_ref());
+    let (full, tail) = (full.as_ref(), tail.as_ref());
     std::thread::scope(|s| {
         let (tx, rx) = sync_channel::<Out>((QUEUE_BYTES / chunk_size).clamp(2, 64));
         let output = std::thread::Builder::new()
             .name("ddgz-output".into())
             .spawn_scoped(s, move || -> io::Result<()> {
                 out.write_all(&GZIP_HEADER)?;
+                let none: &[u8] = &[];
+                let full_bytes = full.map_or(none, |z| &z.bytes);
                 let mut zeros = [
-                    Repeat::new(&full.bytes),
-                    Repeat::new(&tail.unwrap_or(full).bytes),
+                    Repeat::new(full_bytes),
+                    Repeat::new(tail.map_or(full_bytes, |z| &z.bytes)),
                 ];
                 for m in rx {
                     match m {
@@ -158,14 +179,13 @@ pub(crate) fn write_member<W: Write + Send>(
             tx,
             crc: Hasher::new(),
             summary: Summary {
-                input_bytes: size,
                 output_bytes: GZIP_HEADER.len() as u64,
                 ..Summary::default()
             },
             full,
             tail,
         };
-        let r = body(&mut |c| member.push(c)).and_then(|()| member.trailer());
+        let r = body(&mut |c| member.push(c)).and_then(|n| member.trailer(n));
         // Closing the channel ends the output thread once it has written what it holds.
         let summary = member.summary;
         drop(member.tx);
@@ -186,7 +206,7 @@ struct Member<'a> {
     tx: SyncSender<Out>,
     crc: Hasher,
     summary: Summary,
-    full: &'a ZeroChunk,
+    full: Option<&'a ZeroChunk>,
     tail: Option<&'a ZeroChunk>,
 }
 
@@ -201,11 +221,16 @@ impl Member<'_> {
     fn push(&mut self, c: Chunk) -> Result<(), Error> {
         let (bytes, h) = match c {
             Chunk::Zero { len, count } => {
-                let tail = len != self.full.len && self.tail.is_some();
+                let Some(full) = self.full else {
+                    return Err(Error::Options(
+                        "a zero chunk in a member without zero chunks".into(),
+                    ));
+                };
+                let tail = len != full.len && self.tail.is_some();
                 let z = if tail {
-                    self.tail.unwrap_or(self.full)
+                    self.tail.unwrap_or(full)
                 } else {
-                    self.full
+                    full
                 };
                 debug_assert_eq!(z.len, len);
                 self.summary.zero_chunks += count;
@@ -224,8 +249,9 @@ impl Member<'_> {
         Ok(())
     }
 
-    /// Sends the final block and the trailer.
-    fn trailer(&mut self) -> Result<(), Error> {
+    /// Sends the final block and the trailer, for `input_bytes` source bytes.
+    fn trailer(&mut self, input_bytes: u64) -> Result<(), Error> {
+        self.summary.input_bytes = input_bytes;
         self.summary.crc32 = self.crc.clone().finalize();
         let mut trailer = Vec::with_capacity(10);
         trailer.extend_from_slice(&FINAL_BLOCK);

@@ -19,13 +19,16 @@
 //! One module per job: [`pipeline`] (ordered, bounded, codec-agnostic), [`chunks`] (a
 //! disk as chunks: extents, zero detection, reads), [`encoder`] (the deflate chunk
 //! encoder behind the [`ChunkEncoder`] trait: another codec is another encoder), `gzip`
-//! (the member framing), [`verify`] (checking gzip streams).
+//! (the member framing), [`stream`] (push mode: a stream of unknown length, such as a
+//! tarball, through the same pipeline, encoder and framing), [`verify`] (checking gzip
+//! streams).
 #![deny(missing_docs)]
 
 pub mod chunks;
 pub mod encoder;
 mod gzip;
 pub mod pipeline;
+pub mod stream;
 pub mod verify;
 
 use std::io::Write;
@@ -36,6 +39,7 @@ use ddgz_disk::Disk;
 
 pub use chunks::{is_zero, Chunk, Progress};
 pub use encoder::{ChunkEncoder, DeflateEncoder};
+pub use stream::{compress_stream, StreamError, StreamWriter};
 
 /// Default chunk size: large enough that per-chunk overhead (a sync marker, a cold window)
 /// costs well under 0.1 % of output, small enough to spread work over cores.
@@ -73,6 +77,7 @@ impl Default for Options {
 
 /// What [`compress`] did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Summary {
     /// Guest bytes compressed (the disk size, ISIZE modulo 2^32 in the trailer).
     pub input_bytes: u64,
@@ -126,15 +131,8 @@ pub enum Error {
     Cancelled,
 }
 
-/// Compresses all of `disk` into `out` as one gzip member. `progress` is told how far it
-/// got (guest bytes, and data bytes: the work) after each batch of chunks. `out` is
-/// written (and hashed, if it hashes) on a thread of its own, off the workers' path.
-pub fn compress(
-    disk: &dyn Disk,
-    out: impl Write + Send,
-    opts: &Options,
-    progress: &mut dyn FnMut(Progress),
-) -> Result<Summary, Error> {
+/// Checks `opts` and returns the number of workers.
+fn checked_threads(opts: &Options) -> Result<usize, Error> {
     if opts.level > 9 {
         return Err(Error::Options(format!(
             "level {} is out of range 0..=9",
@@ -147,16 +145,31 @@ pub fn compress(
             opts.chunk_size
         )));
     }
-    let threads = match opts.threads {
+    Ok(match opts.threads {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
         n => n,
-    };
+    })
+}
+
+/// Compresses all of `disk` into `out` as one gzip member. `progress` is told how far it
+/// got (guest bytes, and data bytes: the work) after each batch of chunks. `out` is
+/// written (and hashed, if it hashes) on a thread of its own, off the workers' path.
+pub fn compress(
+    disk: &dyn Disk,
+    out: impl Write + Send,
+    opts: &Options,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<Summary, Error> {
+    let threads = checked_threads(opts)?;
     let new_encoder = || DeflateEncoder::new(opts.level, opts.verify);
     gzip::write_member(
         out,
-        disk.size(),
         opts.chunk_size,
-        &mut new_encoder(),
+        Some(gzip::Zeros {
+            size: disk.size(),
+            chunk_size: opts.chunk_size,
+            encoder: &mut new_encoder(),
+        }),
         |push| {
             chunks::encode_disk(
                 disk,
@@ -169,6 +182,7 @@ pub fn compress(
                 push,
                 progress,
             )
+            .map(|()| disk.size())
         },
     )
 }

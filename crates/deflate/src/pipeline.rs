@@ -11,6 +11,9 @@
 //! its claim over the run ([`Claim::extend`]) and hand it over as one result covering
 //! all its indices, so a terabyte of zeros is a handful of claims, lock round trips and
 //! writes instead of a million.
+//!
+//! The item count may be unknown at the start (a stream, [`crate::stream`]): a worker
+//! that finds no item at its claim says so ([`Claim::end_at`]), and the items end there.
 
 use std::collections::BTreeMap;
 use std::ops::Range;
@@ -55,7 +58,7 @@ pub type Results<T> = Vec<(Range<u64>, Result<T, Error>)>;
 pub struct Claim<'a> {
     range: Range<u64>,
     next: &'a AtomicU64,
-    count: u64,
+    count: &'a AtomicU64,
 }
 
 impl Claim<'_> {
@@ -74,7 +77,7 @@ impl Claim<'_> {
     /// past it yet; true if the claim now reaches `end`. Meant for runs of cheap items
     /// only: the whole run is one result, one place in the window.
     pub fn extend(&mut self, end: u64) -> bool {
-        let end = end.min(self.count);
+        let end = end.min(self.count.load(Ordering::Relaxed));
         if end <= self.range.end {
             return true;
         }
@@ -87,12 +90,21 @@ impl Claim<'_> {
         }
         ok
     }
+
+    /// There are no items from index `at` on (a stream ended there): the claim stops
+    /// before it and the pipeline ends after the items before it.
+    pub fn end_at(&mut self, at: u64) {
+        self.count.fetch_min(at, Ordering::Relaxed);
+        self.range.end = self.range.end.min(at).max(self.range.start);
+    }
 }
 
 /// What the workers and the writer share.
 struct Shared<T> {
     /// Next index a worker may claim.
     next: AtomicU64,
+    /// The item count: lowered by [`Claim::end_at`].
+    count: AtomicU64,
     state: Mutex<State<T>>,
     /// Signalled when the item the writer waits for is ready.
     ready: Condvar,
@@ -122,6 +134,7 @@ struct State<T> {
 /// `(indices, result)` covering the indices of the claim in order (it may stop after an
 /// error, and must stop when `stopped()` says so). `write` receives the items in order;
 /// `written(n)` is called after each batch with the number of items written so far.
+/// `count` may be `u64::MAX` when a worker will find the end ([`Claim::end_at`]).
 /// The first error in index order (an item's or `write`'s) stops everything and is
 /// returned; `cancelled()` is checked between batches ([`Error::Cancelled`]).
 #[allow(clippy::too_many_arguments)]
@@ -143,6 +156,7 @@ where
     let (new_worker, work) = (&new_worker, &work);
     let shared = Shared {
         next: AtomicU64::new(0),
+        count: AtomicU64::new(count),
         state: Mutex::new(State {
             done: BTreeMap::new(),
             next_write: 0,
@@ -155,6 +169,7 @@ where
     };
     let lock = || shared.state.lock().unwrap_or_else(|p| p.into_inner());
     let stopped = Stopped(&shared.stop);
+    let items = || shared.count.load(Ordering::Relaxed);
 
     std::thread::scope(|s| {
         for _ in 0..threads.max(1).min(count.max(1) as usize) {
@@ -163,10 +178,10 @@ where
                 let mut results = Vec::with_capacity(CLAIM as usize);
                 loop {
                     let first = shared.next.fetch_add(CLAIM, Ordering::Relaxed);
-                    if first >= count {
+                    if first >= items() {
                         return;
                     }
-                    let end = (first + CLAIM).min(count);
+                    let end = first.saturating_add(CLAIM).min(items());
                     // Wait for room in the window, unless the writer waits for this very
                     // claim (then nothing else can move). Counted in results, not indices:
                     // a run of zero chunks is one result, and the worker past it must not
@@ -175,11 +190,15 @@ where
                         let mut g = lock();
                         while g.done.len() as u64 + g.working >= window
                             && first > g.next_write
+                            && first < items()
                             && !stopped.get()
                         {
                             g.room_waiters += 1;
                             g = shared.room.wait(g).unwrap_or_else(|p| p.into_inner());
                             g.room_waiters -= 1;
+                        }
+                        if first >= items() {
+                            return;
                         }
                         g.working += 1;
                     }
@@ -189,7 +208,7 @@ where
                     let mut claim = Claim {
                         range: first..end,
                         next: &shared.next,
-                        count,
+                        count: &shared.count,
                     };
                     work(&mut state, &mut claim, &stopped, &mut results);
                     if stopped.get() {
@@ -197,7 +216,8 @@ where
                     }
                     let mut g = lock();
                     g.working -= 1;
-                    let wake = results.iter().any(|(r, _)| r.start == g.next_write);
+                    let wake = results.iter().any(|(r, _)| r.start == g.next_write)
+                        || items() <= g.next_write;
                     g.done
                         .extend(results.drain(..).map(|(r, item)| (r.start, (r.end, item))));
                     if wake {
@@ -211,11 +231,15 @@ where
         let mut batch = Vec::with_capacity(window as usize);
         let r = (|| {
             let mut i = 0;
-            while i < count {
+            while i < items() {
                 {
                     let mut g = lock();
-                    while !g.done.contains_key(&i) {
+                    while !g.done.contains_key(&i) && i < items() {
                         g = shared.ready.wait(g).unwrap_or_else(|p| p.into_inner());
+                    }
+                    if !g.done.contains_key(&i) {
+                        // The items ended at `i`.
+                        break;
                     }
                     while let Some((end, c)) = g.done.remove(&i) {
                         batch.push(c);
@@ -236,7 +260,8 @@ where
             }
             Ok(())
         })();
-        if r.is_err() {
+        // Done or failed: workers still waiting (for room, or past a stream's end) leave.
+        {
             let _g = lock();
             shared.stop.store(true, Ordering::Relaxed);
             shared.room.notify_all();

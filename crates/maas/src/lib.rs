@@ -38,6 +38,7 @@ pub mod command;
 mod error;
 pub mod filetype;
 pub mod naming;
+pub mod os_release;
 
 #[cfg(feature = "fake-server")]
 #[doc(hidden)]

@@ -93,6 +93,7 @@ impl Error {
 
 /// What a sound stream holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Summary {
     /// Number of gzip members (1 for ddgz and pigz output).
     pub members: u64,

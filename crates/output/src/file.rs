@@ -91,7 +91,7 @@ pub enum OutputError {
 /// use std::io::Write;
 /// # let dir = tempfile::tempdir()?;
 /// # let out = dir.path().join("disk.dd.gz");
-/// let mut o = ddgz_convert::OutputFile::create(&out, false, &[])?;
+/// let mut o = ddgz_output::OutputFile::create(&out, false, &[])?;
 /// o.write_all(b"bytes")?;
 /// o.commit()?;
 /// assert_eq!(std::fs::read(&out)?, b"bytes");

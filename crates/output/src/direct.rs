@@ -60,7 +60,7 @@ enum Msg {
 /// A [`Write`] into a file opened for writing at its start, as described in the module
 /// documentation. [`flush`](Write::flush) writes everything and reports the first error;
 /// call it before using the file otherwise.
-pub(crate) struct DirectWriter {
+pub struct DirectWriter {
     cur: Buf,
     tx: Option<SyncSender<Msg>>,
     free: Receiver<Buf>,
@@ -70,7 +70,8 @@ pub(crate) struct DirectWriter {
 }
 
 impl DirectWriter {
-    pub(crate) fn new(file: &File) -> io::Result<Self> {
+    /// A writer into `file` (duplicated: the caller keeps its handle), with its own thread.
+    pub fn new(file: &File) -> io::Result<Self> {
         let file = file.try_clone()?;
         let (tx, rx) = sync_channel::<Msg>(BUFFERS);
         let (free_tx, free) = sync_channel::<Buf>(BUFFERS);
