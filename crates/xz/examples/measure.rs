@@ -1,6 +1,7 @@
 //! Encodes a file single-threaded as an xz stream of one block per chunk and prints the
 //! size and the time: `cargo run --release -p ddgz-xz --example measure -- FILE OUT
-//! [CHUNK_MIB]`. All-zero chunks go through `push_zero_run`, as the pipeline hands them.
+//! [CHUNK_MIB [split]]`. Runs of all-zero chunks go through `push_zero_run`, as the
+//! pipeline hands them over.
 
 use std::io::Read;
 use std::time::Instant;
@@ -10,7 +11,7 @@ use ddgz_xz::{BlockEncoder, XzStreamWriter};
 fn main() -> std::io::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let [_, input, output, rest @ ..] = &args[..] else {
-        eprintln!("usage: measure FILE OUT [CHUNK_MIB]");
+        eprintln!("usage: measure FILE OUT [CHUNK_MIB [split]]");
         std::process::exit(2);
     };
     let chunk = rest.first().map_or(1, |c| c.parse::<usize>().unwrap_or(1)) << 20;
@@ -19,7 +20,9 @@ fn main() -> std::io::Result<()> {
     let mut w = XzStreamWriter::new(out)?;
     let mut enc = BlockEncoder::new(6);
     let mut buf = vec![0u8; chunk];
-    let (mut data, mut zeros) = (0u64, 0u64);
+    let (mut data, mut zeros, mut run) = (0u64, 0u64, 0u64);
+    // With a third argument "split", every zero chunk is its own run (own block).
+    let split = rest.get(1).is_some_and(|a| a == "split");
     let start = Instant::now();
     loop {
         let mut n = 0;
@@ -34,13 +37,18 @@ fn main() -> std::io::Result<()> {
             break;
         }
         if buf[..n].iter().all(|&b| b == 0) {
-            w.push_zero_run(n as u64)?;
+            run += n as u64;
             zeros += n as u64;
+            if split {
+                w.push_zero_run(std::mem::take(&mut run))?;
+            }
         } else {
+            w.push_zero_run(std::mem::take(&mut run))?;
             w.push_block(&enc.encode(&buf[..n])?)?;
             data += n as u64;
         }
     }
+    w.push_zero_run(run)?;
     let (_, s) = w.finish()?;
     let t = start.elapsed().as_secs_f64();
     println!(

@@ -38,9 +38,9 @@ pub struct XzStreamWriter<W: Write> {
     out: W,
     records: Vec<u8>,
     summary: Summary,
-    scratch: Vec<u8>,
-    /// The last zero block written, reused for the next of equal length.
-    zero: Option<EncodedBlock>,
+    /// Zero blocks written, reused for the next of equal length: one of
+    /// [`ZERO_BLOCK_MAX`] (long runs) and the last of another length (a run's remainder).
+    zero: [Option<EncodedBlock>; 2],
 }
 
 impl<W: Write> XzStreamWriter<W> {
@@ -57,8 +57,7 @@ impl<W: Write> XzStreamWriter<W> {
                 bytes: h.len() as u64,
                 ..Summary::default()
             },
-            scratch: Vec::new(),
-            zero: None,
+            zero: [None, None],
         })
     }
 
@@ -82,28 +81,24 @@ impl<W: Write> XzStreamWriter<W> {
     }
 
     /// Appends `bytes` zero bytes, as blocks of at most [`ZERO_BLOCK_MAX`] built from
-    /// precomputed LZMA2 (no compression work, about 130 bytes per MiB).
+    /// precomputed LZMA2 (no compression work; 224 bytes per zero MiB in blocks of
+    /// [`ZERO_BLOCK_MAX`], 257 as blocks of one MiB).
     pub fn push_zero_run(&mut self, mut bytes: u64) -> io::Result<()> {
         while bytes > 0 {
             let len = bytes.min(ZERO_BLOCK_MAX);
-            if self
-                .zero
-                .as_ref()
-                .is_none_or(|z| z.record.uncompressed_size != len)
-            {
-                self.scratch.clear();
-                let record = block::zero_block(len, &mut self.scratch)?;
-                self.zero = Some(EncodedBlock {
-                    bytes: std::mem::take(&mut self.scratch),
-                    record,
-                });
-            }
-            if let Some(z) = self.zero.take() {
-                self.out.write_all(&z.bytes)?;
-                self.record(z.bytes.len() as u64, z.record);
-                self.summary.zero_blocks += 1;
-                self.zero = Some(z);
-            }
+            let slot = usize::from(len != ZERO_BLOCK_MAX);
+            let z = match self.zero[slot].take() {
+                Some(z) if z.record.uncompressed_size == len => z,
+                _ => {
+                    let mut bytes = Vec::new();
+                    let record = block::zero_block(len, &mut bytes)?;
+                    EncodedBlock { bytes, record }
+                }
+            };
+            self.out.write_all(&z.bytes)?;
+            self.record(z.bytes.len() as u64, z.record);
+            self.summary.zero_blocks += 1;
+            self.zero[slot] = Some(z);
             bytes -= len;
         }
         Ok(())
