@@ -143,7 +143,7 @@ pub struct BlockEncoder {
 }
 
 /// Zero bytes per precomputed LZMA2 unit of a zero run.
-pub(crate) const ZERO_UNIT: u64 = 1 << 20;
+pub(crate) const ZERO_UNIT: u64 = 2 << 20;
 
 /// The precomputed LZMA2 of zero runs (see [`zero_block`]).
 struct ZeroUnits {
@@ -264,6 +264,47 @@ fn is_zero(buf: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The LZMA2 chunks of `data` (no end marker): (control, uncompressed size) each.
+    fn chunks(mut data: &[u8]) -> Vec<(u8, u64)> {
+        let mut out = Vec::new();
+        while let [c, b1, b2, rest @ ..] = data {
+            let (c, n) = (*c, u64::from(*b1) << 8 | u64::from(*b2));
+            if c < 0x80 {
+                assert!(c == 1 || c == 2, "control {c:#x}");
+                out.push((c, n + 1));
+                data = &rest[n as usize + 1..];
+            } else {
+                let usize = (u64::from(c & 0x1f) << 16 | n) + 1;
+                let csize = (usize::from(rest[0]) << 8 | usize::from(rest[1])) + 1;
+                let props = usize::from((c >> 5) & 3 >= 2);
+                out.push((c, usize));
+                data = &rest[2 + props + csize..];
+            }
+        }
+        assert!(data.is_empty());
+        out
+    }
+
+    #[test]
+    fn zero_units_reset_the_dictionary_once_and_the_next_one_repeats() {
+        let u = zero_units().as_ref().unwrap();
+        let first = chunks(&u.first);
+        let next = chunks(&u.next);
+        eprintln!(
+            "first {} bytes {first:x?}, next {} bytes {next:x?}",
+            u.first.len(),
+            u.next.len()
+        );
+        // The first resets the dictionary; the next never does, and starts with a state
+        // reset, so it decodes the same after itself as after the first.
+        assert_eq!(first[0].0 >> 5, 7);
+        assert!(next[0].0 == 2 || matches!(next[0].0 >> 5, 5 | 6));
+        assert!(next.iter().all(|&(c, _)| c != 1 && c >> 5 != 7));
+        for units in [&first, &next] {
+            assert_eq!(units.iter().map(|c| c.1).sum::<u64>(), ZERO_UNIT);
+        }
+    }
 
     #[test]
     fn dictionary_properties() {

@@ -4,10 +4,10 @@
 //!   both sizes, one LZMA2 filter (xz's preset, dictionary no larger than the chunk), the
 //!   LZMA2 data from a fresh encoder, padding, CRC-64 check. Stateless per chunk, so
 //!   workers run in parallel and equal input gives equal bytes.
-//! - Zeros cost no compression: LZMA2 of a MiB of zeros is computed once per process (once
+//! - Zeros cost no compression: LZMA2 of 2 MiB of zeros is computed once per process (once
 //!   from an empty dictionary, once after zeros with a state reset only, which may repeat
 //!   itself), and a zero block of any length is those units copied, the remainder encoded
-//!   (under a MiB), and its CRC-64 computed arithmetically.
+//!   (under 2 MiB), and its CRC-64 computed arithmetically.
 //! - [`XzStreamWriter`] writes the stream header, the blocks in the order given, then the
 //!   index and footer; it keeps only the index records (a few bytes per block).
 //!

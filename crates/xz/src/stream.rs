@@ -81,8 +81,8 @@ impl<W: Write> XzStreamWriter<W> {
     }
 
     /// Appends `bytes` zero bytes, as blocks of at most [`ZERO_BLOCK_MAX`] built from
-    /// precomputed LZMA2 (no compression work; 224 bytes per zero MiB in blocks of
-    /// [`ZERO_BLOCK_MAX`], 257 as blocks of one MiB).
+    /// precomputed LZMA2 (no compression work; 191 bytes per zero MiB in blocks of
+    /// [`ZERO_BLOCK_MAX`], 257 as blocks of one MiB; `xz -6` spends 153 by compressing).
     pub fn push_zero_run(&mut self, mut bytes: u64) -> io::Result<()> {
         while bytes > 0 {
             let len = bytes.min(ZERO_BLOCK_MAX);
