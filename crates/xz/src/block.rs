@@ -54,8 +54,9 @@ fn dict_prop(len: u64) -> (u8, u32) {
     (p, dict_of_prop(p).min(u32::MAX as u64) as u32)
 }
 
-/// Builds a block around `lzma2` (the LZMA2 data including its end marker) which decodes
-/// to `uncompressed` bytes with CRC-64 `check`, announcing `dict_prop`.
+/// Appends to `out` the block whose LZMA2 data (end marker included) is `lzma2_parts`
+/// concatenated, the second part `repeat_middle` times (the zero unit), which decodes to
+/// `uncompressed` bytes with CRC-64 `check`, announcing dictionary property `dict_prop`.
 pub(crate) fn frame(
     out: &mut Vec<u8>,
     lzma2_parts: &[&[u8]],
