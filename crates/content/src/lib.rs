@@ -23,6 +23,7 @@ pub const BLANK_SCAN: u64 = 4 << 20;
 /// What a partition holds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Content {
     /// A FAT filesystem that parses.
     Fat(ddgz_fat::Info),

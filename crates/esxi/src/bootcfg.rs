@@ -28,6 +28,7 @@ pub const BOOTBANKS: [u32; 2] = [5, 6];
 
 /// An ESXi release and build, as `boot.cfg` states them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct EsxiVersion {
     /// `major.minor.update`, e.g. `8.0.3`.
     pub version: String,

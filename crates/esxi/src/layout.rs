@@ -35,6 +35,7 @@ impl Generation {
 
 /// The ESXi layout a table matches.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct Layout {
     /// `6.x` or `7.0/8.0`.
     pub generation: Generation,

@@ -41,6 +41,7 @@ pub enum Profile {
 
 /// The findings of [`validate`]: the layout's, and MAAS readiness in a section of its own.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct Findings {
     /// The profile actually applied (`auto` resolved to `esxi` or `generic`).
     pub profile: Profile,
@@ -53,6 +54,7 @@ pub struct Findings {
 
 /// The MAAS readiness section of [`Findings`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
+#[non_exhaustive]
 pub struct Readiness {
     /// Whether the checks ran (they do for the `esxi` profile).
     pub checked: bool,

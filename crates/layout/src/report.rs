@@ -6,6 +6,7 @@ use crate::{Findings, Guid, PartitionReport, TableSource};
 
 /// The table in use, without its partitions.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct TableInfo {
     /// `gpt_primary`, `gpt_backup` or `mbr`.
     pub source: TableSource,
@@ -20,6 +21,7 @@ pub struct TableInfo {
 /// Everything `inspect` reports about a disk. The JSON shape is documented in
 /// the `ddgz` binary's `src/cmd/inspect.rs` (schema version 1) and pinned by `tests/inspect.rs`.
 #[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
 pub struct Report {
     /// Virtual size of the disk in bytes.
     pub disk_size: u64,

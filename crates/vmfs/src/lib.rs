@@ -81,11 +81,7 @@ impl std::fmt::Display for VmfsUuid {
         let a = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
         let c = u32::from_le_bytes([b[4], b[5], b[6], b[7]]);
         let d = u16::from_le_bytes([b[8], b[9]]);
-        write!(f, "{a:08x}-{c:08x}-{d:04x}-")?;
-        for x in &b[10..] {
-            write!(f, "{x:02x}")?;
-        }
-        Ok(())
+        write!(f, "{a:08x}-{c:08x}-{d:04x}-{}", hex::encode(&b[10..]))
     }
 }
 
@@ -103,6 +99,7 @@ impl Serialize for VmfsUuid {
 
 /// What the headers of a VMFS / VMFS-L volume say.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct Volume {
     /// VMFS or VMFS-L.
     pub flavor: Flavor,
