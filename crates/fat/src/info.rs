@@ -80,7 +80,7 @@ pub fn looks_like_fat(boot: &[u8]) -> bool {
         return false;
     }
     let jump = boot[0] == 0xEB && boot[2] == 0x90 || boot[0] == 0xE9;
-    let bps = u16::from_le_bytes([boot[11], boot[12]]);
+    let bps = ddgz_disk::bytes::le16(boot, 11);
     let typed = &boot[54..57] == b"FAT" || &boot[82..85] == b"FAT";
     let signed = boot[510] == 0x55 && boot[511] == 0xAA;
     jump && bps.is_power_of_two() && (512..=4096).contains(&bps) && (typed || signed)
@@ -94,17 +94,7 @@ fn trim_label(s: &str) -> Option<String> {
 /// The label bytes as FAT tools show them: ASCII as is, any other byte as U+FFFD, trailing
 /// blanks and NULs dropped; `None` when empty or "NO NAME".
 fn label_text(b: &[u8]) -> Option<String> {
-    let s: String = b
-        .iter()
-        .map(|&c| {
-            if c < 0x80 {
-                c as char
-            } else {
-                char::REPLACEMENT_CHARACTER
-            }
-        })
-        .collect();
-    trim_label(&s)
+    trim_label(&crate::volume::oem_text(b))
 }
 
 /// Identifies a FAT filesystem in the partition `[range)`: reads the boot sector, checks it,

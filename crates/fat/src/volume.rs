@@ -439,6 +439,20 @@ impl<'d> Volume<'d> {
     }
 }
 
+/// Bytes of an 8.3 name or a label as text: ASCII as is, any other byte (a code page we do
+/// not know) as U+FFFD.
+pub(crate) fn oem_text(b: &[u8]) -> String {
+    b.iter()
+        .map(|&c| {
+            if c < 0x80 {
+                c as char
+            } else {
+                char::REPLACEMENT_CHARACTER
+            }
+        })
+        .collect()
+}
+
 /// Formats the 8.3 name of a short entry: `NAME.EXT`, optionally lower-cased per the NT
 /// flags (what Linux and mtools show).
 fn short_name(e: &[u8; 32], nt_case: bool) -> String {
@@ -447,16 +461,7 @@ fn short_name(e: &[u8; 32], nt_case: bool) -> String {
         base[0] = 0xE5;
     }
     let dec = |b: &[u8], lower: bool| -> String {
-        let s: String = b
-            .iter()
-            .map(|&c| {
-                if c < 0x80 {
-                    c as char
-                } else {
-                    char::REPLACEMENT_CHARACTER
-                }
-            })
-            .collect();
+        let s = oem_text(b);
         let s = s.trim_end_matches(' ').to_string();
         if lower {
             s.to_ascii_lowercase()
