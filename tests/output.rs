@@ -341,10 +341,8 @@ fn output_interrupted_stream_says_it_is_cut_short() {
         out.read_to_end(&mut rest).map(|_| rest.len())
     });
     // SAFETY: kill(2) on our own child's pid.
-    assert_eq!(
-        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) },
-        0
-    );
+    let sent = unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
+    assert_eq!(sent, 0);
     let o = child.wait_with_output().unwrap();
     let got = 4096 + reader.join().unwrap().unwrap();
     let err = stderr(&o);

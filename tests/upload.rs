@@ -311,8 +311,8 @@ fn ctrl_c_stops_between_chunks_and_says_how_to_clean_up() {
         assert!(t0.elapsed().as_secs() < 30, "no upload started");
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    // SAFETY: kill(2) on our own child's pid.
     assert_eq!(
+        // SAFETY: kill(2) on our own child's pid.
         unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) },
         0
     );

@@ -1,5 +1,5 @@
-//! FAT through ddgz-fat (which guards what it gives `fatfs`): list the volume held in
-//! memory, walk its directories and read its files, within bounds.
+//! FAT through ddgz-fat: identify the volume held in memory (what `inspect` shows), list
+//! it, walk its directories and read its files, within bounds.
 #![no_main]
 use ddgz_disk::MemoryDisk;
 use libfuzzer_sys::fuzz_target;
@@ -7,6 +7,7 @@ use libfuzzer_sys::fuzz_target;
 fuzz_target!(|data: &[u8]| {
     let disk = MemoryDisk(data.to_vec());
     let range = 0..data.len() as u64;
+    let _ = ddgz_fat::probe(&disk, range.clone());
     let mut dirs = vec!["/".to_string()];
     let mut visited = 0;
     while let Some(dir) = dirs.pop() {

@@ -36,8 +36,8 @@ impl Disk for Sparse {
 fuzz_target!(|data: &[u8]| {
     let half = data.len() / 2;
     let disk = Sparse(vec![
-        (ddgz_layout::vmfs::LVM_HEADER, data[..half].to_vec()),
-        (ddgz_layout::vmfs::FS_DESCRIPTOR, data[half..].to_vec()),
+        (ddgz_vmfs::LVM_HEADER, data[..half].to_vec()),
+        (ddgz_vmfs::FS_DESCRIPTOR, data[half..].to_vec()),
     ]);
-    let _ = ddgz_layout::vmfs::probe(&disk, 0..SIZE);
+    let _ = ddgz_vmfs::probe(&disk, 0..SIZE);
 });

@@ -8,8 +8,8 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use ddgz_convert::{Converter, ErrorKind, Output};
-use ddgz_image::Format;
 
+use crate::cmd::input::FormatArg;
 use crate::exit::{with_code, Code};
 
 /// Convert a disk image (qcow2, raw, VMDK, VHD, VHDX, VDI) into a MAAS ddgz file (raw disk, one gzip member).
@@ -99,34 +99,6 @@ pub struct Args {
     #[arg(long = "chunk-size", default_value_t = ddgz_deflate::DEFAULT_CHUNK_SIZE, hide = true,
           value_parser = crate::cli::parse_deflate_chunk_size)]
     pub deflate_chunk_size: usize,
-}
-
-/// `--format` values: the names of the format registry's entries (`ddgz_image::FORMATS`),
-/// so a new format needs no change here.
-#[derive(Debug, Clone, Copy)]
-pub struct FormatArg(Format);
-
-impl clap::ValueEnum for FormatArg {
-    fn value_variants<'a>() -> &'a [Self] {
-        static ALL: std::sync::LazyLock<Vec<FormatArg>> = std::sync::LazyLock::new(|| {
-            ddgz_image::FORMATS
-                .iter()
-                .map(|e| FormatArg(e.format))
-                .collect()
-        });
-        &ALL
-    }
-
-    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
-        let e = self.0.entry();
-        Some(clap::builder::PossibleValue::new(e.name).aliases(e.aliases.iter().copied()))
-    }
-}
-
-impl From<FormatArg> for Format {
-    fn from(f: FormatArg) -> Self {
-        f.0
-    }
 }
 
 /// What a conversion produced, as printed (and as `--json`, whose shape follows

@@ -257,10 +257,7 @@ pub fn run_cat(a: CatArgs) -> anyhow::Result<()> {
 }
 
 pub fn run_ks_media(a: KsMediaArgs) -> anyhow::Result<()> {
-    let opts = KsOptions {
-        size: a.size,
-        label: a.label.clone(),
-    };
+    let opts = KsOptions::new(a.size, a.label.clone());
     // A missing file is named as such, before the output is looked at.
     let reads = a
         .files

@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use ddgz_image::{Container, Image, InputFile, OpenOptions};
+use ddgz_image::{Container, Format, Image, InputFile, OpenOptions};
 
 use crate::exit::ResultExt;
 
@@ -80,4 +80,32 @@ fn decoding(path: &Path, compressed: u64) -> indicatif::ProgressBar {
     ));
     bar.enable_steady_tick(std::time::Duration::from_millis(200));
     bar
+}
+
+/// `--format` values: the names of the format registry's entries (`ddgz_image::FORMATS`),
+/// so a new format needs no change here.
+#[derive(Debug, Clone, Copy)]
+pub struct FormatArg(Format);
+
+impl clap::ValueEnum for FormatArg {
+    fn value_variants<'a>() -> &'a [Self] {
+        static ALL: std::sync::LazyLock<Vec<FormatArg>> = std::sync::LazyLock::new(|| {
+            ddgz_image::FORMATS
+                .iter()
+                .map(|e| FormatArg(e.format))
+                .collect()
+        });
+        &ALL
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        let e = self.0.entry();
+        Some(clap::builder::PossibleValue::new(e.name).aliases(e.aliases.iter().copied()))
+    }
+}
+
+impl From<FormatArg> for Format {
+    fn from(f: FormatArg) -> Self {
+        f.0
+    }
 }

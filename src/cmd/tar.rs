@@ -270,4 +270,3 @@ fn print_report(
     writeln!(w, "  size           {}", s.output_bytes)?;
     writeln!(w, "upload to MAAS with:\n  {maas}")
 }
-

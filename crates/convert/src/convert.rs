@@ -380,15 +380,7 @@ fn compress(
     w.inner
         .flush()
         .map_err(|e| Error::wrap(ErrorKind::Output, e).context("writing the output"))?;
-    Ok((s, hex(&w.sha.finalize())))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    bytes.iter().fold(String::new(), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    Ok((s, hex::encode(w.sha.finalize())))
 }
 
 /// Converts `input` into the ddgz file `output` (replacing an existing regular file only

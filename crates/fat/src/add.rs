@@ -12,7 +12,6 @@
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 use std::fs;
-use std::io;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
@@ -23,7 +22,7 @@ use ddgz_disk::{check_range, Disk, Patch};
 use crate::cow::Store;
 use crate::spec::check_name;
 use crate::volume::{DirLoc, Volume};
-use crate::write::Writer;
+use crate::write::{key, Writer};
 use crate::{AddSpec, Error, Result};
 
 /// Source trees nested deeper than this are refused (a symlink loop, most likely).
@@ -138,22 +137,9 @@ pub fn source_files(specs: &[AddSpec]) -> Result<Vec<PathBuf>> {
         .collect())
 }
 
-pub(crate) fn source_err(path: &Path, e: io::Error) -> Error {
-    let what = match e.kind() {
-        io::ErrorKind::NotFound => "no such file or directory".to_string(),
-        io::ErrorKind::PermissionDenied => "permission denied".to_string(),
-        _ => format!("cannot read it: {e}"),
-    };
-    Error::Source {
-        path: path.into(),
-        what,
-        source: Some(e),
-    }
-}
-
 /// Turns one spec into operations, walking its source tree (sorted, symlinks followed).
 fn gather(spec: &AddSpec, ops: &mut Vec<Op>) -> Result<()> {
-    let meta = fs::metadata(&spec.src).map_err(|e| source_err(&spec.src, e))?;
+    let meta = fs::metadata(&spec.src).map_err(|e| Error::unreadable(&spec.src, e))?;
     let dest: Vec<String> = spec
         .dest
         .split('/')
@@ -209,8 +195,8 @@ fn walk(
             });
         }
         let mut children = Vec::new();
-        for ent in fs::read_dir(src).map_err(|e| source_err(src, e))? {
-            let ent = ent.map_err(|e| source_err(src, e))?;
+        for ent in fs::read_dir(src).map_err(|e| Error::unreadable(src, e))? {
+            let ent = ent.map_err(|e| Error::unreadable(src, e))?;
             let path = ent.path();
             let name = ent.file_name();
             let Some(name) = name.to_str() else {
@@ -229,7 +215,7 @@ fn walk(
         }
         children.sort();
         for (name, path) in children {
-            let m = fs::metadata(&path).map_err(|e| source_err(&path, e))?;
+            let m = fs::metadata(&path).map_err(|e| Error::unreadable(&path, e))?;
             let mut d = dest.clone();
             d.push(name);
             walk(&path, &m, d, depth + 1, ops)?;
@@ -238,11 +224,6 @@ fn walk(
         return Err(bad("neither a regular file nor a directory".into()));
     }
     Ok(())
-}
-
-/// The key of a path in the plan: FAT compares names without case.
-fn key(comps: &[String]) -> String {
-    comps.join("/").to_uppercase()
 }
 
 /// 32-byte slots a new entry takes: `fatfs` writes long-name slots (13 UTF-16 units each)

@@ -25,6 +25,8 @@
 //! The FAT type follows from the cluster count alone (same section): fewer than 4085
 //! clusters is FAT12, fewer than 65525 is FAT16, else FAT32.
 
+use ddgz_disk::bytes::{le16, le32};
+
 /// FAT12 holds fewer clusters than this (spec section 3.5).
 const FAT12_MAX_CLUSTERS: u32 = 4085;
 /// FAT16 holds fewer clusters than this (spec section 3.5).
@@ -103,9 +105,8 @@ impl Geometry {
     /// of `volume_len` bytes. The error is the reason in words, with the values.
     pub(crate) fn parse(boot: &[u8; 512], volume_len: u64) -> Result<Self, String> {
         let u8_at = |o: usize| boot[o];
-        let u16_at = |o: usize| u16::from_le_bytes([boot[o], boot[o + 1]]);
-        let u32_at =
-            |o: usize| u32::from_le_bytes([boot[o], boot[o + 1], boot[o + 2], boot[o + 3]]);
+        let u16_at = |o: usize| le16(boot, o);
+        let u32_at = |o: usize| le32(boot, o);
 
         if boot[0x1FE..] != [0x55, 0xAA] {
             return Err(format!(

@@ -30,11 +30,22 @@ const SECTOR: u64 = 512;
 
 /// How to build the medium.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct KsOptions {
     /// Size of the whole image in bytes: a multiple of 512, at least [`KS_MIN_SIZE`].
     pub size: u64,
     /// Volume label, up to 11 characters (stored upper case).
     pub label: String,
+}
+
+impl KsOptions {
+    /// A medium of `size` bytes whose volume is labelled `label`.
+    pub fn new(size: u64, label: impl Into<String>) -> Self {
+        Self {
+            size,
+            label: label.into(),
+        }
+    }
 }
 
 /// Writes the kickstart medium holding `files` at the root of its FAT32 partition into

@@ -1,4 +1,5 @@
-//! FAT edits on a disk image without mounting it, listing and reading files, kickstart media.
+//! FAT edits on a disk image without mounting it, listing and reading files, identifying a
+//! volume ([`probe`]), kickstart media.
 //!
 //! The input disk is never written. [`add_files`] opens one partition of a [`Disk`](ddgz_disk::Disk) as a
 //! copy-on-write view (reads go to the disk, writes stay in memory in 4 KiB blocks),
@@ -23,12 +24,15 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 #![deny(missing_docs)]
+#![forbid(unsafe_code)]
 
 mod add;
 mod bpb;
 mod cow;
+mod info;
 mod ks;
 mod read;
+mod small;
 mod spec;
 mod time;
 mod volume;
@@ -39,8 +43,10 @@ use std::path::PathBuf;
 
 pub use add::{add_files, plan, source_files};
 pub use bpb::FatType;
+pub use info::{looks_like_fat, probe, Info, Probe, MAX_ROOT_ENTRIES};
 pub use ks::{ks_media, KsOptions, KS_MIN_SIZE, KS_PARTITION_START};
 pub use read::{copy_file, copy_file_in, list, list_in, read_file, Entry};
+pub use small::{list_dir, read_small, stat, Small};
 pub use spec::AddSpec;
 
 pub use ddgz_disk::Patch;
@@ -206,6 +212,20 @@ pub enum Error {
 }
 
 impl Error {
+    /// A source file or directory that cannot be read, in words a user acts on.
+    pub(crate) fn unreadable(path: &std::path::Path, e: io::Error) -> Self {
+        let what = match e.kind() {
+            io::ErrorKind::NotFound => "no such file or directory".to_string(),
+            io::ErrorKind::PermissionDenied => "permission denied".to_string(),
+            _ => format!("cannot read it: {e}"),
+        };
+        Error::Source {
+            path: path.into(),
+            what,
+            source: Some(e),
+        }
+    }
+
     pub(crate) fn io(volume: &str, path: &str, what: &str, source: io::Error) -> Self {
         Error::Io {
             volume: volume.into(),

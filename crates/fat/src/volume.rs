@@ -92,6 +92,9 @@ pub(crate) struct Listing {
     pub deleted_slots: u64,
     /// Clusters of the directory (0 for the fixed root).
     pub chain_len: u64,
+    /// The 8.3 name field of the first volume-label entry, if any (the root's is the
+    /// volume's label).
+    pub label: Option<[u8; 11]>,
 }
 
 /// An opened, checked volume over a copy-on-write store.
@@ -122,9 +125,16 @@ impl<'d> Volume<'d> {
             volume: label.clone(),
             reason,
         })?;
-        let v = Self { store, geo, label };
+        let v = Self::shallow(store, label, geo);
         v.check_tree()?;
         Ok(v)
+    }
+
+    /// A volume whose boot sector `geo` was checked but whose tree was not walked: fit for
+    /// reading the FAT and one directory (every chain walk is bounded on its own), not for
+    /// writing.
+    pub(crate) fn shallow(store: Rc<RefCell<Store<'d>>>, label: String, geo: Geometry) -> Self {
+        Self { store, geo, label }
     }
 
     fn corrupt(&self, reason: String) -> Error {
@@ -134,7 +144,7 @@ impl<'d> Volume<'d> {
         }
     }
 
-    fn read(&self, pos: u64, buf: &mut [u8], what: &str) -> Result<(), Error> {
+    pub(crate) fn read(&self, pos: u64, buf: &mut [u8], what: &str) -> Result<(), Error> {
         self.store
             .borrow_mut()
             .read_at(pos, buf)
@@ -258,6 +268,7 @@ impl<'d> Volume<'d> {
         let mut lfn = Lfn::default();
         let mut slot = 0u64;
         let mut deleted = 0u64;
+        let mut label = None;
         let mut buf = Vec::new();
         'runs: for (off, len) in runs {
             buf.resize(len as usize, 0);
@@ -279,6 +290,9 @@ impl<'d> Volume<'d> {
                 }
                 let long = lfn.take(&e[..11]);
                 if e[11] & ATTR_VOLUME != 0 && e[11] & ATTR_DIR == 0 {
+                    if label.is_none() {
+                        label = e[..11].try_into().ok();
+                    }
                     continue;
                 }
                 if e[0] == b'.' {
@@ -307,6 +321,7 @@ impl<'d> Volume<'d> {
             deleted_slots: deleted,
             capacity_slots,
             chain_len,
+            label,
         })
     }
 
@@ -424,6 +439,20 @@ impl<'d> Volume<'d> {
     }
 }
 
+/// Bytes of an 8.3 name or a label as text: ASCII as is, any other byte (a code page we do
+/// not know) as U+FFFD.
+pub(crate) fn oem_text(b: &[u8]) -> String {
+    b.iter()
+        .map(|&c| {
+            if c < 0x80 {
+                c as char
+            } else {
+                char::REPLACEMENT_CHARACTER
+            }
+        })
+        .collect()
+}
+
 /// Formats the 8.3 name of a short entry: `NAME.EXT`, optionally lower-cased per the NT
 /// flags (what Linux and mtools show).
 fn short_name(e: &[u8; 32], nt_case: bool) -> String {
@@ -432,16 +461,7 @@ fn short_name(e: &[u8; 32], nt_case: bool) -> String {
         base[0] = 0xE5;
     }
     let dec = |b: &[u8], lower: bool| -> String {
-        let s: String = b
-            .iter()
-            .map(|&c| {
-                if c < 0x80 {
-                    c as char
-                } else {
-                    char::REPLACEMENT_CHARACTER
-                }
-            })
-            .collect();
+        let s = oem_text(b);
         let s = s.trim_end_matches(' ').to_string();
         if lower {
             s.to_ascii_lowercase()

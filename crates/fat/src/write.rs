@@ -68,8 +68,9 @@ pub(crate) struct Writer<'a, 'd> {
     dirs: HashMap<String, DirState>,
 }
 
-/// Key of a path: FAT compares names without case.
-fn key(comps: &[String]) -> String {
+/// The key of a path (in the plan and the writer's directory map): FAT compares names
+/// without case.
+pub(crate) fn key(comps: &[String]) -> String {
     comps.join("/").to_uppercase()
 }
 
@@ -441,7 +442,7 @@ impl<'a, 'd> Writer<'a, 'd> {
 
     /// Copies exactly `len` bytes of `src` into `clusters` (the last one zero padded).
     fn copy_data(&mut self, src: &Path, len: u64, clusters: &[u32], path: &str) -> Result<()> {
-        let source_err = |e: io::Error| crate::add::source_err(src, e);
+        let source_err = |e: io::Error| Error::unreadable(src, e);
         let changed = || Error::Source {
             path: src.into(),
             what: format!("changed size while being copied ({len} bytes planned)"),

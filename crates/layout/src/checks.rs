@@ -3,7 +3,7 @@
 
 use ddgz_disk::Disk;
 
-use crate::{gpt, mbr, read, Error, Finding, Partition, Table, TableSource, SECTOR};
+use crate::{gpt, mbr, Error, Finding, Partition, Table, TableSource, SECTOR};
 
 /// What the table-level checks found, with the table they settled on (if any).
 pub(crate) struct TableCheck {
@@ -36,7 +36,7 @@ pub(crate) fn check_table(disk: &dyn Disk) -> Result<TableCheck, Error> {
         // A GPT for 4096-byte sectors has its header at byte 4096.
         if size >= 8192 {
             let mut sig = [0u8; 8];
-            read(disk, 4096, &mut sig)?;
+            disk.read_at(4096, &mut sig)?;
             if sig == gpt::SIGNATURE {
                 f.push(Finding::error("gpt-4k-sectors", 
                     None,
@@ -55,7 +55,7 @@ pub(crate) fn check_table(disk: &dyn Disk) -> Result<TableCheck, Error> {
                     None,
                     "MBR partition table only (no GPT)",
                 ));
-                let table = crate::table_from_mbr(&m);
+                let table = ddgz_partitions::table_from_mbr(&m);
                 check_placement(&table, size, &mut f);
                 TableCheck {
                     table: Some(table),
@@ -156,7 +156,7 @@ pub(crate) fn check_table(disk: &dyn Disk) -> Result<TableCheck, Error> {
                     Ok(b) => compare(p, b, &mut f),
                 }
             }
-            crate::table_from_gpt(p, TableSource::GptPrimary)
+            ddgz_partitions::table_from_gpt(p, TableSource::GptPrimary)
         }
         (Err(u), Ok(b)) => {
             for n in &b.notes {
@@ -169,7 +169,7 @@ pub(crate) fn check_table(disk: &dyn Disk) -> Result<TableCheck, Error> {
                     scan.backup_lba
                 ),
             ));
-            crate::table_from_gpt(b, TableSource::GptBackup)
+            ddgz_partitions::table_from_gpt(b, TableSource::GptBackup)
         }
         (Err(pu), Err(bu)) => {
             let truncated = if pu.signature && !bu.signature {

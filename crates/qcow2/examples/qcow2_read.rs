@@ -81,10 +81,7 @@ fn main() {
     let el = t.elapsed();
     println!(
         "sha256 {}  read {size} bytes in {el:?} ({:.0} MB/s of data)",
-        h.finalize()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect::<String>(),
+        hex::encode(h.finalize()),
         data as f64 / el.as_secs_f64() / 1e6
     );
 }

@@ -661,7 +661,7 @@ fn push_extent(out: &mut Vec<Extent>, offset: u64, len: u64, kind: ExtentKind) {
 }
 
 fn uuid(u: &[u8; 16]) -> String {
-    let h: String = u.iter().map(|b| format!("{b:02x}")).collect();
+    let h = hex::encode(u);
     format!(
         "{}-{}-{}-{}-{}",
         &h[..8],

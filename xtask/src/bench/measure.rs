@@ -84,6 +84,7 @@ pub(crate) fn measure(cmd: &mut Command) -> Result<(f64, u64, f64)> {
     let mut status = 0;
     // SAFETY: rusage is plain data; wait4 fills it. The child is ours and not yet reaped.
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
     let r = unsafe { libc::wait4(pid, &mut status, 0, &mut ru) };
     let wall = t.elapsed().as_secs_f64();
     std::mem::forget(child);
@@ -498,6 +499,7 @@ fn jobs(
 fn thread_cpu() -> f64 {
     // SAFETY: clock_gettime fills the timespec we own.
     let mut ts: libc::timespec = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
     unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
     ts.tv_sec as f64 + ts.tv_nsec as f64 / 1e9
 }

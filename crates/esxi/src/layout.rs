@@ -6,10 +6,11 @@
 
 use serde::Serialize;
 
-use crate::guid::types;
-use crate::report::{Content, PartitionReport};
-use crate::vmfs::Flavor;
-use crate::{Finding, Guid, PartitionType, Table, TableSource, SECTOR};
+use ddgz_content::{Content, PartitionReport};
+use ddgz_findings::Finding;
+use ddgz_partitions::guid::types;
+use ddgz_partitions::{Guid, PartitionType, Table, TableSource, SECTOR};
+use ddgz_vmfs::Flavor;
 
 /// ESXi generation of a layout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -34,6 +35,7 @@ impl Generation {
 
 /// The ESXi layout a table matches.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct Layout {
     /// `6.x` or `7.0/8.0`.
     pub generation: Generation,
@@ -317,7 +319,7 @@ fn type_desc(k: &PartitionType) -> String {
 }
 
 /// The checks of the `esxi` profile.
-pub(crate) fn check(t: &Table, parts: &[PartitionReport], f: &mut Vec<Finding>) {
+pub fn check(t: &Table, parts: &[PartitionReport], f: &mut Vec<Finding>) {
     if t.source == TableSource::Mbr {
         f.push(Finding::error(
             "esxi-needs-gpt",

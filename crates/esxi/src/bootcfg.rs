@@ -18,7 +18,7 @@ use serde::Serialize;
 
 use ddgz_disk::Disk;
 
-use crate::report::{Content, PartitionReport};
+use ddgz_content::{Content, PartitionReport};
 
 /// Largest `boot.cfg` read: real ones are under 2 KiB; anything larger is not one.
 pub const MAX_BOOT_CFG: u64 = 64 * 1024;
@@ -28,6 +28,7 @@ pub const BOOTBANKS: [u32; 2] = [5, 6];
 
 /// An ESXi release and build, as `boot.cfg` states them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct EsxiVersion {
     /// `major.minor.update`, e.g. `8.0.3`.
     pub version: String,
@@ -91,10 +92,11 @@ fn from_partition(disk: &dyn Disk, p: &PartitionReport) -> Result<EsxiVersion, S
     if !fat.has_root_entry("boot.cfg") {
         return Err(format!("no boot.cfg in partition {n}"));
     }
-    let range = crate::range_in_disk(&p.partition, disk.size()).map_err(|e| e.to_string())?;
-    let text = match crate::files::read_small(disk, range, n, "boot.cfg", MAX_BOOT_CFG) {
-        Ok(crate::files::Small::File(b)) => b,
-        Ok(crate::files::Small::TooLarge(size)) => {
+    let range =
+        ddgz_partitions::range_in_disk(&p.partition, disk.size()).map_err(|e| e.to_string())?;
+    let text = match ddgz_fat::read_small(disk, range, n, "boot.cfg", MAX_BOOT_CFG) {
+        Ok(ddgz_fat::Small::File(b)) => b,
+        Ok(ddgz_fat::Small::TooLarge(size)) => {
             return Err(format!(
                 "partition {n}: boot.cfg has {size} bytes; at most {MAX_BOOT_CFG} are read"
             ))

@@ -16,13 +16,14 @@
 //!   +0x08, FS UUID at +0x09, mode / config at +0x19, label (128 bytes) at +0x1D, disk
 //!   block size (u32) at +0x9D, file block size (u64) at +0xA1, creation time (u32, Unix
 //!   seconds) at +0xA9, LV UUID at +0xB1 (must equal the volume descriptor's).
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
 
 use std::ops::Range;
 
 use ddgz_disk::Disk;
 use serde::Serialize;
 
-use crate::{read, Error};
 use ddgz_disk::bytes::{le32, le64};
 
 /// Offset of the LVM device header in the partition.
@@ -80,11 +81,7 @@ impl std::fmt::Display for VmfsUuid {
         let a = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
         let c = u32::from_le_bytes([b[4], b[5], b[6], b[7]]);
         let d = u16::from_le_bytes([b[8], b[9]]);
-        write!(f, "{a:08x}-{c:08x}-{d:04x}-")?;
-        for x in &b[10..] {
-            write!(f, "{x:02x}")?;
-        }
-        Ok(())
+        write!(f, "{a:08x}-{c:08x}-{d:04x}-{}", hex::encode(&b[10..]))
     }
 }
 
@@ -102,6 +99,7 @@ impl Serialize for VmfsUuid {
 
 /// What the headers of a VMFS / VMFS-L volume say.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct Volume {
     /// VMFS or VMFS-L.
     pub flavor: Flavor,
@@ -158,7 +156,7 @@ fn uuid_at(b: &[u8], o: usize) -> VmfsUuid {
 }
 
 /// Reads the VMFS headers of the partition `[range)`. Reads at most three sectors.
-pub fn probe(disk: &dyn Disk, range: Range<u64>) -> Result<Probe, Error> {
+pub fn probe(disk: &dyn Disk, range: Range<u64>) -> Result<Probe, ddgz_disk::Error> {
     let len = range.end.saturating_sub(range.start);
     let invalid = |reason: String| {
         Ok(Probe::Invalid {
@@ -170,7 +168,7 @@ pub fn probe(disk: &dyn Disk, range: Range<u64>) -> Result<Probe, Error> {
         return Ok(Probe::NotVmfs);
     }
     let mut lvm = [0u8; 512];
-    read(disk, range.start + LVM_HEADER, &mut lvm)?;
+    disk.read_at(range.start + LVM_HEADER, &mut lvm)?;
     if le32(&lvm, 0) != LVM_MAGIC {
         return Ok(Probe::NotVmfs);
     }
@@ -190,9 +188,9 @@ pub fn probe(disk: &dyn Disk, range: Range<u64>) -> Result<Probe, Error> {
         ));
     }
     let mut vd = [0u8; 512];
-    read(disk, range.start + LVM_HEADER + vd_off, &mut vd)?;
+    disk.read_at(range.start + LVM_HEADER + vd_off, &mut vd)?;
     let mut fs = [0u8; 512];
-    read(disk, range.start + FS_DESCRIPTOR, &mut fs)?;
+    disk.read_at(range.start + FS_DESCRIPTOR, &mut fs)?;
 
     let lv_size = le64(&vd, 0);
     let lv_uuid = uuid_at(&vd, 0x54);

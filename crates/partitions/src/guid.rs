@@ -13,15 +13,12 @@ impl Guid {
 
     /// Parses the text form (`XXXXXXXX-XXXX-XXXX-XXXX-XXXXXXXXXXXX`, any case).
     pub fn parse(s: &str) -> Option<Guid> {
-        let hex: Vec<u8> = s.bytes().filter(|&b| b != b'-').collect();
-        if hex.len() != 32 || s.len() != 36 {
+        let digits: Vec<u8> = s.bytes().filter(|&b| b != b'-').collect();
+        if s.len() != 36 {
             return None;
         }
         let mut be = [0u8; 16];
-        for (i, pair) in hex.chunks(2).enumerate() {
-            let txt = std::str::from_utf8(pair).ok()?;
-            be[i] = u8::from_str_radix(txt, 16).ok()?;
-        }
+        hex::decode_to_slice(digits, &mut be).ok()?;
         let mut b = be;
         b[0..4].reverse();
         b[4..6].reverse();
@@ -72,13 +69,19 @@ impl fmt::Display for Guid {
         let b = &self.0;
         write!(
             f,
-            "{:02X}{:02X}{:02X}{:02X}-{:02X}{:02X}-{:02X}{:02X}-{:02X}{:02X}-",
-            b[3], b[2], b[1], b[0], b[5], b[4], b[7], b[6], b[8], b[9]
-        )?;
-        for x in &b[10..] {
-            write!(f, "{x:02X}")?;
-        }
-        Ok(())
+            "{:02X}{:02X}{:02X}{:02X}-{:02X}{:02X}-{:02X}{:02X}-{:02X}{:02X}-{}",
+            b[3],
+            b[2],
+            b[1],
+            b[0],
+            b[5],
+            b[4],
+            b[7],
+            b[6],
+            b[8],
+            b[9],
+            hex::encode_upper(&b[10..])
+        )
     }
 }
 

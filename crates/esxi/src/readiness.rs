@@ -19,10 +19,10 @@ use std::io::Read;
 
 use ddgz_disk::Disk;
 
-use crate::files::{self, Small};
-use crate::report::{Content, PartitionReport};
-use crate::Finding;
+use ddgz_content::{Content, PartitionReport};
 use ddgz_disk::size::human;
+use ddgz_fat::Small;
+use ddgz_findings::Finding;
 
 /// Where curtin finds the hooks.
 pub const HOOKS_PARTITION: u32 = 1;
@@ -186,7 +186,12 @@ pub fn check(disk: &dyn Disk, parts: &[PartitionReport]) -> Vec<Finding> {
         ));
     }
     let p1 = get(HOOKS_PARTITION);
-    let range = match p1.map(|p| (&p.content, crate::range_in_disk(&p.partition, disk.size()))) {
+    let range = match p1.map(|p| {
+        (
+            &p.content,
+            ddgz_partitions::range_in_disk(&p.partition, disk.size()),
+        )
+    }) {
         Some((Content::Fat(_), Ok(r))) => r,
         other => {
             f.push(Finding::error(
@@ -205,7 +210,7 @@ pub fn check(disk: &dyn Disk, parts: &[PartitionReport]) -> Vec<Finding> {
         }
     };
     let read = |path: &str, max: u64| {
-        files::read_small(disk, range.clone(), HOOKS_PARTITION, path, max)
+        ddgz_fat::read_small(disk, range.clone(), HOOKS_PARTITION, path, max)
             .map_err(|e| e.to_string())
     };
     let p = Some(HOOKS_PARTITION);
@@ -374,7 +379,10 @@ pub fn check(disk: &dyn Disk, parts: &[PartitionReport]) -> Vec<Finding> {
                     fat6.cluster_size
                 ),
             ));
-        } else if !f.iter().any(|x| x.severity == crate::Severity::Error) {
+        } else if !f
+            .iter()
+            .any(|x| x.severity == ddgz_findings::Severity::Error)
+        {
             f.push(Finding::info(
                 "maas-ready",
                 None,

@@ -1,10 +1,10 @@
-//! Files inside a FAT partition, read with `ddgz-fat`'s bounded reader (cluster chains
-//! checked, no loops), and only up to a size the caller names.
+//! Files inside a FAT partition looked up by path and read whole only up to a size the
+//! caller names (what a profile reads: `boot.cfg`, hooks, a scripts tarball).
 
 use std::ops::Range;
 
+use crate::Entry;
 use ddgz_disk::Disk;
-use ddgz_fat::Entry;
 
 /// A file looked up by path.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,12 +30,12 @@ pub fn stat(
     range: Range<u64>,
     part: u32,
     path: &str,
-) -> Result<Option<Entry>, ddgz_fat::Error> {
+) -> Result<Option<Entry>, crate::Error> {
     let path = path.trim_matches('/');
     let (dir, name) = path.rsplit_once('/').unwrap_or(("", path));
-    let listing = match ddgz_fat::list_in(disk, range, Some(&label(part)), dir) {
+    let listing = match crate::list_in(disk, range, Some(&label(part)), dir) {
         Ok(l) => l,
-        Err(ddgz_fat::Error::NotFound { .. }) => return Ok(None),
+        Err(crate::Error::NotFound { .. }) => return Ok(None),
         Err(e) => return Err(e),
     };
     // A `dir` that is a file lists as that one file: its name differs from `name`, or the
@@ -61,14 +61,14 @@ pub fn read_small(
     part: u32,
     path: &str,
     max: u64,
-) -> Result<Small, ddgz_fat::Error> {
+) -> Result<Small, crate::Error> {
     match stat(disk, range.clone(), part, path)? {
         None => Ok(Small::Missing),
         Some(e) if e.is_dir => Ok(Small::Dir),
         Some(e) if e.size > max => Ok(Small::TooLarge(e.size)),
         Some(_) => {
             let mut v = Vec::new();
-            ddgz_fat::copy_file_in(disk, range, Some(&label(part)), path, &mut v)?;
+            crate::copy_file_in(disk, range, Some(&label(part)), path, &mut v)?;
             Ok(Small::File(v))
         }
     }
@@ -80,9 +80,9 @@ pub fn list_dir(
     range: Range<u64>,
     part: u32,
     path: &str,
-) -> Result<Option<Vec<Entry>>, ddgz_fat::Error> {
+) -> Result<Option<Vec<Entry>>, crate::Error> {
     match stat(disk, range.clone(), part, path)? {
-        Some(e) if e.is_dir => ddgz_fat::list_in(disk, range, Some(&label(part)), path).map(Some),
+        Some(e) if e.is_dir => crate::list_in(disk, range, Some(&label(part)), path).map(Some),
         _ => Ok(None),
     }
 }
