@@ -20,7 +20,7 @@ pub enum Error {
     },
     /// A format reader refused or failed; its own error says where and why.
     #[error(transparent)]
-    Reader(Box<dyn std::error::Error + Send + Sync>),
+    Reader(Box<crate::ReaderError>),
     /// The file is not in the format asked for, or in none we read.
     #[error("{}: {reason}", path.display())]
     Format {

@@ -25,25 +25,31 @@ mod container;
 mod error;
 mod extent;
 mod file;
+mod image_file;
+pub mod map;
 mod memory;
 mod name;
 mod overlay;
 mod raw;
+mod reader;
 pub mod size;
 mod walk;
 mod window;
 
 pub use capture::{first_nonzero, Capture, CaptureView, CAPTURE_HEAD, CAPTURE_TAIL};
 pub use container::{
-    Chain, Container, Facts, OpenBacking, RawBackingOnly, DEFAULT_MAX_CHAIN_DEPTH,
+    open_top, Chain, Container, Facts, OpenBacking, RawBackingOnly, DEFAULT_MAX_CHAIN_DEPTH,
 };
 pub use error::{Error, Result};
 pub use extent::{push_merged, Extent, ExtentKind};
 pub use file::{FileId, InputFile};
+pub use image_file::{open_error, ImageFile};
+pub use map::{Map, Mapping, Runs, UnitCache};
 pub use memory::MemoryDisk;
 pub use name::{resolve_name, show_name, NameError};
 pub use overlay::{Overlay, Patch};
 pub use raw::RawDisk;
+pub use reader::{Problem, ReaderError, ReaderKind};
 pub use walk::{data_bytes_in, first_data, walk_extents, EXTENT_WINDOW};
 pub use window::{seek_target, Window};
 

@@ -1,19 +1,13 @@
-//! The image file as the reader sees it: the bytes on disk (a [`RawDisk`] over the file,
-//! so holes are known, or a buffer in memory for fuzzing), with the writes of a replayed
-//! log laid over them in memory. The file itself is never written.
+//! The image file as the reader sees it: the bytes on disk (an [`ImageFile`]: holes
+//! known, or a buffer in memory for fuzzing), with the writes of a replayed log laid over
+//! them in memory. The file itself is never written. A [`Disk`]: the byte source of the
+//! payload blocks.
 
-use std::os::unix::fs::FileExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use ddgz_disk::{Disk, Extent, ExtentKind, RawDisk};
+use ddgz_disk::{Disk, Extent, ExtentKind, ImageFile};
 
-use crate::error::{Error, ErrorKind};
-
-#[derive(Debug)]
-pub(crate) enum Source {
-    File(RawDisk),
-    Memory { path: PathBuf, bytes: Vec<u8> },
-}
+use crate::{Error, ErrorKind};
 
 /// A write of the replayed log: 4 KiB of data, or a run of zeros.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,7 +27,7 @@ impl Patch {
 
 #[derive(Debug)]
 pub(crate) struct View {
-    source: Source,
+    source: ImageFile,
     /// Applied in order: a later patch wins where two overlap.
     patches: Vec<Patch>,
     /// The file's size after the log (a replayed log may extend it); bytes past the real
@@ -42,7 +36,7 @@ pub(crate) struct View {
 }
 
 impl View {
-    pub(crate) fn new(source: Source) -> Self {
+    pub(crate) fn new(source: ImageFile) -> Self {
         let size = source.size();
         Self {
             source,
@@ -52,28 +46,12 @@ impl View {
     }
 
     pub(crate) fn path(&self) -> &Path {
-        match &self.source {
-            Source::File(f) => f.path(),
-            Source::Memory { path, .. } => path,
-        }
-    }
-
-    /// The file read (none in memory), for the output-safety check.
-    pub(crate) fn files(&self) -> Vec<ddgz_disk::FileId> {
-        match &self.source {
-            Source::File(f) => f.files(),
-            Source::Memory { .. } => Vec::new(),
-        }
+        self.source.path()
     }
 
     /// The size of the file on disk.
     pub(crate) fn real_size(&self) -> u64 {
         self.source.size()
-    }
-
-    /// The size of the file as read (after the log).
-    pub(crate) fn size(&self) -> u64 {
-        self.size
     }
 
     /// Lays the writes of a replayed log over the file; `size` is the file size the log
@@ -120,29 +98,35 @@ impl View {
         }
         Ok(())
     }
+}
 
-    /// The file's own extents of `[offset, offset + len)` (holes are zero extents); a
-    /// range a log patch touches is data.
-    pub(crate) fn extents(&self, offset: u64, len: u64) -> ddgz_disk::Result<Vec<Extent>> {
+impl Disk for View {
+    /// The size of the file as read (after the log).
+    fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// The file's own extents of `[offset, offset + len)` (holes are zero extents, and so
+    /// is what a log's extension adds past the real end); a range a log patch touches is
+    /// data.
+    fn extents(&self, offset: u64, len: u64) -> ddgz_disk::Result<Vec<Extent>> {
+        ddgz_disk::check_range(self.size, offset, len)?;
         let end = offset + len;
         let touched = self.patches.iter().any(|p| {
             let (a, b) = p.range();
             a < end && b > offset
         });
-        let real = self.source.size();
-        if touched || matches!(self.source, Source::Memory { .. }) {
+        if touched {
             return Ok(vec![Extent {
                 offset,
                 len,
                 kind: ExtentKind::Data,
             }]);
         }
-        let Source::File(f) = &self.source else {
-            unreachable!("memory handled above")
-        };
+        let real = self.source.size();
         let mut out = Vec::new();
         if offset < real {
-            out = f.extents(offset, end.min(real) - offset)?;
+            out = self.source.extents(offset, end.min(real) - offset)?;
         }
         if end > real {
             let s = offset.max(real);
@@ -157,50 +141,13 @@ impl View {
         }
         Ok(out)
     }
-}
 
-impl Source {
-    pub(crate) fn size(&self) -> u64 {
-        match self {
-            Source::File(f) => f.size(),
-            Source::Memory { bytes, .. } => bytes.len() as u64,
-        }
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> ddgz_disk::Result<()> {
+        Ok(self.read(buf, offset, "payload data")?)
     }
 
-    fn path(&self) -> &Path {
-        match self {
-            Source::File(f) => f.path(),
-            Source::Memory { path, .. } => path,
-        }
-    }
-
-    /// Reads bytes that lie inside the file.
-    fn read(&self, buf: &mut [u8], offset: u64, what: &str) -> Result<(), Error> {
-        let n = buf.len();
-        match self {
-            Source::File(f) => f.input().file().read_exact_at(buf, offset).map_err(|e| {
-                let kind = if e.kind() == std::io::ErrorKind::UnexpectedEof {
-                    ErrorKind::Truncated
-                } else {
-                    ErrorKind::Io
-                };
-                Error::new(
-                    self.path(),
-                    kind,
-                    format!(
-                        "reading {n} bytes of {what} at 0x{offset:x} (file was 0x{:x} bytes \
-                         when opened): {e}",
-                        self.size()
-                    ),
-                )
-            }),
-            Source::Memory { bytes, .. } => {
-                // The caller keeps the range inside the buffer.
-                let o = offset as usize;
-                buf.copy_from_slice(&bytes[o..o + n]);
-                Ok(())
-            }
-        }
+    fn files(&self) -> Vec<ddgz_disk::FileId> {
+        self.source.files()
     }
 }
 
@@ -210,10 +157,7 @@ mod tests {
 
     #[test]
     fn patches_and_extension() {
-        let mut v = View::new(Source::Memory {
-            path: "m".into(),
-            bytes: vec![1; 100],
-        });
+        let mut v = View::new(ImageFile::memory(Path::new("m"), vec![1; 100]));
         v.replay(
             vec![
                 Patch::Data {

@@ -7,11 +7,10 @@
 //! table entries are read per request, one read per table touched. QEMU reads the primary
 //! directory only; so do we (the redundant one is a copy for repair tools).
 
-use std::sync::{Arc, Mutex};
+use ddgz_disk::{Disk, ImageFile, Problem};
 
-use crate::error::{Error, ErrorKind, Problem};
 use crate::header::{self, Geometry, Header, SECTOR};
-use crate::source::Source;
+use crate::{Error, ErrorKind};
 
 /// Size of a grain marker before the compressed data: `lba: u64, size: u32`.
 const GRAIN_MARKER: u64 = 12;
@@ -30,34 +29,22 @@ pub(crate) enum Grain {
     Compressed { at: u64, skip: u64 },
 }
 
-/// The last decompressed grain, keyed by its file offset: a reader whose chunks are
-/// smaller than a grain touches it several times.
-#[derive(Default)]
-struct GrainCache(Mutex<Option<(u64, Arc<Vec<u8>>)>>);
-
-impl std::fmt::Debug for GrainCache {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("GrainCache")
-    }
-}
-
 /// An opened hosted sparse extent file.
 #[derive(Debug)]
 pub(crate) struct SparseExtent {
-    pub(crate) file: Source,
+    pub(crate) file: ImageFile,
     pub(crate) header: Header,
     /// Whether the header was read from the footer (streamOptimized).
     pub(crate) footer: bool,
     pub(crate) geo: Geometry,
     /// Grain table offsets in bytes, `None` for entry 0.
     gd: Vec<Option<u64>>,
-    cache: GrainCache,
 }
 
 impl SparseExtent {
     /// Opens the extent in `file`, whose first sector `sector0` has already been read and
     /// parsed into `header`.
-    pub(crate) fn open(file: Source, header: Header) -> Result<Self, Error> {
+    pub(crate) fn open(file: ImageFile, header: Header) -> Result<Self, Error> {
         let path = file.path().to_path_buf();
         let size = file.size();
         let (header, footer) = if header.gd_offset == header::GD_AT_END {
@@ -111,7 +98,6 @@ impl SparseExtent {
             footer,
             geo,
             gd,
-            cache: GrainCache::default(),
         })
     }
 
@@ -190,15 +176,7 @@ impl SparseExtent {
 
     /// The decompressed grain whose marker (or stream) starts at `at`: at most one grain
     /// of bytes, shorter only if the stream ends early (the disk's last grain).
-    pub(crate) fn compressed_grain(&self, at: u64) -> Result<Arc<Vec<u8>>, Error> {
-        {
-            let c = self.cache.0.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some((k, v)) = &*c {
-                if *k == at {
-                    return Ok(v.clone());
-                }
-            }
-        }
+    pub(crate) fn compressed_grain(&self, at: u64) -> Result<Vec<u8>, Error> {
         let path = self.file.path();
         let grain = self.geo.grain;
         let avail = self.file.size().saturating_sub(at);
@@ -270,13 +248,6 @@ impl SparseExtent {
             }));
         }
         out.truncate(z.total_out() as usize);
-        let out = Arc::new(out);
-        *self.cache.0.lock().unwrap_or_else(|e| e.into_inner()) = Some((at, out.clone()));
         Ok(out)
-    }
-
-    /// Reads plain grain bytes at file offset `at`.
-    pub(crate) fn read_data(&self, buf: &mut [u8], at: u64) -> Result<(), Error> {
-        self.file.read(buf, at, "a grain")
     }
 }
