@@ -47,6 +47,9 @@ pub enum Error {
         /// The disk's size.
         size: u64,
     },
+    /// A disk answered a request for extents with a list that does not continue the walk.
+    #[error("extents: {0}")]
+    Extents(String),
     /// An overlay's patches are not valid for its base disk.
     #[error("overlay: {0}")]
     Overlay(String),

@@ -67,6 +67,15 @@ pub trait Disk: Send + Sync + std::fmt::Debug {
     /// Fails if the range does not lie inside the disk.
     fn extents(&self, offset: u64, len: u64) -> Result<Vec<Extent>>;
 
+    /// The extents of a prefix of `[offset, offset + len)`, as [`Disk::extents`] gives
+    /// them, with at least one extent when `len > 0`: a walker ([`walk_extents`]) calls it
+    /// again from where the list ends. A format answers with a bounded number of runs,
+    /// however many bytes they cover, so walking a huge disk costs in proportion to its
+    /// metadata, not its size. The default asks for at most [`EXTENT_WINDOW`] bytes.
+    fn extents_from(&self, offset: u64, len: u64) -> Result<Vec<Extent>> {
+        self.extents(offset, len.min(EXTENT_WINDOW))
+    }
+
     /// Fills `buf` with the guest bytes at `offset`. Fails if the range does not lie inside
     /// the disk or the source cannot be read.
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()>;
@@ -94,6 +103,9 @@ impl<D: Disk + ?Sized> Disk for &D {
     fn extents(&self, offset: u64, len: u64) -> Result<Vec<Extent>> {
         (**self).extents(offset, len)
     }
+    fn extents_from(&self, offset: u64, len: u64) -> Result<Vec<Extent>> {
+        (**self).extents_from(offset, len)
+    }
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
         (**self).read_at(offset, buf)
     }
@@ -112,6 +124,9 @@ impl<D: Disk + ?Sized> Disk for Box<D> {
     fn extents(&self, offset: u64, len: u64) -> Result<Vec<Extent>> {
         (**self).extents(offset, len)
     }
+    fn extents_from(&self, offset: u64, len: u64) -> Result<Vec<Extent>> {
+        (**self).extents_from(offset, len)
+    }
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
         (**self).read_at(offset, buf)
     }
@@ -129,6 +144,9 @@ impl<D: Disk + ?Sized> Disk for std::sync::Arc<D> {
     }
     fn extents(&self, offset: u64, len: u64) -> Result<Vec<Extent>> {
         (**self).extents(offset, len)
+    }
+    fn extents_from(&self, offset: u64, len: u64) -> Result<Vec<Extent>> {
+        (**self).extents_from(offset, len)
     }
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
         (**self).read_at(offset, buf)

@@ -57,17 +57,46 @@ pub struct Run {
 
 /// The runs of one request, in order, each merged into the one before when it continues
 /// it (so that contiguous data is read with one call).
-#[derive(Debug, Default)]
-pub struct Runs(Vec<Run>);
+#[derive(Debug)]
+pub struct Runs {
+    runs: Vec<Run>,
+    limit: usize,
+}
+
+impl Default for Runs {
+    fn default() -> Self {
+        Self::with_limit(usize::MAX)
+    }
+}
+
+/// The runs one [`extents_from`] call maps at most (a format may go past it by the runs
+/// of one table).
+pub const RUNS_PER_LIST: usize = 1 << 16;
 
 impl Runs {
+    /// An empty list that is [`Runs::full`] at `limit` runs.
+    pub fn with_limit(limit: usize) -> Self {
+        Self {
+            runs: Vec::new(),
+            limit,
+        }
+    }
+
+    /// Whether the format may stop mapping (at a run boundary): the request maps only
+    /// a prefix of its range then, and is asked again from where the runs end. A format
+    /// checks it once per table or block, so that a request costs in proportion to the
+    /// runs it returns.
+    pub fn full(&self) -> bool {
+        self.runs.len() >= self.limit
+    }
+
     /// Appends `[guest, guest + len)` mapped to `map`, merging it into the last run when
     /// it continues it (same kind; for data, the next bytes of the same source).
     pub fn push(&mut self, guest: u64, len: u64, map: Map) {
         if len == 0 {
             return;
         }
-        if let Some(last) = self.0.last_mut() {
+        if let Some(last) = self.runs.last_mut() {
             if last.guest + last.len == guest {
                 let merge = match (last.map, map) {
                     (Map::Zero, Map::Zero) | (Map::Unallocated, Map::Unallocated) => true,
@@ -89,12 +118,12 @@ impl Runs {
                 }
             }
         }
-        self.0.push(Run { guest, len, map });
+        self.runs.push(Run { guest, len, map });
     }
 
     /// The runs.
     pub fn as_slice(&self) -> &[Run] {
-        &self.0
+        &self.runs
     }
 }
 
@@ -157,10 +186,26 @@ pub fn check<M: Mapping + ?Sized>(m: &M, offset: u64, len: u64) -> Result<u64, R
     }
 }
 
-fn runs_of<M: Mapping + ?Sized>(m: &M, offset: u64, end: u64) -> Result<Runs, ReaderError> {
-    let mut runs = Runs::default();
+fn runs_of<M: Mapping + ?Sized>(
+    m: &M,
+    offset: u64,
+    end: u64,
+    limit: usize,
+) -> Result<Runs, ReaderError> {
+    let mut runs = Runs::with_limit(limit);
     if end > offset {
         m.map(offset, end, &mut runs)?;
+    }
+    // Without a limit, the runs cover the range exactly.
+    if limit == usize::MAX {
+        let covered = runs.as_slice().last().map_or(offset, |r| r.guest + r.len);
+        if covered != end && end > offset {
+            return Err(ReaderError::new(
+                m.image_path(),
+                ReaderKind::Corrupt,
+                format!("the map of 0x{offset:x}..0x{end:x} ends at 0x{covered:x}"),
+            ));
+        }
     }
     Ok(runs)
 }
@@ -180,8 +225,22 @@ pub fn extents<M: Mapping + ?Sized>(
     len: u64,
 ) -> Result<Vec<Extent>, ReaderError> {
     let end = check(m, offset, len)?;
-    let runs = runs_of(m, offset, end)?;
-    let runs = runs.as_slice();
+    extents_of(m, runs_of(m, offset, end, usize::MAX)?.as_slice())
+}
+
+/// [`Disk::extents_from`] of a mapping: the extents of a prefix of `[offset, offset +
+/// len)` that the format maps in about [`RUNS_PER_LIST`] runs, however many bytes they
+/// cover (a hole of an exabyte is one run).
+pub fn extents_from<M: Mapping + ?Sized>(
+    m: &M,
+    offset: u64,
+    len: u64,
+) -> Result<Vec<Extent>, ReaderError> {
+    let end = check(m, offset, len)?;
+    extents_of(m, runs_of(m, offset, end, RUNS_PER_LIST)?.as_slice())
+}
+
+fn extents_of<M: Mapping + ?Sized>(m: &M, runs: &[Run]) -> Result<Vec<Extent>, ReaderError> {
     let mut out = Vec::new();
     let push =
         |out: &mut Vec<Extent>, offset, len, kind| push_merged(out, Extent { offset, len, kind });
@@ -250,7 +309,7 @@ pub fn extents<M: Mapping + ?Sized>(
 /// not read. May be called from several threads at once.
 pub fn read_at<M: Mapping + ?Sized>(m: &M, offset: u64, buf: &mut [u8]) -> Result<(), ReaderError> {
     let end = check(m, offset, buf.len() as u64)?;
-    for r in runs_of(m, offset, end)?.as_slice() {
+    for r in runs_of(m, offset, end, usize::MAX)?.as_slice() {
         let at = (r.guest - offset) as usize;
         let dst = &mut buf[at..at + r.len as usize];
         match r.map {
@@ -392,6 +451,10 @@ macro_rules! mapped_disk {
             fn extents(&self, offset: u64, len: u64) -> $crate::Result<Vec<$crate::Extent>> {
                 $crate::check_range($crate::map::Mapping::disk_size(self), offset, len)?;
                 Ok($crate::map::extents(self, offset, len)?)
+            }
+            fn extents_from(&self, offset: u64, len: u64) -> $crate::Result<Vec<$crate::Extent>> {
+                $crate::check_range($crate::map::Mapping::disk_size(self), offset, len)?;
+                Ok($crate::map::extents_from(self, offset, len)?)
             }
             fn read_at(&self, offset: u64, buf: &mut [u8]) -> $crate::Result<()> {
                 $crate::check_range(

@@ -172,7 +172,8 @@ pub struct Qcow2 {
     ext: Extensions,
     geo: Geometry,
     /// L2 table offsets of the active L1 table, as many as the virtual size needs.
-    l1: Vec<Option<HostOffset>>,
+    /// (0: no table; 8 bytes an entry, read in 64 KiB windows: no second copy.)
+    l1: Vec<u64>,
     /// The external data file: raw bytes at host offsets, never a format of its own.
     data: Option<ImageFile>,
     /// The backing file, in any format the backing opener knows (a raw one is
@@ -345,14 +346,18 @@ impl Qcow2 {
         )
         .map_err(|p| p.at(path))?;
         // n * 8 <= file size (checked) and n <= MAX_L1_ENTRIES.
-        let mut raw = vec![0u8; (n * 8) as usize];
-        image.read(&mut raw, header.l1_table_offset, "the L1 table")?;
-        let l1 = raw
-            .chunks_exact(8)
-            .enumerate()
-            .map(|(i, e)| l1::decode(&geo, i as u64, be64(e, 0), image.size()))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|p| p.at(path))?;
+        let mut l1 = Vec::with_capacity(n as usize);
+        let mut raw = vec![0u8; (n * 8).min(64 << 10) as usize];
+        while (l1.len() as u64) < n {
+            let i = l1.len() as u64;
+            let k = (n - i).min(raw.len() as u64 / 8) as usize;
+            let buf = &mut raw[..k * 8];
+            image.read(buf, header.l1_table_offset + i * 8, "the L1 table")?;
+            for (j, e) in buf.chunks_exact(8).enumerate() {
+                let t = l1::decode(&geo, i + j as u64, be64(e, 0), image.size());
+                l1.push(t.map_err(|p| p.at(path))?.map_or(0, |h| h.0));
+            }
+        }
 
         let backing = if header.backing_file_offset != 0 && header.backing_file_size != 0 {
             let start = header.backing_file_offset as usize;
@@ -496,7 +501,7 @@ impl Qcow2 {
         // Byte source 1 is the external data file, 0 the image.
         let source = u32::from(self.data.is_some());
         let mut pos = offset;
-        while pos < end {
+        while pos < end && !runs.full() {
             let l1i = geo.l1_index(GuestOffset(pos));
             let table_start = l1i * span;
             let span_end = table_start.saturating_add(span).min(end);
@@ -507,7 +512,7 @@ impl Qcow2 {
                     format!("guest offset 0x{pos:x} needs L1 entry {l1i}, beyond the table"),
                 )
             })?;
-            let Some(table) = table else {
+            let Some(table) = (table != 0).then_some(HostOffset(table)) else {
                 runs.push(pos, span_end - pos, Map::Unallocated);
                 pos = span_end;
                 continue;

@@ -129,13 +129,20 @@ impl Vdi {
                 ),
             ));
         }
-        // needed * 4 <= file size (checked) and <= 64 MiB.
-        let mut raw = vec![0u8; (needed * 4) as usize];
-        source.read(&mut raw, at, "the block map")?;
-        let map: Vec<u32> = raw
-            .chunks_exact(4)
-            .map(|c| u32::from_le_bytes(c.try_into().expect("4 bytes")))
-            .collect();
+        // needed * 4 <= file size (checked) and <= 64 MiB; read in 64 KiB windows, so the
+        // map is held once.
+        let mut map = Vec::with_capacity(needed as usize);
+        let mut raw = vec![0u8; (needed * 4).min(64 << 10) as usize];
+        while (map.len() as u64) < needed {
+            let i = map.len() as u64;
+            let k = (needed - i).min(raw.len() as u64 / 4) as usize;
+            source.read(&mut raw[..k * 4], at + i * 4, "the block map")?;
+            map.extend(
+                raw[..k * 4]
+                    .chunks_exact(4)
+                    .map(|c| ddgz_disk::bytes::le32(c, 0)),
+            );
+        }
         let vdi = Self {
             source,
             header,
@@ -211,7 +218,7 @@ impl Mapping for Vdi {
     fn map(&self, offset: u64, end: u64, runs: &mut Runs) -> Result<(), Error> {
         let bs = u64::from(self.header.block_size);
         let mut pos = offset;
-        while pos < end {
+        while pos < end && !runs.full() {
             let bi = pos / bs;
             let bstart = bi * bs;
             let bend = (bstart + bs).min(end);

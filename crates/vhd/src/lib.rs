@@ -558,7 +558,7 @@ impl Mapping for Vhd {
         let data = |offset| Map::Data { source: 0, offset };
         let bs = s.block_size;
         let mut pos = offset;
-        while pos < end {
+        while pos < end && !runs.full() {
             let bi = pos / bs;
             let bstart = bi * bs;
             let bend = bstart.saturating_add(bs).min(end);

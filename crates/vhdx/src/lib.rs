@@ -303,6 +303,9 @@ impl Vhdx {
     }
 }
 
+/// BAT entries read at once while mapping: 64 Ki blocks (512 KiB of BAT).
+const BAT_WINDOW: u64 = 1 << 16;
+
 impl Mapping for Vhdx {
     fn disk_size(&self) -> u64 {
         self.params.virtual_size
@@ -318,13 +321,46 @@ impl Mapping for Vhdx {
         let bs = u64::from(self.params.block_size);
         let cr = self.params.chunk_ratio();
         let index = |b: u64| b + b / cr;
-        let (b0, b1) = (offset / bs, (end - 1) / bs);
-        let (i0, i1) = (index(b0), index(b1));
-        // Inside the BAT region: the region holds every entry the disk needs (checked).
-        let mut raw = vec![0u8; ((i1 - i0 + 1) * 8) as usize];
-        self.view
-            .read(&mut raw, self.regions.bat.offset + i0 * 8, "the BAT")?;
         let mut pos = offset;
+        // The BAT entries of at most BAT_WINDOW blocks are read at once.
+        while pos < end && !runs.full() {
+            let b0 = pos / bs;
+            let b1 = ((end - 1) / bs).min(b0 + BAT_WINDOW - 1);
+            let (i0, i1) = (index(b0), index(b1));
+            // Inside the BAT region: the region holds every entry the disk needs (checked).
+            let mut raw = vec![0u8; ((i1 - i0 + 1) * 8) as usize];
+            self.view
+                .read(&mut raw, self.regions.bat.offset + i0 * 8, "the BAT")?;
+            // b1 < blocks, so (b1 + 1) * bs <= virtual size rounded up to a block.
+            let window_end = ((b1 + 1) * bs).min(end);
+            pos = self.map_window(pos, window_end, i0, &raw, runs)?;
+        }
+        Ok(())
+    }
+
+    /// The file as read, the log's writes laid over it; its holes are zeros too.
+    fn source(&self, _: u32) -> &dyn Disk {
+        &self.view
+    }
+
+    fn file_ids(&self) -> Vec<ddgz_disk::FileId> {
+        self.view.files()
+    }
+}
+
+impl Vhdx {
+    /// Maps `[pos, end)`, whose BAT entries from entry `i0` on are `raw`; returns `end`.
+    fn map_window(
+        &self,
+        mut pos: u64,
+        end: u64,
+        i0: u64,
+        raw: &[u8],
+        runs: &mut Runs,
+    ) -> Result<u64, Error> {
+        let bs = u64::from(self.params.block_size);
+        let cr = self.params.chunk_ratio();
+        let index = |b: u64| b + b / cr;
         while pos < end {
             let b = pos / bs;
             let bstart = b * bs;
@@ -380,16 +416,7 @@ impl Mapping for Vhdx {
             runs.push(pos, bend - pos, src);
             pos = bend;
         }
-        Ok(())
-    }
-
-    /// The file as read, the log's writes laid over it; its holes are zeros too.
-    fn source(&self, _: u32) -> &dyn Disk {
-        &self.view
-    }
-
-    fn file_ids(&self) -> Vec<ddgz_disk::FileId> {
-        self.view.files()
+        Ok(pos)
     }
 }
 

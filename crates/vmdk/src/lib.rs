@@ -41,7 +41,7 @@ pub use descriptor::looks_like_descriptor;
 
 use descriptor::{Access, Descriptor, ExtentType};
 use header::{Header, SECTOR};
-use sparse::{Grain, SparseExtent};
+use sparse::SparseExtent;
 
 pub use ddgz_disk::DEFAULT_MAX_CHAIN_DEPTH;
 
@@ -593,7 +593,7 @@ impl Mapping for Vmdk {
     fn map(&self, offset: u64, end: u64, runs: &mut Runs) -> Result<(), Error> {
         let first = self.extents.partition_point(|e| e.start + e.len <= offset);
         for (i, e) in self.extents.iter().enumerate().skip(first) {
-            if e.start >= end {
+            if e.start >= end || runs.full() {
                 break;
             }
             let a = offset.max(e.start);
@@ -610,20 +610,13 @@ impl Mapping for Vmdk {
                         offset: start + (a - e.start),
                     },
                 ),
-                Data::Sparse(sp) => sp.walk(a - e.start, b - e.start, &mut |x, y, g| {
-                    let map = match g {
-                        Grain::Unallocated => Map::Unallocated,
-                        Grain::Zero => Map::Zero,
-                        Grain::Data(offset) => Map::Data { source, offset },
-                        Grain::Compressed { at, skip } => Map::Compressed {
-                            source,
-                            at,
-                            len: 0,
-                            skip,
-                        },
-                    };
-                    runs.push(e.start + x, y - x, map)
-                })?,
+                Data::Sparse(sp) => {
+                    let stop = sp.walk(a - e.start, b - e.start, e.start, source, runs)?;
+                    if stop < b - e.start {
+                        // `runs` is full: the request maps a prefix.
+                        return Ok(());
+                    }
+                }
             }
         }
         Ok(())
