@@ -122,3 +122,36 @@ fn vdi_of_4_pib() {
     assert_eq!(r["image"]["virtual_size"], 4u64 << 50);
     assert_eq!(allocated(&r), 0);
 }
+
+/// A 64 TiB VHDX whose log replays 512 Ki zero writes spread over 64 TiB of file offsets
+/// (16 MiB of log): the writes are indexed once, so the BAT reads and the extents of the
+/// payload do not scan them all each time.
+#[test]
+fn vhdx_log_of_512_ki_writes_over_64_tib() {
+    use crate::vhdx::{fix_crc, le64, log_entry};
+    let d = Dir::new();
+    d.sh("qemu-img create -q -f vhdx -o log_size=32M,block_size=32M big.vhdx 64T");
+    let mut b = std::fs::read(d.join("big.vhdx")).unwrap();
+    let cur = if le64(&b, (128 << 10) + 8) > le64(&b, (64 << 10) + 8) {
+        128 << 10
+    } else {
+        64 << 10
+    };
+    let log_at = le64(&b, cur + 72) as usize;
+    let guid = [0x5au8; 16];
+    let writes: Vec<(u64, Option<Vec<u8>>, u64)> = (0..512u64 << 10)
+        .map(|i| ((i << 27) + (64 << 20), None, 4096))
+        .collect();
+    let e = log_entry(&guid, 7, 0, &writes, b.len() as u64);
+    b[log_at..log_at + e.len()].copy_from_slice(&e);
+    for h in [64 << 10, 128 << 10] {
+        b[h + 48..h + 64].copy_from_slice(&guid);
+        fix_crc(&mut b, h, 4096);
+    }
+    std::fs::write(d.join("big.vhdx"), &b).unwrap();
+    let r = inspect_bounded(&d, "big.vhdx");
+    assert_eq!(r["image"]["virtual_size"], 64u64 << 40);
+    assert_eq!(allocated(&r), 0);
+    let log = r["image"]["container"]["details"].to_string();
+    assert!(log.contains("524288 writes"), "{log}");
+}

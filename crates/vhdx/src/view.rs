@@ -30,6 +30,11 @@ pub(crate) struct View {
     source: ImageFile,
     /// Applied in order: a later patch wins where two overlap.
     patches: Vec<Patch>,
+    /// The patches' indices sorted by first byte, and the furthest end among the first
+    /// `k` of them (`reach[k - 1]`): which patches touch a range is a binary search, so
+    /// a log of half a million writes costs its size once, not once per request.
+    by_start: Vec<(u64, u32)>,
+    reach: Vec<u64>,
     /// The file's size after the log (a replayed log may extend it); bytes past the real
     /// end read as zeros.
     size: u64,
@@ -41,6 +46,8 @@ impl View {
         Self {
             source,
             patches: Vec::new(),
+            by_start: Vec::new(),
+            reach: Vec::new(),
             size,
         }
     }
@@ -57,6 +64,22 @@ impl View {
     /// Lays the writes of a replayed log over the file; `size` is the file size the log
     /// leaves (at least the real size).
     pub(crate) fn replay(&mut self, patches: Vec<Patch>, size: u64) {
+        // At most MAX_LOG / 32 descriptors: the indices fit in u32.
+        let mut by_start: Vec<(u64, u32)> = patches
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (p.range().0, i as u32))
+            .collect();
+        by_start.sort_unstable();
+        let mut far = 0;
+        self.reach = by_start
+            .iter()
+            .map(|&(_, i)| {
+                far = far.max(patches[i as usize].range().1);
+                far
+            })
+            .collect();
+        self.by_start = by_start;
         self.patches = patches;
         self.size = size.max(self.source.size());
     }
@@ -81,7 +104,7 @@ impl View {
         self.source
             .read(&mut buf[..on_disk as usize], offset, what)?;
         buf[on_disk as usize..].fill(0);
-        for p in &self.patches {
+        for p in self.touching(offset, end) {
             let (a, b) = p.range();
             if b <= offset || a >= end {
                 continue;
@@ -100,6 +123,25 @@ impl View {
     }
 }
 
+impl View {
+    /// The patches that touch `[offset, end)`, in log order (a later one wins).
+    fn touching(&self, offset: u64, end: u64) -> impl Iterator<Item = &Patch> {
+        let k = self.by_start.partition_point(|&(a, _)| a < end);
+        // Patches starting before `end`; those ending after `offset` touch the range.
+        let mut hit: Vec<u32> = if k > 0 && self.reach[k - 1] > offset {
+            self.by_start[..k]
+                .iter()
+                .filter(|&&(_, i)| self.patches[i as usize].range().1 > offset)
+                .map(|&(_, i)| i)
+                .collect()
+        } else {
+            Vec::new()
+        };
+        hit.sort_unstable();
+        hit.into_iter().map(|i| &self.patches[i as usize])
+    }
+}
+
 impl Disk for View {
     /// The size of the file as read (after the log).
     fn size(&self) -> u64 {
@@ -112,10 +154,8 @@ impl Disk for View {
     fn extents(&self, offset: u64, len: u64) -> ddgz_disk::Result<Vec<Extent>> {
         ddgz_disk::check_range(self.size, offset, len)?;
         let end = offset + len;
-        let touched = self.patches.iter().any(|p| {
-            let (a, b) = p.range();
-            a < end && b > offset
-        });
+        let k = self.by_start.partition_point(|&(a, _)| a < end);
+        let touched = k > 0 && self.reach[k - 1] > offset;
         if touched {
             return Ok(vec![Extent {
                 offset,
