@@ -22,7 +22,7 @@
 //! Every value read from the file is untrusted: region and metadata items must lie
 //! inside the file and their region; the BAT is read per request, each entry checked
 //! (state, offset past the header section, block inside the file); the log is at most
-//! [`log::MAX_LOG`] bytes and every entry's CRC-32C, descriptors and data sectors are
+//! 64 MiB (`MAX_LOG`) and every entry's CRC-32C, descriptors and data sectors are
 //! checked before anything is replayed. A [`Vhdx`] is `Send + Sync`.
 #![deny(missing_docs)]
 
