@@ -6,6 +6,7 @@ mod util;
 mod backing;
 mod convert;
 mod corrupt;
+mod cost;
 mod esxi;
 mod fat;
 mod faults;

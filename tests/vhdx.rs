@@ -95,12 +95,12 @@ fn crc32c(data: &[u8]) -> u32 {
 fn le32(b: &[u8], at: usize) -> u32 {
     u32::from_le_bytes(b[at..at + 4].try_into().unwrap())
 }
-fn le64(b: &[u8], at: usize) -> u64 {
+pub(crate) fn le64(b: &[u8], at: usize) -> u64 {
     u64::from_le_bytes(b[at..at + 8].try_into().unwrap())
 }
 
 /// Writes the checksum of the `len` bytes at `at` (field at `at + 4`).
-fn fix_crc(b: &mut [u8], at: usize, len: usize) {
+pub(crate) fn fix_crc(b: &mut [u8], at: usize, len: usize) {
     b[at + 4..at + 8].fill(0);
     let c = crc32c(&b[at..at + len]);
     b[at + 4..at + 8].copy_from_slice(&c.to_le_bytes());
@@ -108,7 +108,7 @@ fn fix_crc(b: &mut [u8], at: usize, len: usize) {
 
 /// One log entry ([MS-VHDX] 2.3.1): sequence `seq`, tail `tail`, `writes` of 4 KiB
 /// data sectors (`Some`) or zero runs (`None`, `len` bytes).
-fn log_entry(
+pub(crate) fn log_entry(
     guid: &[u8],
     seq: u64,
     tail: u32,

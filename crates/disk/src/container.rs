@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::{Disk, Error, InputFile, MemoryDisk, RawDisk, Result};
+use crate::{Disk, Error, InputFile, MemoryDisk, RawDisk, ReaderError, Result};
 
 /// Default limit on the number of backing files behind an image (QEMU has none; 16 is far
 /// beyond what installers produce and keeps a hostile chain cheap).
@@ -142,6 +142,17 @@ impl Chain {
         self.files.push(id);
         Ok(())
     }
+}
+
+/// Opens `path` as the top image of a new chain accepting at most `max_depth` backing
+/// files behind it: what a reader's own `open` does before it parses the image.
+pub fn open_top(path: &Path, max_depth: usize) -> Result<(InputFile, Chain), ReaderError> {
+    let input = InputFile::open(path).map_err(|e| ReaderError::from_disk(e, path, ""))?;
+    let mut chain = Chain::new(max_depth);
+    chain
+        .enter(&input)
+        .map_err(|e| ReaderError::from_disk(e, path, ""))?;
+    Ok((input, chain))
 }
 
 impl Default for Chain {

@@ -20,7 +20,7 @@ pub enum Error {
     },
     /// A format reader refused or failed; its own error says where and why.
     #[error(transparent)]
-    Reader(Box<dyn std::error::Error + Send + Sync>),
+    Reader(Box<crate::ReaderError>),
     /// The file is not in the format asked for, or in none we read.
     #[error("{}: {reason}", path.display())]
     Format {
@@ -47,6 +47,9 @@ pub enum Error {
         /// The disk's size.
         size: u64,
     },
+    /// A disk answered a request for extents with a list that does not continue the walk.
+    #[error("extents: {0}")]
+    Extents(String),
     /// An overlay's patches are not valid for its base disk.
     #[error("overlay: {0}")]
     Overlay(String),

@@ -25,25 +25,31 @@ mod container;
 mod error;
 mod extent;
 mod file;
+mod image_file;
+pub mod map;
 mod memory;
 mod name;
 mod overlay;
 mod raw;
+mod reader;
 pub mod size;
 mod walk;
 mod window;
 
 pub use capture::{first_nonzero, Capture, CaptureView, CAPTURE_HEAD, CAPTURE_TAIL};
 pub use container::{
-    Chain, Container, Facts, OpenBacking, RawBackingOnly, DEFAULT_MAX_CHAIN_DEPTH,
+    open_top, Chain, Container, Facts, OpenBacking, RawBackingOnly, DEFAULT_MAX_CHAIN_DEPTH,
 };
 pub use error::{Error, Result};
 pub use extent::{push_merged, Extent, ExtentKind};
 pub use file::{FileId, InputFile};
+pub use image_file::{open_error, ImageFile};
+pub use map::{Map, Mapping, Runs, UnitCache};
 pub use memory::MemoryDisk;
 pub use name::{escape, escape_message, resolve_name, show_name, NameError};
 pub use overlay::{Overlay, Patch};
 pub use raw::RawDisk;
+pub use reader::{Problem, ReaderError, ReaderKind};
 pub use walk::{data_bytes_in, first_data, walk_extents, EXTENT_WINDOW};
 pub use window::{seek_target, Window};
 
@@ -60,6 +66,15 @@ pub trait Disk: Send + Sync + std::fmt::Debug {
     /// exactly. `Data` may still contain zeros; `Zero` never contains anything else.
     /// Fails if the range does not lie inside the disk.
     fn extents(&self, offset: u64, len: u64) -> Result<Vec<Extent>>;
+
+    /// The extents of a prefix of `[offset, offset + len)`, as [`Disk::extents`] gives
+    /// them, with at least one extent when `len > 0`: a walker ([`walk_extents`]) calls it
+    /// again from where the list ends. A format answers with a bounded number of runs,
+    /// however many bytes they cover, so walking a huge disk costs in proportion to its
+    /// metadata, not its size. The default asks for at most [`EXTENT_WINDOW`] bytes.
+    fn extents_from(&self, offset: u64, len: u64) -> Result<Vec<Extent>> {
+        self.extents(offset, len.min(EXTENT_WINDOW))
+    }
 
     /// Fills `buf` with the guest bytes at `offset`. Fails if the range does not lie inside
     /// the disk or the source cannot be read.
@@ -88,6 +103,9 @@ impl<D: Disk + ?Sized> Disk for &D {
     fn extents(&self, offset: u64, len: u64) -> Result<Vec<Extent>> {
         (**self).extents(offset, len)
     }
+    fn extents_from(&self, offset: u64, len: u64) -> Result<Vec<Extent>> {
+        (**self).extents_from(offset, len)
+    }
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
         (**self).read_at(offset, buf)
     }
@@ -106,6 +124,9 @@ impl<D: Disk + ?Sized> Disk for Box<D> {
     fn extents(&self, offset: u64, len: u64) -> Result<Vec<Extent>> {
         (**self).extents(offset, len)
     }
+    fn extents_from(&self, offset: u64, len: u64) -> Result<Vec<Extent>> {
+        (**self).extents_from(offset, len)
+    }
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
         (**self).read_at(offset, buf)
     }
@@ -123,6 +144,9 @@ impl<D: Disk + ?Sized> Disk for std::sync::Arc<D> {
     }
     fn extents(&self, offset: u64, len: u64) -> Result<Vec<Extent>> {
         (**self).extents(offset, len)
+    }
+    fn extents_from(&self, offset: u64, len: u64) -> Result<Vec<Extent>> {
+        (**self).extents_from(offset, len)
     }
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
         (**self).read_at(offset, buf)

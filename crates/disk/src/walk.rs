@@ -14,9 +14,10 @@ use crate::{Disk, Extent, ExtentKind, Result};
 /// holds at most 512 Ki runs (512-byte clusters, 12 MiB) whatever the disk's size.
 pub const EXTENT_WINDOW: u64 = 256 << 20;
 
-/// Calls `f` with each extent of `[offset, offset + len)`, in order, asking `disk` for at
-/// most [`EXTENT_WINDOW`] bytes at a time. A run that crosses a window boundary is passed
-/// as two extents. Stops at the first `Break` and returns its value.
+/// Calls `f` with each extent of `[offset, offset + len)`, in order, asking `disk` for a
+/// bounded list at a time ([`Disk::extents_from`]: at most [`EXTENT_WINDOW`] bytes, or a
+/// bounded number of runs for a format that maps them). A run that crosses the end of a
+/// list is passed as two extents. Stops at the first `Break` and returns its value.
 pub fn walk_extents<D: Disk + ?Sized, B>(
     disk: &D,
     offset: u64,
@@ -27,13 +28,21 @@ pub fn walk_extents<D: Disk + ?Sized, B>(
     let end = offset + len;
     let mut pos = offset;
     while pos < end {
-        let n = (end - pos).min(EXTENT_WINDOW);
-        for e in disk.extents(pos, n)? {
-            if let ControlFlow::Break(b) = f(&e) {
+        let list = disk.extents_from(pos, end - pos)?;
+        // A list must make progress and stay inside the range asked for.
+        let next = list.last().map_or(pos, Extent::end);
+        if next <= pos || next > end || list[0].offset != pos {
+            return Err(crate::Error::Extents(format!(
+                "a disk answered extents of 0x{pos:x}..0x{end:x} with a list ending at \
+                 0x{next:x}"
+            )));
+        }
+        for e in &list {
+            if let ControlFlow::Break(b) = f(e) {
                 return Ok(Some(b));
             }
         }
-        pos += n;
+        pos = next;
     }
     Ok(None)
 }

@@ -66,6 +66,9 @@ impl Disk for Image {
     fn extents(&self, offset: u64, len: u64) -> Result<Vec<Extent>> {
         self.disk.extents(offset, len)
     }
+    fn extents_from(&self, offset: u64, len: u64) -> Result<Vec<Extent>> {
+        self.disk.extents_from(offset, len)
+    }
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
         self.disk.read_at(offset, buf)
     }

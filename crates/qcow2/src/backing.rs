@@ -16,7 +16,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::error::Problem;
+use ddgz_disk::Problem;
 
 /// Quotes a stored name for a message (lossy, escaped, shortened).
 pub(crate) fn show(name: &[u8]) -> String {

@@ -11,8 +11,8 @@
 
 use ruzstd::decoding::{BlockDecodingStrategy, FrameDecoder};
 
-use crate::error::Problem;
 use crate::header::Compression;
+use ddgz_disk::Problem;
 
 /// Largest zstd window accepted: 32 MiB. QEMU compresses one cluster (at most 2 MiB) per
 /// frame, so its frames never need more; the limit bounds the decoder's allocation.

@@ -12,8 +12,8 @@
 //! A feature name table entry is 48 bytes: type (0 incompatible, 1 compatible,
 //! 2 autoclear), bit number, and a 46-byte name padded with zeros.
 
-use crate::error::Problem;
 use crate::header::{be32, be64};
+use ddgz_disk::Problem;
 
 /// End of the header extension area.
 pub const EXT_END: u32 = 0;

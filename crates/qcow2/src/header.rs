@@ -28,8 +28,8 @@
 //! size, header length, then everything derived from them); checks that need the header
 //! extensions (feature names) or the file size are done by the caller.
 
-use crate::error::{ErrorKind, Problem};
 pub(crate) use ddgz_disk::bytes::{be32, be64};
+use ddgz_disk::{Problem, ReaderKind as ErrorKind};
 
 /// The qcow2 magic, `QFI\xfb` (defined by the specification).
 pub const MAGIC: [u8; 4] = *b"QFI\xfb";

@@ -12,8 +12,8 @@
 //! Only the entries the virtual size needs are loaded; the limit on `l1_size` is QEMU's
 //! (32 MiB of table), so the allocation is bounded both by that and by the file size.
 
-use crate::error::Problem;
 use crate::types::{Geometry, HostOffset};
+use ddgz_disk::Problem;
 
 /// Largest L1 table QEMU opens: 32 MiB, i.e. 4 Mi entries (QEMU's `QCOW_MAX_L1_SIZE`).
 pub const MAX_L1_ENTRIES: u64 = 32 * 1024 * 1024 / 8;

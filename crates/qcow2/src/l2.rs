@@ -16,8 +16,8 @@
 //! With extended L2 the second u64 holds, for subcluster i of 32, bit i = allocated and
 //! bit 32 + i = reads as zeros (both set is invalid); for compressed clusters it must be 0.
 
-use crate::error::Problem;
 use crate::types::{Geometry, HostOffset};
+use ddgz_disk::Problem;
 
 /// Bit 0: the cluster reads as zeros (standard entries, v3, no extended L2).
 pub(crate) const L2E_ZERO: u64 = 1;

@@ -40,7 +40,6 @@
 
 mod backing;
 mod compressed;
-mod error;
 mod extensions;
 mod header;
 mod l1;
@@ -49,18 +48,17 @@ mod l2cache;
 mod types;
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use ddgz_disk::{
-    push_merged, Chain, Container, Disk, Extent, ExtentKind, Facts, InputFile, OpenBacking,
-    RawBackingOnly,
+    Chain, Container, Disk, Extent, Facts, ImageFile, InputFile, Map, Mapping, OpenBacking,
+    Problem, RawBackingOnly, Runs, UnitCache,
 };
 
 pub use ddgz_disk::DEFAULT_MAX_CHAIN_DEPTH;
-pub use error::{Error, ErrorKind};
+pub use ddgz_disk::{ReaderError as Error, ReaderKind as ErrorKind};
 pub use header::Compression;
 
-use error::Problem;
 use extensions::Extensions;
 use header::{be64, Header};
 use l2::L2Entry;
@@ -140,64 +138,6 @@ pub struct Info {
     pub backing_chain: Vec<BackingInfo>,
 }
 
-/// The image file's own bytes: an input file ([`InputFile`]: safe open, real size,
-/// positional reads), or bytes in memory for fuzzing.
-#[derive(Debug)]
-enum ImageBytes {
-    File(InputFile),
-    Memory { path: PathBuf, bytes: Vec<u8> },
-}
-
-impl ImageBytes {
-    fn path(&self) -> &Path {
-        match self {
-            ImageBytes::File(f) => f.path(),
-            ImageBytes::Memory { path, .. } => path,
-        }
-    }
-
-    /// Its size when opened.
-    fn size(&self) -> u64 {
-        match self {
-            ImageBytes::File(f) => f.size(),
-            ImageBytes::Memory { bytes, .. } => bytes.len() as u64,
-        }
-    }
-
-    fn is_memory(&self) -> bool {
-        matches!(self, ImageBytes::Memory { .. })
-    }
-
-    fn read(&self, buf: &mut [u8], offset: u64, what: &str) -> Result<(), Error> {
-        match self {
-            ImageBytes::File(f) => f
-                .read_exact_at(buf, offset, what)
-                .map_err(|e| Error::from_disk(e, f.path(), "")),
-            ImageBytes::Memory { path, bytes } => {
-                let src = usize::try_from(offset)
-                    .ok()
-                    .and_then(|o| bytes.get(o..o.checked_add(buf.len())?));
-                match src {
-                    Some(src) => {
-                        buf.copy_from_slice(src);
-                        Ok(())
-                    }
-                    None => Err(Error::new(
-                        path,
-                        ErrorKind::Truncated,
-                        format!(
-                            "file ended early reading {} bytes of {what} at 0x{offset:x} \
-                             (file is 0x{:x} bytes)",
-                            buf.len(),
-                            bytes.len()
-                        ),
-                    )),
-                }
-            }
-        }
-    }
-}
-
 /// Opens qcow2 and raw backing files: what [`Qcow2::open`] uses when no format registry
 /// supplies an [`OpenBacking`].
 struct Qcow2OrRaw<'a> {
@@ -224,82 +164,23 @@ impl OpenBacking for Qcow2OrRaw<'_> {
     }
 }
 
-/// Where the bytes of one run of guest space come from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Src {
-    /// Reads as zeros.
-    Zero,
-    /// Not allocated here: the backing file, or zeros.
-    Unallocated,
-    /// Stored at this host offset (image file, or the data file if there is one).
-    Data(HostOffset),
-    /// Part of a compressed cluster: stream at `offset`, `len` bytes at most; the run
-    /// starts `skip` bytes into the decompressed cluster.
-    Compressed {
-        offset: HostOffset,
-        len: u64,
-        skip: u64,
-    },
-}
-
-#[derive(Debug, Clone, Copy)]
-struct Run {
-    guest: GuestOffset,
-    len: u64,
-    src: Src,
-}
-
-/// Appends a run, merging it into the previous one when they continue each other.
-fn push_run(runs: &mut Vec<Run>, guest: u64, len: u64, src: Src) {
-    if len == 0 {
-        return;
-    }
-    if let Some(last) = runs.last_mut() {
-        if last.guest.0 + last.len == guest {
-            let merge = match (last.src, src) {
-                (Src::Zero, Src::Zero) | (Src::Unallocated, Src::Unallocated) => true,
-                (Src::Data(a), Src::Data(b)) => a.0.checked_add(last.len) == Some(b.0),
-                _ => false,
-            };
-            if merge {
-                last.len += len;
-                return;
-            }
-        }
-    }
-    runs.push(Run {
-        guest: GuestOffset(guest),
-        len,
-        src,
-    });
-}
-
-/// The last decompressed cluster, keyed by its host offset: sequential readers touch
-/// the same compressed cluster several times when their chunks are smaller than it.
-#[derive(Default)]
-struct ClusterCache(Mutex<Option<(u64, Arc<Vec<u8>>)>>);
-
-impl std::fmt::Debug for ClusterCache {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("ClusterCache")
-    }
-}
-
 /// An opened qcow2 image with its backing chain and data file.
 #[derive(Debug)]
 pub struct Qcow2 {
-    image: ImageBytes,
+    image: ImageFile,
     header: Header,
     ext: Extensions,
     geo: Geometry,
     /// L2 table offsets of the active L1 table, as many as the virtual size needs.
-    l1: Vec<Option<HostOffset>>,
+    /// (0: no table; 8 bytes an entry, read in 64 KiB windows: no second copy.)
+    l1: Vec<u64>,
     /// The external data file: raw bytes at host offsets, never a format of its own.
-    data: Option<InputFile>,
+    data: Option<ImageFile>,
     /// The backing file, in any format the backing opener knows (a raw one is
     /// hole-aware: its holes are zero extents and are never read).
     backing: Option<Box<dyn Container>>,
-    cache: ClusterCache,
+    /// The last decompressed cluster.
+    cache: UnitCache,
     /// Slices of L2 tables, bounded ([`l2cache::BUDGET`]).
     l2_cache: L2Cache,
 }
@@ -315,11 +196,7 @@ impl Qcow2 {
     /// data file. The format registry (`ddgz-image`) uses [`Qcow2::open_input`] instead,
     /// so that a backing file may be in any format it knows.
     pub fn open(path: &Path, opts: &OpenOptions) -> Result<Self, Error> {
-        let input = InputFile::open(path).map_err(|e| Error::from_disk(e, path, ""))?;
-        let mut chain = Chain::new(opts.max_chain_depth);
-        chain
-            .enter(&input)
-            .map_err(|e| Error::from_disk(e, path, ""))?;
+        let (input, mut chain) = ddgz_disk::open_top(path, opts.max_chain_depth)?;
         Self::open_input(input, opts, &Qcow2OrRaw { opts }, &mut chain)
     }
 
@@ -332,17 +209,14 @@ impl Qcow2 {
         backing: &dyn OpenBacking,
         chain: &mut Chain,
     ) -> Result<Self, Error> {
-        Self::open_bytes(ImageBytes::File(input), opts, backing, chain)
+        Self::open_bytes(ImageFile::file(input), opts, backing, chain)
     }
 
     /// Parses an image held in memory, named `name` in messages. It may not have a
     /// backing file or an external data file. Meant for fuzzing the parsers (see
     /// [`fuzz_image`]).
     pub fn from_bytes(name: &Path, bytes: Vec<u8>, opts: &OpenOptions) -> Result<Self, Error> {
-        let image = ImageBytes::Memory {
-            path: name.into(),
-            bytes,
-        };
+        let image = ImageFile::memory(name, bytes);
         Self::open_bytes(
             image,
             opts,
@@ -352,7 +226,7 @@ impl Qcow2 {
     }
 
     fn open_bytes(
-        image: ImageBytes,
+        image: ImageFile,
         opts: &OpenOptions,
         opener: &dyn OpenBacking,
         chain: &mut Chain,
@@ -433,7 +307,8 @@ impl Qcow2 {
                 path,
                 ErrorKind::CorruptBit,
                 "the corrupt bit is set (QEMU found inconsistent metadata); refusing to \
-                 read it unless forced (force_corrupt)",
+                 read it unless forced (`ddgz convert --force` or `ddgz inspect --force`; \
+                 `ls` and `cat` do not read such an image)",
             ));
         }
 
@@ -450,7 +325,8 @@ impl Qcow2 {
                 return Err(from_memory("external data file"));
             }
             let role = format!(" (the external data file of {})", path.display());
-            Some(InputFile::open(&p).map_err(|e| Error::from_disk(e, &p, &role))?)
+            let input = InputFile::open(&p).map_err(|e| Error::from_disk(e, &p, &role))?;
+            Some(ImageFile::file(input))
         } else {
             None
         };
@@ -470,14 +346,18 @@ impl Qcow2 {
         )
         .map_err(|p| p.at(path))?;
         // n * 8 <= file size (checked) and n <= MAX_L1_ENTRIES.
-        let mut raw = vec![0u8; (n * 8) as usize];
-        image.read(&mut raw, header.l1_table_offset, "the L1 table")?;
-        let l1 = raw
-            .chunks_exact(8)
-            .enumerate()
-            .map(|(i, e)| l1::decode(&geo, i as u64, be64(e, 0), image.size()))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|p| p.at(path))?;
+        let mut l1 = Vec::with_capacity(n as usize);
+        let mut raw = vec![0u8; (n * 8).min(64 << 10) as usize];
+        while (l1.len() as u64) < n {
+            let i = l1.len() as u64;
+            let k = (n - i).min(raw.len() as u64 / 8) as usize;
+            let buf = &mut raw[..k * 8];
+            image.read(buf, header.l1_table_offset + i * 8, "the L1 table")?;
+            for (j, e) in buf.chunks_exact(8).enumerate() {
+                let t = l1::decode(&geo, i + j as u64, be64(e, 0), image.size());
+                l1.push(t.map_err(|p| p.at(path))?.map_or(0, |h| h.0));
+            }
+        }
 
         let backing = if header.backing_file_offset != 0 && header.backing_file_size != 0 {
             let start = header.backing_file_offset as usize;
@@ -540,7 +420,7 @@ impl Qcow2 {
             l1,
             data,
             backing,
-            cache: ClusterCache::default(),
+            cache: UnitCache::default(),
             l2_cache: L2Cache::new(geo.cluster_size()),
         })
     }
@@ -594,36 +474,11 @@ impl Qcow2 {
         }
     }
 
-    fn check_range(&self, offset: u64, len: u64) -> Result<u64, Error> {
-        match offset.checked_add(len) {
-            Some(end) if end <= self.header.size => Ok(end),
-            _ => Err(Error::new(
-                self.image.path(),
-                ErrorKind::OutOfRange,
-                format!(
-                    "guest range 0x{offset:x}+0x{len:x} lies outside the virtual disk \
-                     (size 0x{:x})",
-                    self.header.size
-                ),
-            )),
-        }
-    }
-
     /// The path and size of the file guest clusters are stored in.
     fn data_file(&self) -> (&Path, u64) {
         match &self.data {
             Some(d) => (d.path(), d.size()),
             None => (self.image.path(), self.image.size()),
-        }
-    }
-
-    /// Reads a data cluster's bytes from the image or the external data file.
-    fn read_data(&self, buf: &mut [u8], host: HostOffset) -> Result<(), Error> {
-        match &self.data {
-            Some(d) => d
-                .read_exact_at(buf, host.0, "a data cluster")
-                .map_err(|e| Error::from_disk(e, d.path(), "")),
-            None => self.image.read(buf, host.0, "a data cluster"),
         }
     }
 
@@ -636,16 +491,17 @@ impl Qcow2 {
     }
 
     /// Describes `[offset, end)` (inside the disk) as runs of this image alone.
-    fn walk(&self, offset: u64, end: u64) -> Result<Vec<Run>, Error> {
+    fn walk(&self, offset: u64, end: u64, runs: &mut Runs) -> Result<(), Error> {
         let geo = &self.geo;
         let cs = geo.cluster_size();
         let span = 1u64 << geo.l1_span_bits();
         let es = geo.l2_entry_size();
         let path = self.image.path();
         let (data_path, data_size) = self.data_file();
-        let mut runs = Vec::new();
+        // Byte source 1 is the external data file, 0 the image.
+        let source = u32::from(self.data.is_some());
         let mut pos = offset;
-        while pos < end {
+        while pos < end && !runs.full() {
             let l1i = geo.l1_index(GuestOffset(pos));
             let table_start = l1i * span;
             let span_end = table_start.saturating_add(span).min(end);
@@ -656,8 +512,8 @@ impl Qcow2 {
                     format!("guest offset 0x{pos:x} needs L1 entry {l1i}, beyond the table"),
                 )
             })?;
-            let Some(table) = table else {
-                push_run(&mut runs, pos, span_end - pos, Src::Unallocated);
+            let Some(table) = (table != 0).then_some(HostOffset(table)) else {
+                runs.push(pos, span_end - pos, Map::Unallocated);
                 pos = span_end;
                 continue;
             };
@@ -689,7 +545,7 @@ impl Qcow2 {
                     )
                 };
                 let entry = l2::decode(geo, idx, be64(e, 0), bitmap).map_err(ctx)?;
-                let data_at = |host: HostOffset, from: u64, to: u64| -> Result<Src, Error> {
+                let data_at = |host: HostOffset, from: u64, to: u64| -> Result<Map, Error> {
                     // The host bytes of guest [from, to) must lie inside the file.
                     let hend = host.0.checked_add(to - cstart);
                     if hend.is_none_or(|e| e > data_size) {
@@ -703,15 +559,15 @@ impl Qcow2 {
                             ),
                         ));
                     }
-                    Ok(Src::Data(HostOffset(host.0 + (from - cstart))))
+                    Ok(Map::Data {
+                        source,
+                        offset: host.0 + (from - cstart),
+                    })
                 };
                 match entry {
-                    L2Entry::Unallocated => push_run(&mut runs, a, b - a, Src::Unallocated),
-                    L2Entry::Zero => push_run(&mut runs, a, b - a, Src::Zero),
-                    L2Entry::Data(h) => {
-                        let src = data_at(h, a, b)?;
-                        push_run(&mut runs, a, b - a, src)
-                    }
+                    L2Entry::Unallocated => runs.push(a, b - a, Map::Unallocated),
+                    L2Entry::Zero => runs.push(a, b - a, Map::Zero),
+                    L2Entry::Data(h) => runs.push(a, b - a, data_at(h, a, b)?),
                     L2Entry::Compressed { offset, len } => {
                         let size = self.image.size();
                         let avail = size.saturating_sub(offset.0);
@@ -730,12 +586,13 @@ impl Qcow2 {
                                 offset.0
                             ))));
                         }
-                        let src = Src::Compressed {
-                            offset,
+                        let map = Map::Compressed {
+                            source: 0,
+                            at: offset.0,
                             len: len.min(avail),
                             skip: a - cstart,
                         };
-                        push_run(&mut runs, a, b - a, src)
+                        runs.push(a, b - a, map)
                     }
                     L2Entry::Subclusters { host, alloc, zero } => {
                         let scs = geo.subcluster_size();
@@ -748,155 +605,42 @@ impl Qcow2 {
                                 // alloc != 0 implies host is set (checked by decode).
                                 match host {
                                     Some(h) => data_at(h, s, t)?,
-                                    None => Src::Unallocated,
+                                    None => Map::Unallocated,
                                 }
                             } else if zero & (1 << i) != 0 {
-                                Src::Zero
+                                Map::Zero
                             } else {
-                                Src::Unallocated
+                                Map::Unallocated
                             };
-                            push_run(&mut runs, s, t - s, src);
+                            runs.push(s, t - s, src);
                         }
                     }
                 }
             }
             pos = span_end;
         }
-        Ok(runs)
+        Ok(())
     }
 
     /// Describes `[offset, offset + len)` as extents, in order, merged, covering the range
-    /// exactly, resolved through the backing chain: [`ExtentKind::Zero`] means the range
-    /// reads as zeros without reading anything (zero flags, unallocated without a
-    /// backing file, past a backing file's end, a hole of a raw backing file).
-    /// [`Disk::extents`] is the same with the disk layer's error.
+    /// exactly, resolved through the backing chain ([`ddgz_disk::map::extents`]):
+    /// [`ddgz_disk::ExtentKind::Zero`] means the range reads as zeros without reading
+    /// anything (zero flags, unallocated without a backing file, past a backing file's
+    /// end, a hole of a raw backing file). [`Disk::extents`] is the same with the disk
+    /// layer's error.
     pub fn extents(&self, offset: u64, len: u64) -> Result<Vec<Extent>, Error> {
-        let end = self.check_range(offset, len)?;
-        let runs = self.walk(offset, end)?;
-        let mut out = Vec::new();
-        let push = |out: &mut Vec<Extent>, offset, len, kind| {
-            push_merged(out, Extent { offset, len, kind })
-        };
-        // Backing extents, computed once for the span of all unallocated runs and
-        // consumed with a cursor.
-        let mut below: Option<(Vec<Extent>, usize)> = None;
-        for r in &runs {
-            let (g, len) = (r.guest.0, r.len);
-            match r.src {
-                Src::Zero => push(&mut out, g, len, ExtentKind::Zero),
-                Src::Data(_) | Src::Compressed { .. } => push(&mut out, g, len, ExtentKind::Data),
-                Src::Unallocated => {
-                    let Some(b) = &self.backing else {
-                        push(&mut out, g, len, ExtentKind::Zero);
-                        continue;
-                    };
-                    let bsize = b.size();
-                    let covered_end = (g + len).min(bsize).max(g);
-                    if covered_end > g {
-                        let (bm, j) = match below {
-                            Some(ref mut x) => x,
-                            None => {
-                                let last = runs
-                                    .iter()
-                                    .rev()
-                                    .find(|r| r.src == Src::Unallocated)
-                                    .map_or(g + len, |r| r.guest.0 + r.len);
-                                let hi = last.min(bsize);
-                                let ext =
-                                    b.extents(g, hi - g).map_err(|e| self.backing_error(e))?;
-                                below.insert((ext, 0))
-                            }
-                        };
-                        while *j < bm.len() && bm[*j].end() <= g {
-                            *j += 1;
-                        }
-                        let mut k = *j;
-                        while k < bm.len() && bm[k].offset < covered_end {
-                            let s = bm[k].offset.max(g);
-                            let t = bm[k].end().min(covered_end);
-                            push(&mut out, s, t - s, bm[k].kind);
-                            k += 1;
-                        }
-                    }
-                    push(
-                        &mut out,
-                        covered_end,
-                        g + len - covered_end,
-                        ExtentKind::Zero,
-                    );
-                }
-            }
-        }
-        Ok(out)
+        ddgz_disk::map::extents(self, offset, len)
     }
 
     /// Reads guest bytes at `offset` into `buf`, through the backing chain (zeros where
     /// nothing is allocated; a backing file's zero extents are filled, not read). May be
     /// called from several threads at once.
     pub fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<(), Error> {
-        let end = self.check_range(offset, buf.len() as u64)?;
-        for r in self.walk(offset, end)? {
-            let at = (r.guest.0 - offset) as usize;
-            let dst = &mut buf[at..at + r.len as usize];
-            match r.src {
-                Src::Zero => dst.fill(0),
-                Src::Data(h) => self.read_data(dst, h)?,
-                Src::Compressed { offset, len, skip } => {
-                    let c = self.compressed_cluster(offset, len)?;
-                    let skip = skip as usize;
-                    dst.copy_from_slice(&c[skip..skip + dst.len()]);
-                }
-                Src::Unallocated => match &self.backing {
-                    None => dst.fill(0),
-                    Some(b) => {
-                        let g = r.guest.0;
-                        let n = b.size().saturating_sub(g).min(dst.len() as u64) as usize;
-                        self.read_backing(b.as_ref(), g, &mut dst[..n])?;
-                        dst[n..].fill(0);
-                    }
-                },
-            }
-        }
-        Ok(())
-    }
-
-    /// Reads `buf` from the backing file at `offset` (inside it), reading only its data
-    /// extents: the holes of a raw backing file are filled with zeros, never read.
-    fn read_backing(&self, b: &dyn Container, offset: u64, buf: &mut [u8]) -> Result<(), Error> {
-        if buf.is_empty() {
-            return Ok(());
-        }
-        let ext = b
-            .extents(offset, buf.len() as u64)
-            .map_err(|e| self.backing_error(e))?;
-        for e in ext {
-            let range = (e.offset - offset) as usize..(e.end() - offset) as usize;
-            match e.kind {
-                ExtentKind::Zero => buf[range].fill(0),
-                ExtentKind::Data => b
-                    .read_at(e.offset, &mut buf[range])
-                    .map_err(|e| self.backing_error(e))?,
-            }
-        }
-        Ok(())
-    }
-
-    /// An error from the backing file, in this crate's terms.
-    fn backing_error(&self, e: ddgz_disk::Error) -> Error {
-        let role = format!(" (the backing file of {})", self.image.path().display());
-        Error::from_disk(e, self.image.path(), &role)
+        ddgz_disk::map::read_at(self, offset, buf)
     }
 
     /// Decompresses the cluster whose stream starts at `offset` (at most `len` bytes).
-    fn compressed_cluster(&self, offset: HostOffset, len: u64) -> Result<Arc<Vec<u8>>, Error> {
-        {
-            let g = self.cache.0.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some((k, v)) = &*g {
-                if *k == offset.0 {
-                    return Ok(v.clone());
-                }
-            }
-        }
+    fn compressed_cluster(&self, offset: HostOffset, len: u64) -> Result<Vec<u8>, Error> {
         // len <= 2^13 sectors (4 MiB), checked against the file size in `walk`.
         let mut input = vec![0u8; len as usize];
         self.image
@@ -909,15 +653,13 @@ impl Qcow2 {
                 format!("compressed cluster at 0x{:x}: {}", offset.0, p.message),
             )
         })?;
-        let out = Arc::new(out);
-        *self.cache.0.lock().unwrap_or_else(|e| e.into_inner()) = Some((offset.0, out.clone()));
         Ok(out)
     }
 }
 
 /// Fuzzing entry point: parses `data` as an image in memory and, if it opens, maps and
-/// reads it (bounded: at most 64 MiB of guest space mapped, 8 MiB read). Must never
-/// panic, loop forever or allocate without bound, whatever the input.
+/// reads it ([`ddgz_disk::map::fuzz_disk`]). Must never panic, loop forever or allocate
+/// without bound, whatever the input.
 #[doc(hidden)]
 pub fn fuzz_image(data: &[u8]) {
     let Ok(q) = Qcow2::from_bytes(
@@ -928,66 +670,59 @@ pub fn fuzz_image(data: &[u8]) {
         return;
     };
     let _ = q.info();
-    let len = q.virtual_size().min(64 << 20);
-    let Ok(maps) = q.extents(0, len) else {
-        return;
-    };
-    let mut budget: u64 = 8 << 20;
-    let mut buf = vec![0u8; 1 << 20];
-    for m in maps {
-        if m.kind != ExtentKind::Data {
-            continue;
-        }
-        let mut off = m.offset;
-        let end = m.offset + m.len;
-        while off < end && budget > 0 {
-            let n = (end - off).min(buf.len() as u64).min(budget);
-            if q.read_at(off, &mut buf[..n as usize]).is_err() {
-                return;
-            }
-            off += n;
-            budget -= n;
-        }
-    }
+    ddgz_disk::map::fuzz_disk(&q);
 }
 
 #[cfg(test)]
 mod tests;
 
-impl From<Error> for ddgz_disk::Error {
-    fn from(e: Error) -> Self {
-        ddgz_disk::Error::Reader(Box::new(e))
-    }
-}
-
-impl Disk for Qcow2 {
-    fn size(&self) -> u64 {
-        self.virtual_size()
+impl Mapping for Qcow2 {
+    fn disk_size(&self) -> u64 {
+        self.header.size
     }
 
-    fn extents(&self, offset: u64, len: u64) -> ddgz_disk::Result<Vec<Extent>> {
-        ddgz_disk::check_range(self.virtual_size(), offset, len)?;
-        Ok(Qcow2::extents(self, offset, len)?)
+    fn image_path(&self) -> &Path {
+        self.image.path()
     }
 
-    fn read_at(&self, offset: u64, buf: &mut [u8]) -> ddgz_disk::Result<()> {
-        ddgz_disk::check_range(self.virtual_size(), offset, buf.len() as u64)?;
-        Ok(Qcow2::read_at(self, offset, buf)?)
+    fn map(&self, offset: u64, end: u64, runs: &mut Runs) -> Result<(), Error> {
+        self.walk(offset, end, runs)
+    }
+
+    /// 0: the image; 1: the external data file.
+    fn source(&self, source: u32) -> &dyn Disk {
+        match (&self.data, source) {
+            (Some(d), 1) => d,
+            _ => &self.image,
+        }
+    }
+
+    /// Allocated clusters are data (the file's holes inside them are not asked for).
+    fn holes(&self, _: u32) -> bool {
+        false
+    }
+
+    fn backing(&self) -> Option<&dyn Disk> {
+        self.backing.as_deref().map(|b| b as &dyn Disk)
+    }
+
+    fn unit(&self, _: u32, at: u64, len: u64) -> Result<Arc<Vec<u8>>, Error> {
+        self.cache
+            .get(0, at, || self.compressed_cluster(HostOffset(at), len))
     }
 
     /// The image, its data file and its whole backing chain.
-    fn files(&self) -> Vec<ddgz_disk::FileId> {
-        let mut out = Vec::new();
-        if let ImageBytes::File(f) = &self.image {
-            out.push(f.file_id());
-        }
-        out.extend(self.data.as_ref().map(InputFile::file_id));
+    fn file_ids(&self) -> Vec<ddgz_disk::FileId> {
+        let mut out = self.image.files();
+        out.extend(self.data.as_ref().and_then(ImageFile::file_id));
         if let Some(b) = &self.backing {
             out.extend(b.files());
         }
         out
     }
 }
+
+ddgz_disk::mapped_disk!(Qcow2);
 
 impl Container for Qcow2 {
     /// Version, cluster size, compression and the features worth knowing, and the backing

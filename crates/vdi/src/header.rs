@@ -11,8 +11,8 @@
 //!  84  description [256]          368  disk size u64                parent [16] ×4
 //! ```
 
-use crate::error::Problem;
 use ddgz_disk::bytes::{le32, le64};
+use ddgz_disk::Problem;
 
 /// Size of the header QEMU reads (the rest of the first sector is unused).
 pub(crate) const HEADER_SIZE: usize = 512;

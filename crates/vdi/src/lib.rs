@@ -19,20 +19,17 @@
 //! file, every allocated block must lie in the file. A [`Vdi`] is `Send + Sync`.
 #![deny(missing_docs)]
 
-mod error;
 mod facts;
 mod header;
-mod source;
 
 use std::path::{Path, PathBuf};
 
-use ddgz_disk::{Disk, Extent, ExtentKind};
+use ddgz_disk::{Disk, ImageFile, Map, Mapping, Runs};
 
-pub use error::{Error, ErrorKind};
+pub use ddgz_disk::{ReaderError as Error, ReaderKind as ErrorKind};
 pub use header::ImageType;
 
 use header::{Header, HEADER_SIZE};
-use source::Source;
 
 /// Most block map entries read: 16 Mi (64 MiB of map, 16 TiB with 1 MiB blocks). Our
 /// limit, to bound memory.
@@ -63,7 +60,7 @@ pub struct Info {
 /// An opened VDI image.
 #[derive(Debug)]
 pub struct Vdi {
-    source: Source,
+    source: ImageFile,
     header: Header,
     /// Block map entries, as many as the virtual size needs.
     map: Vec<u32>,
@@ -80,55 +77,23 @@ pub fn probe(head: &[u8]) -> bool {
     header::probe(head)
 }
 
-/// Where the bytes of one run of guest space come from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Src {
-    Zero,
-    Data(u64),
-}
-
-#[derive(Debug, Clone, Copy)]
-struct Run {
-    guest: u64,
-    len: u64,
-    src: Src,
-}
-
-fn push_run(runs: &mut Vec<Run>, guest: u64, len: u64, src: Src) {
-    if let Some(last) = runs.last_mut() {
-        let merge = match (last.src, src) {
-            (Src::Zero, Src::Zero) => true,
-            (Src::Data(a), Src::Data(b)) => a.checked_add(last.len) == Some(b),
-            _ => false,
-        };
-        if merge && last.guest + last.len == guest {
-            last.len += len;
-            return;
-        }
-    }
-    runs.push(Run { guest, len, src });
-}
-
 impl Vdi {
     /// Opens `path` read-only.
     pub fn open(path: &Path) -> Result<Self, Error> {
-        Self::open_source(Source::open(path)?)
+        Self::open_source(ImageFile::open(path, "")?)
     }
 
     /// Reads a file already opened (by the format registry).
     pub fn open_input(input: ddgz_disk::InputFile) -> Result<Self, Error> {
-        Self::open_source(Source::File(ddgz_disk::RawDisk::new(input)))
+        Self::open_source(ImageFile::file(input))
     }
 
     /// Parses an image held in memory, named `name` in messages (for fuzzing).
     pub fn from_bytes(name: &Path, bytes: Vec<u8>) -> Result<Self, Error> {
-        Self::open_source(Source::Memory {
-            path: name.into(),
-            bytes,
-        })
+        Self::open_source(ImageFile::memory(name, bytes))
     }
 
-    fn open_source(source: Source) -> Result<Self, Error> {
+    fn open_source(source: ImageFile) -> Result<Self, Error> {
         let path = source.path().to_path_buf();
         let file_size = source.size();
         if file_size < HEADER_SIZE as u64 {
@@ -164,13 +129,20 @@ impl Vdi {
                 ),
             ));
         }
-        // needed * 4 <= file size (checked) and <= 64 MiB.
-        let mut raw = vec![0u8; (needed * 4) as usize];
-        source.read(&mut raw, at, "the block map")?;
-        let map: Vec<u32> = raw
-            .chunks_exact(4)
-            .map(|c| u32::from_le_bytes(c.try_into().expect("4 bytes")))
-            .collect();
+        // needed * 4 <= file size (checked) and <= 64 MiB; read in 64 KiB windows, so the
+        // map is held once.
+        let mut map = Vec::with_capacity(needed as usize);
+        let mut raw = vec![0u8; (needed * 4).min(64 << 10) as usize];
+        while (map.len() as u64) < needed {
+            let i = map.len() as u64;
+            let k = (needed - i).min(raw.len() as u64 / 4) as usize;
+            source.read(&mut raw[..k * 4], at + i * 4, "the block map")?;
+            map.extend(
+                raw[..k * 4]
+                    .chunks_exact(4)
+                    .map(|c| ddgz_disk::bytes::le32(c, 0)),
+            );
+        }
         let vdi = Self {
             source,
             header,
@@ -231,103 +203,55 @@ impl Vdi {
             blocks_zero: self.map.iter().filter(|&&e| e == ZERO).count() as u64,
         }
     }
+}
 
-    fn check_range(&self, offset: u64, len: u64) -> Result<u64, Error> {
-        match offset.checked_add(len) {
-            Some(end) if end <= self.header.disk_size => Ok(end),
-            _ => Err(Error::new(
-                self.path(),
-                ErrorKind::OutOfRange,
-                format!(
-                    "guest range 0x{offset:x}+0x{len:x} lies outside the virtual disk (size \
-                     0x{:x})",
-                    self.header.disk_size
-                ),
-            )),
-        }
+impl Mapping for Vdi {
+    fn disk_size(&self) -> u64 {
+        self.header.disk_size
     }
 
-    /// Describes `[offset, end)` (inside the disk) as runs.
-    fn walk(&self, offset: u64, end: u64) -> Vec<Run> {
+    fn image_path(&self) -> &Path {
+        self.source.path()
+    }
+
+    /// One run per block: zeros (not allocated, or discarded) or the stored block.
+    fn map(&self, offset: u64, end: u64, runs: &mut Runs) -> Result<(), Error> {
         let bs = u64::from(self.header.block_size);
-        let mut runs = Vec::new();
         let mut pos = offset;
-        while pos < end {
+        while pos < end && !runs.full() {
             let bi = pos / bs;
             let bstart = bi * bs;
             let bend = (bstart + bs).min(end);
             // bi < map.len(): the map covers the disk (built at open).
             let e = self.map[bi as usize];
-            let src = if e == NOT_ALLOCATED || e == ZERO {
-                Src::Zero
+            let map = if e == NOT_ALLOCATED || e == ZERO {
+                Map::Zero
             } else {
                 // Checked at open: the block lies inside the file.
                 let base = self.block_offset(e).unwrap_or(0);
-                Src::Data(base + (pos - bstart))
-            };
-            push_run(&mut runs, pos, bend - pos, src);
-            pos = bend;
-        }
-        runs
-    }
-}
-
-impl Disk for Vdi {
-    fn size(&self) -> u64 {
-        self.header.disk_size
-    }
-
-    fn extents(&self, offset: u64, len: u64) -> ddgz_disk::Result<Vec<Extent>> {
-        let end = self.check_range(offset, len)?;
-        let mut out = Vec::new();
-        for r in self.walk(offset, end) {
-            match r.src {
-                Src::Zero => ddgz_disk::push_merged(
-                    &mut out,
-                    Extent {
-                        offset: r.guest,
-                        len: r.len,
-                        kind: ExtentKind::Zero,
-                    },
-                ),
-                Src::Data(h) => {
-                    // The file's holes inside the stored blocks are zeros too.
-                    for e in self.source.extents(h, r.len)? {
-                        ddgz_disk::push_merged(
-                            &mut out,
-                            Extent {
-                                offset: r.guest + (e.offset - h),
-                                len: e.len,
-                                kind: e.kind,
-                            },
-                        );
-                    }
+                Map::Data {
+                    source: 0,
+                    offset: base + (pos - bstart),
                 }
-            }
-        }
-        Ok(out)
-    }
-
-    fn read_at(&self, offset: u64, buf: &mut [u8]) -> ddgz_disk::Result<()> {
-        let end = self.check_range(offset, buf.len() as u64)?;
-        for r in self.walk(offset, end) {
-            let at = (r.guest - offset) as usize;
-            let dst = &mut buf[at..at + r.len as usize];
-            match r.src {
-                Src::Zero => dst.fill(0),
-                Src::Data(h) => self.source.read(dst, h, "block data")?,
-            }
+            };
+            runs.push(pos, bend - pos, map);
+            pos = bend;
         }
         Ok(())
     }
+
+    /// The image file; its holes inside stored blocks are zeros too.
+    fn source(&self, _: u32) -> &dyn Disk {
+        &self.source
+    }
+
     /// The image file (a VDI has no parents here: a differencing one is refused).
-    fn files(&self) -> Vec<ddgz_disk::FileId> {
-        match &self.source {
-            Source::File(f) => f.files(),
-            Source::Memory { .. } => Vec::new(),
-        }
+    fn file_ids(&self) -> Vec<ddgz_disk::FileId> {
+        self.source.files()
     }
 }
+
+ddgz_disk::mapped_disk!(Vdi);
 
 /// Fuzzing entry point: parses `data` as an image in memory and, if it opens, maps and
 /// reads it (at most 64 MiB mapped, 8 MiB read). Must never panic, loop forever or
@@ -339,23 +263,7 @@ pub fn fuzz_image(data: &[u8]) {
         return;
     };
     let _ = v.info();
-    let len = v.size().min(64 << 20);
-    let Ok(ext) = v.extents(0, len) else {
-        return;
-    };
-    let mut budget: u64 = 8 << 20;
-    let mut buf = vec![0u8; 1 << 20];
-    for e in ext.iter().filter(|e| e.kind == ExtentKind::Data) {
-        let mut off = e.offset;
-        while off < e.end() && budget > 0 {
-            let n = (e.end() - off).min(buf.len() as u64).min(budget);
-            if v.read_at(off, &mut buf[..n as usize]).is_err() {
-                return;
-            }
-            off += n;
-            budget -= n;
-        }
-    }
+    ddgz_disk::map::fuzz_disk(&v);
 }
 
 #[cfg(test)]

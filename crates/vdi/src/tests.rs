@@ -2,6 +2,7 @@
 //! compare with `qemu-img`).
 
 use super::*;
+use ddgz_disk::ExtentKind;
 
 /// A VDI of `blocks` blocks of 4 KiB; `map` entries; stored blocks filled with their
 /// index + 1.

@@ -12,8 +12,8 @@
 //! A parent locator entry: platform code u32, platform data space u32, platform data
 //! length u32 (bytes), reserved u32, platform data offset u64 (bytes in the file).
 
-use crate::error::Problem;
 use crate::footer::{be32, be64, checksum, tag};
+use ddgz_disk::Problem;
 
 /// Size of the dynamic disk header (defined by the specification).
 pub(crate) const HEADER_SIZE: usize = 1024;

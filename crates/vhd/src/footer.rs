@@ -11,8 +11,8 @@
 //! 68  unique id [16]                84  saved state u8             85  reserved [427]
 //! ```
 
-use crate::error::Problem;
 pub(crate) use ddgz_disk::bytes::{be16, be32, be64};
+use ddgz_disk::Problem;
 
 /// Size of the footer (defined by the specification).
 pub(crate) const FOOTER_SIZE: u64 = 512;

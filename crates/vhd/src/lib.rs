@@ -27,23 +27,20 @@
 #![deny(missing_docs)]
 
 mod dynamic;
-mod error;
 mod facts;
 mod footer;
 mod parent;
-mod source;
 
 use std::path::{Path, PathBuf};
 
-use ddgz_disk::{Chain, Disk, Extent, ExtentKind, InputFile, MemoryDisk, RawDisk};
+use ddgz_disk::{Chain, Disk, ImageFile, InputFile, Map, Mapping, Runs};
 
-pub use error::{Error, ErrorKind};
+pub use ddgz_disk::{ReaderError as Error, ReaderKind as ErrorKind};
 pub use footer::{DiskType, SizeRule};
 pub use parent::DEFAULT_MAX_CHAIN_DEPTH;
 
 use dynamic::{DynHeader, HEADER_SIZE, MAX_LOCATOR_LEN};
 use footer::{Footer, FOOTER_SIZE};
-use source::Source;
 
 /// Most block allocation table entries read (16 Mi entries, 64 MiB): a 2040 GiB disk
 /// with blocks of 128 KiB or more. Our limit, to bound memory; the default block is
@@ -111,46 +108,9 @@ pub struct Info {
     pub parents: Vec<ParentInfo>,
 }
 
-/// Where the bytes of one run of guest space come from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Src {
-    /// Not in this file: the parent's, or zeros.
-    Unallocated,
-    /// In this file at this offset.
-    Data(u64),
-}
-
-#[derive(Debug, Clone, Copy)]
-struct Run {
-    guest: u64,
-    len: u64,
-    src: Src,
-}
-
-fn push_run(runs: &mut Vec<Run>, guest: u64, len: u64, src: Src) {
-    if len == 0 {
-        return;
-    }
-    if let Some(last) = runs.last_mut() {
-        if last.guest + last.len == guest {
-            let merge = match (last.src, src) {
-                (Src::Unallocated, Src::Unallocated) => true,
-                (Src::Data(a), Src::Data(b)) => a.checked_add(last.len) == Some(b),
-                _ => false,
-            };
-            if merge {
-                last.len += len;
-                return;
-            }
-        }
-    }
-    runs.push(Run { guest, len, src });
-}
-
 /// A dynamic or differencing disk's tables.
 #[derive(Debug)]
 struct Sparse {
-    source: Source,
     block_size: u64,
     /// Bytes of the sector bitmap before each block's data (a multiple of 512).
     bitmap_size: u64,
@@ -162,7 +122,7 @@ struct Sparse {
 #[derive(Debug)]
 enum Layout {
     /// The disk is the first `size` bytes of the file.
-    Fixed(Box<dyn Disk>),
+    Fixed,
     Sparse(Sparse),
 }
 
@@ -170,6 +130,8 @@ enum Layout {
 #[derive(Debug)]
 pub struct Vhd {
     path: PathBuf,
+    /// The file: the disk itself (fixed), or the blocks the BAT points to.
+    file: ImageFile,
     footer: Footer,
     copy: FooterCopy,
     size: u64,
@@ -200,7 +162,7 @@ pub fn probe(head: &[u8], tail: &[u8]) -> bool {
 impl Vhd {
     /// Opens `path` read-only, with its parent chain.
     pub fn open(path: &Path, opts: &OpenOptions) -> Result<Self, Error> {
-        let input = Source::open_input(path, "")?;
+        let input = InputFile::open(path).map_err(|e| ddgz_disk::open_error(path, e, ""))?;
         let mut chain = Chain::new(opts.max_chain_depth);
         enter(&mut chain, &input, "")?;
         Self::open_input(input, opts, &mut chain)
@@ -213,23 +175,20 @@ impl Vhd {
         opts: &OpenOptions,
         chain: &mut Chain,
     ) -> Result<Self, Error> {
-        Self::open_source(Source::File(input), opts, chain)
+        Self::open_source(ImageFile::file(input), opts, chain)
     }
 
     /// Parses an image held in memory, named `name` in messages; a differencing disk is
     /// refused (its parent cannot be opened). Meant for fuzzing ([`fuzz_image`]).
     pub fn from_bytes(name: &Path, bytes: Vec<u8>) -> Result<Self, Error> {
-        let source = Source::Memory {
-            path: name.into(),
-            bytes,
-        };
+        let source = ImageFile::memory(name, bytes);
         let opts = OpenOptions::default();
         Self::open_source(source, &opts, &mut Chain::new(opts.max_chain_depth))
     }
 
     /// Finds the footer: the one at the end, or its copy at offset 0 if the end one is
     /// damaged and the copy describes a dynamic or differencing disk.
-    fn find_footer(source: &Source) -> Result<(Footer, FooterCopy), Error> {
+    fn find_footer(source: &ImageFile) -> Result<(Footer, FooterCopy), Error> {
         let path = source.path();
         let size = source.size();
         if size < FOOTER_SIZE {
@@ -289,7 +248,11 @@ impl Vhd {
         ))
     }
 
-    fn open_source(source: Source, opts: &OpenOptions, chain: &mut Chain) -> Result<Self, Error> {
+    fn open_source(
+        source: ImageFile,
+        opts: &OpenOptions,
+        chain: &mut Chain,
+    ) -> Result<Self, Error> {
         let path = source.path().to_path_buf();
         let file_size = source.size();
         let (footer, copy) = Self::find_footer(&source)?;
@@ -308,19 +271,15 @@ impl Vhd {
                         ),
                     ));
                 }
-                Layout::Fixed(match source {
-                    Source::File(input) => Box::new(RawDisk::with_size(input, size)),
-                    Source::Memory { bytes, .. } => {
-                        Box::new(MemoryDisk::new(bytes[..size as usize].to_vec()))
-                    }
-                })
+                Layout::Fixed
             }
             DiskType::Dynamic | DiskType::Differencing => {
-                Layout::Sparse(Self::open_sparse(source, &footer, size, opts, chain)?)
+                Layout::Sparse(Self::open_sparse(&source, &footer, size, opts, chain)?)
             }
         };
         Ok(Self {
             path,
+            file: source,
             footer,
             copy,
             size,
@@ -330,7 +289,7 @@ impl Vhd {
     }
 
     fn open_sparse(
-        source: Source,
+        source: &ImageFile,
         footer: &Footer,
         size: u64,
         opts: &OpenOptions,
@@ -419,19 +378,18 @@ impl Vhd {
             }
         }
         let parent = if footer.disk_type == DiskType::Differencing {
-            if matches!(source, Source::Memory { .. }) {
+            if source.is_memory() {
                 return Err(Error::new(
                     &path,
                     ErrorKind::Unsupported,
                     "an image read from memory cannot open its parent",
                 ));
             }
-            Some(Self::open_parent(&source, &h, opts, chain)?)
+            Some(Self::open_parent(source, &h, opts, chain)?)
         } else {
             None
         };
         Ok(Sparse {
-            source,
             block_size: bs,
             bitmap_size,
             bat,
@@ -440,7 +398,7 @@ impl Vhd {
     }
 
     fn open_parent(
-        source: &Source,
+        source: &ImageFile,
         h: &DynHeader,
         opts: &OpenOptions,
         chain: &mut Chain,
@@ -514,9 +472,10 @@ impl Vhd {
             ));
         };
         let role = format!(" (the parent of {})", path.display());
-        let input = Source::open_input(&c.path, &role)?;
+        let input =
+            InputFile::open(&c.path).map_err(|e| ddgz_disk::open_error(&c.path, e, &role))?;
         enter(chain, &input, &role)?;
-        let p = Self::open_source(Source::File(input), opts, chain)?;
+        let p = Self::open_source(ImageFile::file(input), opts, chain)?;
         if p.footer.uuid != h.parent_uuid {
             return Err(Error::new(
                 &c.path,
@@ -564,7 +523,7 @@ impl Vhd {
             size_rule: self.rule,
             creator_app: footer::tag(&self.footer.creator_app),
             block_size: match &self.layout {
-                Layout::Fixed(_) => None,
+                Layout::Fixed => None,
                 Layout::Sparse(s) => Some(s.block_size),
             },
             footer: self.copy,
@@ -575,76 +534,92 @@ impl Vhd {
     fn parent(&self) -> Option<&(Box<Vhd>, String)> {
         match &self.layout {
             Layout::Sparse(s) => s.parent.as_ref(),
-            Layout::Fixed(_) => None,
-        }
-    }
-
-    fn check_range(&self, offset: u64, len: u64) -> Result<u64, Error> {
-        match offset.checked_add(len) {
-            Some(end) if end <= self.size => Ok(end),
-            _ => Err(Error::new(
-                &self.path,
-                ErrorKind::OutOfRange,
-                format!(
-                    "guest range 0x{offset:x}+0x{len:x} lies outside the virtual disk (size \
-                     0x{:x})",
-                    self.size
-                ),
-            )),
+            Layout::Fixed => None,
         }
     }
 }
 
-impl Sparse {
-    /// Describes `[offset, end)` as runs of this file alone, reading the sector bitmaps
-    /// of the allocated blocks it touches.
-    fn walk(&self, offset: u64, end: u64) -> Result<Vec<Run>, Error> {
-        let bs = self.block_size;
-        let mut runs = Vec::new();
+impl Mapping for Vhd {
+    fn disk_size(&self) -> u64 {
+        self.size
+    }
+
+    fn image_path(&self) -> &Path {
+        &self.path
+    }
+
+    /// A fixed disk is the file; a sparse one is walked block by block, reading the
+    /// sector bitmaps of the allocated blocks the range touches.
+    fn map(&self, offset: u64, end: u64, runs: &mut Runs) -> Result<(), Error> {
+        let Layout::Sparse(s) = &self.layout else {
+            runs.push(offset, end - offset, Map::Data { source: 0, offset });
+            return Ok(());
+        };
+        let data = |offset| Map::Data { source: 0, offset };
+        let bs = s.block_size;
         let mut pos = offset;
-        while pos < end {
+        while pos < end && !runs.full() {
             let bi = pos / bs;
             let bstart = bi * bs;
             let bend = bstart.saturating_add(bs).min(end);
             // bi < bat.len(): the table covers the virtual size (checked at open).
-            let e = self.bat[bi as usize];
+            let e = s.bat[bi as usize];
             if e == NOT_PRESENT {
-                push_run(&mut runs, pos, bend - pos, Src::Unallocated);
+                runs.push(pos, bend - pos, Map::Unallocated);
                 pos = bend;
                 continue;
             }
             let bitmap_at = u64::from(e) * 512;
-            let data_at = bitmap_at + self.bitmap_size;
+            let data_at = bitmap_at + s.bitmap_size;
             let i0 = (pos - bstart) / 512;
             let i1 = (bend - 1 - bstart) / 512;
             let mut bits = vec![0u8; (i1 / 8 - i0 / 8 + 1) as usize];
-            self.source
+            self.file
                 .read(&mut bits, bitmap_at + i0 / 8, "a sector bitmap")?;
             if bits.iter().all(|&b| b == 0xff) {
-                push_run(
-                    &mut runs,
-                    pos,
-                    bend - pos,
-                    Src::Data(data_at + (pos - bstart)),
-                );
+                runs.push(pos, bend - pos, data(data_at + (pos - bstart)));
             } else {
                 for i in i0..=i1 {
                     let set = bits[(i / 8 - i0 / 8) as usize] & (0x80 >> (i % 8)) != 0;
-                    let s = (bstart + i * 512).max(pos);
-                    let t = (bstart + (i + 1) * 512).min(bend);
-                    let src = if set {
-                        Src::Data(data_at + (s - bstart))
+                    let a = (bstart + i * 512).max(pos);
+                    let b = (bstart + (i + 1) * 512).min(bend);
+                    let map = if set {
+                        data(data_at + (a - bstart))
                     } else {
-                        Src::Unallocated
+                        Map::Unallocated
                     };
-                    push_run(&mut runs, s, t - s, src);
+                    runs.push(a, b - a, map);
                 }
             }
             pos = bend;
         }
-        Ok(runs)
+        Ok(())
+    }
+
+    fn source(&self, _: u32) -> &dyn Disk {
+        &self.file
+    }
+
+    /// A fixed disk's holes are zeros; a sparse disk's blocks are data as the bitmap says.
+    fn holes(&self, _: u32) -> bool {
+        matches!(self.layout, Layout::Fixed)
+    }
+
+    fn backing(&self) -> Option<&dyn Disk> {
+        self.parent().map(|(p, _)| p.as_ref() as &dyn Disk)
+    }
+
+    /// The file and its whole parent chain.
+    fn file_ids(&self) -> Vec<ddgz_disk::FileId> {
+        let mut out = self.file.files();
+        if let Some((p, _)) = self.parent() {
+            out.extend(p.files());
+        }
+        out
     }
 }
+
+ddgz_disk::mapped_disk!(Vhd);
 
 /// Enters `input` into `chain`, naming its role in the error (loops, depth).
 fn enter(chain: &mut Chain, input: &InputFile, role: &str) -> Result<(), Error> {
@@ -654,10 +629,6 @@ fn enter(chain: &mut Chain, input: &InputFile, role: &str) -> Result<(), Error> 
         }
         other => Error::new(input.path(), ErrorKind::Io, format!("{other}{role}")),
     })
-}
-
-fn push_extent(out: &mut Vec<Extent>, offset: u64, len: u64, kind: ExtentKind) {
-    ddgz_disk::push_merged(out, Extent { offset, len, kind });
 }
 
 fn uuid(u: &[u8; 16]) -> String {
@@ -670,105 +641,6 @@ fn uuid(u: &[u8; 16]) -> String {
         &h[16..20],
         &h[20..]
     )
-}
-
-impl Disk for Vhd {
-    fn size(&self) -> u64 {
-        self.size
-    }
-
-    fn extents(&self, offset: u64, len: u64) -> ddgz_disk::Result<Vec<Extent>> {
-        let end = self.check_range(offset, len)?;
-        let s = match &self.layout {
-            Layout::Fixed(d) => return d.extents(offset, len),
-            Layout::Sparse(s) => s,
-        };
-        let runs = s.walk(offset, end)?;
-        let mut out = Vec::new();
-        // The parent's extents, asked once for the span of all unallocated runs and
-        // consumed with a cursor.
-        let mut below: Option<(Vec<Extent>, usize)> = None;
-        for r in &runs {
-            let (g, len) = (r.guest, r.len);
-            match r.src {
-                Src::Data(_) => push_extent(&mut out, g, len, ExtentKind::Data),
-                Src::Unallocated => {
-                    let Some((p, _)) = &s.parent else {
-                        push_extent(&mut out, g, len, ExtentKind::Zero);
-                        continue;
-                    };
-                    let psize = p.size;
-                    let covered = (g + len).min(psize).max(g);
-                    if covered > g {
-                        let (pe, j) = match below {
-                            Some(ref mut x) => x,
-                            None => {
-                                let last = runs
-                                    .iter()
-                                    .rev()
-                                    .find(|r| r.src == Src::Unallocated)
-                                    .map_or(g + len, |r| r.guest + r.len);
-                                let hi = last.min(psize);
-                                below.insert((p.extents(g, hi - g)?, 0))
-                            }
-                        };
-                        while *j < pe.len() && pe[*j].end() <= g {
-                            *j += 1;
-                        }
-                        let mut k = *j;
-                        while k < pe.len() && pe[k].offset < covered {
-                            let a = pe[k].offset.max(g);
-                            let b = pe[k].end().min(covered);
-                            push_extent(&mut out, a, b - a, pe[k].kind);
-                            k += 1;
-                        }
-                    }
-                    push_extent(&mut out, covered, g + len - covered, ExtentKind::Zero);
-                }
-            }
-        }
-        Ok(out)
-    }
-
-    fn read_at(&self, offset: u64, buf: &mut [u8]) -> ddgz_disk::Result<()> {
-        let end = self.check_range(offset, buf.len() as u64)?;
-        let s = match &self.layout {
-            Layout::Fixed(d) => return d.read_at(offset, buf),
-            Layout::Sparse(s) => s,
-        };
-        for r in s.walk(offset, end)? {
-            let at = (r.guest - offset) as usize;
-            let dst = &mut buf[at..at + r.len as usize];
-            match r.src {
-                Src::Data(h) => s.source.read(dst, h, "block data")?,
-                Src::Unallocated => match &s.parent {
-                    None => dst.fill(0),
-                    Some((p, _)) => {
-                        let n = p.size.saturating_sub(r.guest).min(dst.len() as u64) as usize;
-                        if n > 0 {
-                            p.read_at(r.guest, &mut dst[..n])?;
-                        }
-                        dst[n..].fill(0);
-                    }
-                },
-            }
-        }
-        Ok(())
-    }
-
-    /// The file and its whole parent chain.
-    fn files(&self) -> Vec<ddgz_disk::FileId> {
-        match &self.layout {
-            Layout::Fixed(d) => d.files(),
-            Layout::Sparse(s) => {
-                let mut out: Vec<_> = s.source.file_id().into_iter().collect();
-                if let Some((p, _)) = &s.parent {
-                    out.extend(p.files());
-                }
-                out
-            }
-        }
-    }
 }
 
 /// Fuzzing entry point: parses `data` as an image in memory and, if it opens, maps and
@@ -784,23 +656,7 @@ pub fn fuzz_image(data: &[u8]) {
         return;
     };
     let _ = v.info();
-    let len = v.size.min(64 << 20);
-    let Ok(ext) = v.extents(0, len) else {
-        return;
-    };
-    let mut budget: u64 = 8 << 20;
-    let mut buf = vec![0u8; 1 << 20];
-    for e in ext.iter().filter(|e| e.kind == ExtentKind::Data) {
-        let mut off = e.offset;
-        while off < e.end() && budget > 0 {
-            let n = (e.end() - off).min(buf.len() as u64).min(budget);
-            if v.read_at(off, &mut buf[..n as usize]).is_err() {
-                return;
-            }
-            off += n;
-            budget -= n;
-        }
-    }
+    ddgz_disk::map::fuzz_disk(&v);
 }
 
 #[cfg(test)]

@@ -21,7 +21,7 @@ use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use crate::error::Problem;
+use ddgz_disk::Problem;
 
 /// Default limit on the parent chain depth (as for qcow2 backing chains).
 pub const DEFAULT_MAX_CHAIN_DEPTH: usize = 16;

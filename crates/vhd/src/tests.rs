@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::footer::checksum;
+use ddgz_disk::{Extent, ExtentKind};
 
 const SECTOR: usize = 512;
 

@@ -13,8 +13,8 @@
 //! ```
 
 use crate::crc32c;
-use crate::error::Problem;
 pub(crate) use ddgz_disk::bytes::{le16, le32, le64};
+use ddgz_disk::Problem;
 
 /// Offsets of the structures (defined by the specification).
 pub(crate) const HEADER_OFFSETS: [u64; 2] = [64 << 10, 128 << 10];

@@ -22,12 +22,11 @@
 //! Every value read from the file is untrusted: region and metadata items must lie
 //! inside the file and their region; the BAT is read per request, each entry checked
 //! (state, offset past the header section, block inside the file); the log is at most
-//! `log::MAX_LOG` bytes and every entry's CRC-32C, descriptors and data sectors are
+//! 64 MiB (`MAX_LOG`) and every entry's CRC-32C, descriptors and data sectors are
 //! checked before anything is replayed. A [`Vhdx`] is `Send + Sync`.
 #![deny(missing_docs)]
 
 mod crc32c;
-mod error;
 mod facts;
 mod header;
 mod log;
@@ -36,15 +35,15 @@ mod view;
 
 use std::path::Path;
 
-use ddgz_disk::{Disk, Extent, ExtentKind, InputFile, RawDisk};
+use ddgz_disk::{Disk, ImageFile, InputFile, Map, Mapping, Problem, Runs};
 
-pub use error::{Error, ErrorKind};
+pub use ddgz_disk::{ReaderError as Error, ReaderKind as ErrorKind};
 
 use header::{
     Header, Regions, HEADER_OFFSETS, HEADER_SECTION, HEADER_SIZE, REGION_OFFSETS, REGION_TABLE_SIZE,
 };
 use metadata::{Params, Table, TABLE_SIZE};
-use view::{Source, View};
+use view::View;
 
 /// Payload block states (the low 3 bits of a BAT entry, [MS-VHDX] 2.5.1.1).
 mod state {
@@ -109,65 +108,25 @@ pub fn probe(head: &[u8]) -> bool {
     head.starts_with(b"vhdxfile")
 }
 
-/// Where the bytes of one run of guest space come from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Src {
-    Zero,
-    Data(u64),
-}
-
-#[derive(Debug, Clone, Copy)]
-struct Run {
-    guest: u64,
-    len: u64,
-    src: Src,
-}
-
-fn push_run(runs: &mut Vec<Run>, guest: u64, len: u64, src: Src) {
-    if let Some(last) = runs.last_mut() {
-        let merge = match (last.src, src) {
-            (Src::Zero, Src::Zero) => true,
-            (Src::Data(a), Src::Data(b)) => a.checked_add(last.len) == Some(b),
-            _ => false,
-        };
-        if merge && last.guest + last.len == guest {
-            last.len += len;
-            return;
-        }
-    }
-    runs.push(Run { guest, len, src });
-}
-
 impl Vhdx {
     /// Opens `path` read-only.
     pub fn open(path: &Path) -> Result<Self, Error> {
-        let input = InputFile::open(path).map_err(|e| {
-            let msg = match &e {
-                ddgz_disk::Error::Io { what, source, .. } => format!("cannot {what}: {source}"),
-                ddgz_disk::Error::Format { reason, .. } => reason.clone(),
-                other => other.to_string(),
-            };
-            Error::new(path, ErrorKind::Io, msg)
-        })?;
-        Self::open_input(input)
+        Self::open_view(View::new(ImageFile::open(path, "")?))
     }
 
     /// Reads a file already opened (by the format registry).
     pub fn open_input(input: InputFile) -> Result<Self, Error> {
-        Self::open_view(View::new(Source::File(RawDisk::new(input))))
+        Self::open_view(View::new(ImageFile::file(input)))
     }
 
     /// Parses an image held in memory, named `name` in messages (for fuzzing).
     pub fn from_bytes(name: &Path, bytes: Vec<u8>) -> Result<Self, Error> {
-        Self::open_view(View::new(Source::Memory {
-            path: name.into(),
-            bytes,
-        }))
+        Self::open_view(View::new(ImageFile::memory(name, bytes)))
     }
 
     fn open_view(mut view: View) -> Result<Self, Error> {
         let path = view.path().to_path_buf();
-        let err = |p: error::Problem| p.at(&path);
+        let err = |p: Problem| p.at(&path);
         let size = view.real_size();
         let mut id = [0u8; 8];
         if size < 8 {
@@ -342,36 +301,66 @@ impl Vhdx {
             log: self.log,
         }
     }
+}
 
-    fn check_range(&self, offset: u64, len: u64) -> Result<u64, Error> {
-        match offset.checked_add(len) {
-            Some(end) if end <= self.params.virtual_size => Ok(end),
-            _ => Err(Error::new(
-                self.path(),
-                ErrorKind::OutOfRange,
-                format!(
-                    "guest range 0x{offset:x}+0x{len:x} lies outside the virtual disk (size \
-                     0x{:x})",
-                    self.params.virtual_size
-                ),
-            )),
-        }
+/// BAT entries read at once while mapping: 64 Ki blocks (512 KiB of BAT).
+const BAT_WINDOW: u64 = 1 << 16;
+
+impl Mapping for Vhdx {
+    fn disk_size(&self) -> u64 {
+        self.params.virtual_size
+    }
+
+    fn image_path(&self) -> &Path {
+        self.view.path()
     }
 
     /// Describes `[offset, end)` (inside the disk) as runs, reading the BAT entries of
     /// the blocks it touches (one read).
-    fn walk(&self, offset: u64, end: u64) -> Result<Vec<Run>, Error> {
+    fn map(&self, offset: u64, end: u64, runs: &mut Runs) -> Result<(), Error> {
         let bs = u64::from(self.params.block_size);
         let cr = self.params.chunk_ratio();
         let index = |b: u64| b + b / cr;
-        let (b0, b1) = (offset / bs, (end - 1) / bs);
-        let (i0, i1) = (index(b0), index(b1));
-        // Inside the BAT region: the region holds every entry the disk needs (checked).
-        let mut raw = vec![0u8; ((i1 - i0 + 1) * 8) as usize];
-        self.view
-            .read(&mut raw, self.regions.bat.offset + i0 * 8, "the BAT")?;
-        let mut runs = Vec::new();
         let mut pos = offset;
+        // The BAT entries of at most BAT_WINDOW blocks are read at once.
+        while pos < end && !runs.full() {
+            let b0 = pos / bs;
+            let b1 = ((end - 1) / bs).min(b0 + BAT_WINDOW - 1);
+            let (i0, i1) = (index(b0), index(b1));
+            // Inside the BAT region: the region holds every entry the disk needs (checked).
+            let mut raw = vec![0u8; ((i1 - i0 + 1) * 8) as usize];
+            self.view
+                .read(&mut raw, self.regions.bat.offset + i0 * 8, "the BAT")?;
+            // b1 < blocks, so (b1 + 1) * bs <= virtual size rounded up to a block.
+            let window_end = ((b1 + 1) * bs).min(end);
+            pos = self.map_window(pos, window_end, i0, &raw, runs)?;
+        }
+        Ok(())
+    }
+
+    /// The file as read, the log's writes laid over it; its holes are zeros too.
+    fn source(&self, _: u32) -> &dyn Disk {
+        &self.view
+    }
+
+    fn file_ids(&self) -> Vec<ddgz_disk::FileId> {
+        self.view.files()
+    }
+}
+
+impl Vhdx {
+    /// Maps `[pos, end)`, whose BAT entries from entry `i0` on are `raw`; returns `end`.
+    fn map_window(
+        &self,
+        mut pos: u64,
+        end: u64,
+        i0: u64,
+        raw: &[u8],
+        runs: &mut Runs,
+    ) -> Result<u64, Error> {
+        let bs = u64::from(self.params.block_size);
+        let cr = self.params.chunk_ratio();
+        let index = |b: u64| b + b / cr;
         while pos < end {
             let b = pos / bs;
             let bstart = b * bs;
@@ -394,7 +383,7 @@ impl Vhdx {
                 | state::UNDEFINED
                 | state::ZERO
                 | state::UNMAPPED
-                | state::UNMAPPED_V095 => Src::Zero,
+                | state::UNMAPPED_V095 => Map::Zero,
                 state::FULLY_PRESENT => {
                     // The file offset in MiB lives in bits 20..63; the bits between
                     // the state and it are reserved (QEMU ignores them, and so do we).
@@ -412,7 +401,10 @@ impl Vhdx {
                             self.view.size()
                         )));
                     }
-                    Src::Data(host + (pos - bstart))
+                    Map::Data {
+                        source: 0,
+                        offset: host + (pos - bstart),
+                    }
                 }
                 state::PARTIALLY_PRESENT => {
                     return Err(bad(
@@ -421,71 +413,14 @@ impl Vhdx {
                 }
                 s => return Err(bad(format!("unknown block state {s}"))),
             };
-            push_run(&mut runs, pos, bend - pos, src);
+            runs.push(pos, bend - pos, src);
             pos = bend;
         }
-        Ok(runs)
+        Ok(pos)
     }
 }
 
-impl Disk for Vhdx {
-    fn size(&self) -> u64 {
-        self.params.virtual_size
-    }
-
-    fn extents(&self, offset: u64, len: u64) -> ddgz_disk::Result<Vec<Extent>> {
-        let end = self.check_range(offset, len)?;
-        let mut out = Vec::new();
-        if len == 0 {
-            return Ok(out);
-        }
-        for r in self.walk(offset, end)? {
-            match r.src {
-                Src::Zero => ddgz_disk::push_merged(
-                    &mut out,
-                    Extent {
-                        offset: r.guest,
-                        len: r.len,
-                        kind: ExtentKind::Zero,
-                    },
-                ),
-                Src::Data(h) => {
-                    for e in self.view.extents(h, r.len)? {
-                        ddgz_disk::push_merged(
-                            &mut out,
-                            Extent {
-                                offset: r.guest + (e.offset - h),
-                                len: e.len,
-                                kind: e.kind,
-                            },
-                        );
-                    }
-                }
-            }
-        }
-        Ok(out)
-    }
-
-    fn read_at(&self, offset: u64, buf: &mut [u8]) -> ddgz_disk::Result<()> {
-        let end = self.check_range(offset, buf.len() as u64)?;
-        if buf.is_empty() {
-            return Ok(());
-        }
-        for r in self.walk(offset, end)? {
-            let at = (r.guest - offset) as usize;
-            let dst = &mut buf[at..at + r.len as usize];
-            match r.src {
-                Src::Zero => dst.fill(0),
-                Src::Data(h) => self.view.read(dst, h, "payload data")?,
-            }
-        }
-        Ok(())
-    }
-
-    fn files(&self) -> Vec<ddgz_disk::FileId> {
-        self.view.files()
-    }
-}
+ddgz_disk::mapped_disk!(Vhdx);
 
 /// Fuzzing entry point: parses `data` as an image in memory and, if it opens, maps and
 /// reads it (at most 64 MiB mapped, 8 MiB read). Must never panic, loop forever or
@@ -529,23 +464,7 @@ fn fuzz_owned(data: Vec<u8>) {
         return;
     };
     let _ = v.info();
-    let len = v.size().min(64 << 20);
-    let Ok(ext) = v.extents(0, len) else {
-        return;
-    };
-    let mut budget: u64 = 8 << 20;
-    let mut buf = vec![0u8; 1 << 20];
-    for e in ext.iter().filter(|e| e.kind == ExtentKind::Data) {
-        let mut off = e.offset;
-        while off < e.end() && budget > 0 {
-            let n = (e.end() - off).min(buf.len() as u64).min(budget);
-            if v.read_at(off, &mut buf[..n as usize]).is_err() {
-                return;
-            }
-            off += n;
-            budget -= n;
-        }
-    }
+    ddgz_disk::map::fuzz_disk(&v);
 }
 
 #[cfg(test)]

@@ -23,9 +23,9 @@
 use std::collections::HashMap;
 
 use crate::crc32c;
-use crate::error::{ErrorKind, Problem};
 use crate::header::{guid_at, le32, le64, Header, HEADER_SECTION};
 use crate::view::Patch;
+use ddgz_disk::{Problem, ReaderKind as ErrorKind};
 
 const SECTOR: usize = 4096;
 /// Largest log read into memory to be replayed: 64 MiB. Our limit; QEMU and Hyper-V

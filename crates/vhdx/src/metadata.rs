@@ -13,8 +13,8 @@
 //!                 of UTF-16 LE strings inside the item
 //! ```
 
-use crate::error::Problem;
 use crate::header::{guid, guid_at, le16, le32, le64, show_guid};
+use ddgz_disk::Problem;
 
 const FILE_PARAMETERS: [u8; 16] = guid(
     0xcaa1_6737,

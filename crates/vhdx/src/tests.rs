@@ -4,6 +4,7 @@
 use super::*;
 use crate::crc32c::crc32c;
 use crate::header::{guid, BAT_GUID, METADATA_GUID};
+use ddgz_disk::ExtentKind;
 
 const MIB: usize = 1 << 20;
 

@@ -1,19 +1,13 @@
-//! The image file as the reader sees it: the bytes on disk (a [`RawDisk`] over the file,
-//! so holes are known, or a buffer in memory for fuzzing), with the writes of a replayed
-//! log laid over them in memory. The file itself is never written.
+//! The image file as the reader sees it: the bytes on disk (an [`ImageFile`]: holes
+//! known, or a buffer in memory for fuzzing), with the writes of a replayed log laid over
+//! them in memory. The file itself is never written. A [`Disk`]: the byte source of the
+//! payload blocks.
 
-use std::os::unix::fs::FileExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use ddgz_disk::{Disk, Extent, ExtentKind, RawDisk};
+use ddgz_disk::{Disk, Extent, ExtentKind, ImageFile};
 
-use crate::error::{Error, ErrorKind};
-
-#[derive(Debug)]
-pub(crate) enum Source {
-    File(RawDisk),
-    Memory { path: PathBuf, bytes: Vec<u8> },
-}
+use crate::{Error, ErrorKind};
 
 /// A write of the replayed log: 4 KiB of data, or a run of zeros.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,37 +27,33 @@ impl Patch {
 
 #[derive(Debug)]
 pub(crate) struct View {
-    source: Source,
+    source: ImageFile,
     /// Applied in order: a later patch wins where two overlap.
     patches: Vec<Patch>,
+    /// The patches' indices sorted by first byte, and the furthest end among the first
+    /// `k` of them (`reach[k - 1]`): which patches touch a range is a binary search, so
+    /// a log of half a million writes costs its size once, not once per request.
+    by_start: Vec<(u64, u32)>,
+    reach: Vec<u64>,
     /// The file's size after the log (a replayed log may extend it); bytes past the real
     /// end read as zeros.
     size: u64,
 }
 
 impl View {
-    pub(crate) fn new(source: Source) -> Self {
+    pub(crate) fn new(source: ImageFile) -> Self {
         let size = source.size();
         Self {
             source,
             patches: Vec::new(),
+            by_start: Vec::new(),
+            reach: Vec::new(),
             size,
         }
     }
 
     pub(crate) fn path(&self) -> &Path {
-        match &self.source {
-            Source::File(f) => f.path(),
-            Source::Memory { path, .. } => path,
-        }
-    }
-
-    /// The file read (none in memory), for the output-safety check.
-    pub(crate) fn files(&self) -> Vec<ddgz_disk::FileId> {
-        match &self.source {
-            Source::File(f) => f.files(),
-            Source::Memory { .. } => Vec::new(),
-        }
+        self.source.path()
     }
 
     /// The size of the file on disk.
@@ -71,14 +61,25 @@ impl View {
         self.source.size()
     }
 
-    /// The size of the file as read (after the log).
-    pub(crate) fn size(&self) -> u64 {
-        self.size
-    }
-
     /// Lays the writes of a replayed log over the file; `size` is the file size the log
     /// leaves (at least the real size).
     pub(crate) fn replay(&mut self, patches: Vec<Patch>, size: u64) {
+        // At most MAX_LOG / 32 descriptors: the indices fit in u32.
+        let mut by_start: Vec<(u64, u32)> = patches
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (p.range().0, i as u32))
+            .collect();
+        by_start.sort_unstable();
+        let mut far = 0;
+        self.reach = by_start
+            .iter()
+            .map(|&(_, i)| {
+                far = far.max(patches[i as usize].range().1);
+                far
+            })
+            .collect();
+        self.by_start = by_start;
         self.patches = patches;
         self.size = size.max(self.source.size());
     }
@@ -103,7 +104,7 @@ impl View {
         self.source
             .read(&mut buf[..on_disk as usize], offset, what)?;
         buf[on_disk as usize..].fill(0);
-        for p in &self.patches {
+        for p in self.touching(offset, end) {
             let (a, b) = p.range();
             if b <= offset || a >= end {
                 continue;
@@ -120,29 +121,52 @@ impl View {
         }
         Ok(())
     }
+}
 
-    /// The file's own extents of `[offset, offset + len)` (holes are zero extents); a
-    /// range a log patch touches is data.
-    pub(crate) fn extents(&self, offset: u64, len: u64) -> ddgz_disk::Result<Vec<Extent>> {
+impl View {
+    /// The patches that touch `[offset, end)`, in log order (a later one wins).
+    fn touching(&self, offset: u64, end: u64) -> impl Iterator<Item = &Patch> {
+        let k = self.by_start.partition_point(|&(a, _)| a < end);
+        // Patches starting before `end`; those ending after `offset` touch the range.
+        let mut hit: Vec<u32> = if k > 0 && self.reach[k - 1] > offset {
+            self.by_start[..k]
+                .iter()
+                .filter(|&&(_, i)| self.patches[i as usize].range().1 > offset)
+                .map(|&(_, i)| i)
+                .collect()
+        } else {
+            Vec::new()
+        };
+        hit.sort_unstable();
+        hit.into_iter().map(|i| &self.patches[i as usize])
+    }
+}
+
+impl Disk for View {
+    /// The size of the file as read (after the log).
+    fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// The file's own extents of `[offset, offset + len)` (holes are zero extents, and so
+    /// is what a log's extension adds past the real end); a range a log patch touches is
+    /// data.
+    fn extents(&self, offset: u64, len: u64) -> ddgz_disk::Result<Vec<Extent>> {
+        ddgz_disk::check_range(self.size, offset, len)?;
         let end = offset + len;
-        let touched = self.patches.iter().any(|p| {
-            let (a, b) = p.range();
-            a < end && b > offset
-        });
-        let real = self.source.size();
-        if touched || matches!(self.source, Source::Memory { .. }) {
+        let k = self.by_start.partition_point(|&(a, _)| a < end);
+        let touched = k > 0 && self.reach[k - 1] > offset;
+        if touched {
             return Ok(vec![Extent {
                 offset,
                 len,
                 kind: ExtentKind::Data,
             }]);
         }
-        let Source::File(f) = &self.source else {
-            unreachable!("memory handled above")
-        };
+        let real = self.source.size();
         let mut out = Vec::new();
         if offset < real {
-            out = f.extents(offset, end.min(real) - offset)?;
+            out = self.source.extents(offset, end.min(real) - offset)?;
         }
         if end > real {
             let s = offset.max(real);
@@ -157,50 +181,13 @@ impl View {
         }
         Ok(out)
     }
-}
 
-impl Source {
-    pub(crate) fn size(&self) -> u64 {
-        match self {
-            Source::File(f) => f.size(),
-            Source::Memory { bytes, .. } => bytes.len() as u64,
-        }
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> ddgz_disk::Result<()> {
+        Ok(self.read(buf, offset, "payload data")?)
     }
 
-    fn path(&self) -> &Path {
-        match self {
-            Source::File(f) => f.path(),
-            Source::Memory { path, .. } => path,
-        }
-    }
-
-    /// Reads bytes that lie inside the file.
-    fn read(&self, buf: &mut [u8], offset: u64, what: &str) -> Result<(), Error> {
-        let n = buf.len();
-        match self {
-            Source::File(f) => f.input().file().read_exact_at(buf, offset).map_err(|e| {
-                let kind = if e.kind() == std::io::ErrorKind::UnexpectedEof {
-                    ErrorKind::Truncated
-                } else {
-                    ErrorKind::Io
-                };
-                Error::new(
-                    self.path(),
-                    kind,
-                    format!(
-                        "reading {n} bytes of {what} at 0x{offset:x} (file was 0x{:x} bytes \
-                         when opened): {e}",
-                        self.size()
-                    ),
-                )
-            }),
-            Source::Memory { bytes, .. } => {
-                // The caller keeps the range inside the buffer.
-                let o = offset as usize;
-                buf.copy_from_slice(&bytes[o..o + n]);
-                Ok(())
-            }
-        }
+    fn files(&self) -> Vec<ddgz_disk::FileId> {
+        self.source.files()
     }
 }
 
@@ -210,10 +197,7 @@ mod tests {
 
     #[test]
     fn patches_and_extension() {
-        let mut v = View::new(Source::Memory {
-            path: "m".into(),
-            bytes: vec![1; 100],
-        });
+        let mut v = View::new(ImageFile::memory(Path::new("m"), vec![1; 100]));
         v.replay(
             vec![
                 Patch::Data {

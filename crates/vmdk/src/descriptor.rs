@@ -19,7 +19,7 @@
 //! a blank line swallow the next one; a line-based reading differs only on descriptors
 //! QEMU misreads.
 
-use crate::error::Problem;
+use ddgz_disk::Problem;
 
 /// Most extent lines accepted (a 2 TiB twoGbMaxExtent disk has 1024).
 pub const MAX_EXTENTS: usize = 4096;

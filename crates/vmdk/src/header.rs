@@ -11,8 +11,8 @@
 //! 28 u64 descriptorOffset       36 u64 descriptorSize (sectors)
 //! ```
 
-use crate::error::Problem;
 use ddgz_disk::bytes::{le32, le64};
+use ddgz_disk::Problem;
 
 /// A sector: every offset and size in the header counts them.
 pub const SECTOR: u64 = 512;

@@ -24,23 +24,24 @@
 #![deny(missing_docs)]
 
 mod descriptor;
-mod error;
 mod header;
-mod source;
 mod sparse;
 
 use std::path::{Path, PathBuf};
 
-use ddgz_disk::{Chain, Container, Disk, Facts, InputFile, OpenBacking, RawDisk};
+use std::sync::Arc;
 
+use ddgz_disk::{
+    Chain, Container, Disk, Facts, ImageFile, InputFile, Map, Mapping, MemoryDisk, OpenBacking,
+    Problem, RawDisk, Runs, UnitCache,
+};
+
+pub use ddgz_disk::{ReaderError as Error, ReaderKind as ErrorKind};
 pub use descriptor::looks_like_descriptor;
-pub use error::{Error, ErrorKind};
 
 use descriptor::{Access, Descriptor, ExtentType};
-use error::Problem;
 use header::{Header, SECTOR};
-use source::Source;
-use sparse::{Grain, SparseExtent};
+use sparse::SparseExtent;
 
 pub use ddgz_disk::DEFAULT_MAX_CHAIN_DEPTH;
 
@@ -150,60 +151,6 @@ struct Extent {
     data: Data,
 }
 
-/// Where the bytes of one run of guest space come from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Src {
-    Zero,
-    Unallocated,
-    /// Plain grain bytes of extent `ext` at file offset `at`.
-    Grain {
-        ext: usize,
-        at: u64,
-    },
-    /// Part of a compressed grain of extent `ext`.
-    Compressed {
-        ext: usize,
-        at: u64,
-        skip: u64,
-    },
-    /// Bytes of flat extent `ext` at file offset `at`.
-    Flat {
-        ext: usize,
-        at: u64,
-    },
-}
-
-#[derive(Debug, Clone, Copy)]
-struct Run {
-    guest: u64,
-    len: u64,
-    src: Src,
-}
-
-/// Appends a run, merging it into the previous one when it continues it.
-fn push_run(runs: &mut Vec<Run>, guest: u64, len: u64, src: Src) {
-    if len == 0 {
-        return;
-    }
-    if let Some(last) = runs.last_mut() {
-        if last.guest + last.len == guest {
-            let merge = match (last.src, src) {
-                (Src::Zero, Src::Zero) | (Src::Unallocated, Src::Unallocated) => true,
-                (Src::Grain { ext: e, at: a }, Src::Grain { ext: f, at: b })
-                | (Src::Flat { ext: e, at: a }, Src::Flat { ext: f, at: b }) => {
-                    e == f && a + last.len == b
-                }
-                _ => false,
-            };
-            if merge {
-                last.len += len;
-                return;
-            }
-        }
-    }
-    runs.push(Run { guest, len, src });
-}
-
 /// An opened VMDK image with its extent files and parent chain.
 #[derive(Debug)]
 pub struct Vmdk {
@@ -213,6 +160,8 @@ pub struct Vmdk {
     extents: Vec<Extent>,
     desc: Descriptor,
     parent: Option<Box<dyn Container>>,
+    /// The last decompressed grain.
+    cache: UnitCache,
 }
 
 const _: () = {
@@ -234,11 +183,7 @@ impl Vmdk {
     /// and parent chain (parents opened as VMDK). The format registry (`ddgz-image`) uses
     /// [`Vmdk::open_input`] instead.
     pub fn open(path: &Path, opts: &OpenOptions) -> Result<Self, Error> {
-        let input = InputFile::open(path).map_err(|e| Error::from_disk(e, path, ""))?;
-        let mut chain = Chain::new(opts.max_chain_depth);
-        chain
-            .enter(&input)
-            .map_err(|e| Error::from_disk(e, path, ""))?;
+        let (input, mut chain) = ddgz_disk::open_top(path, opts.max_chain_depth)?;
         Self::open_input(input, opts, &VmdkParents { opts }, &mut chain)
     }
 
@@ -251,17 +196,21 @@ impl Vmdk {
         backing: &dyn OpenBacking,
         chain: &mut Chain,
     ) -> Result<Self, Error> {
-        Self::open_source(Source::from_input(input), opts, Some((backing, chain)))
+        Self::open_source(ImageFile::file(input), opts, Some((backing, chain)))
     }
 
     /// Parses an image held in memory, named `name` in messages. It may not name extent
     /// files or a parent. Meant for fuzzing (see [`fuzz_image`]).
     pub fn from_bytes(name: &Path, bytes: Vec<u8>) -> Result<Self, Error> {
-        Self::open_source(Source::memory(name, bytes), &OpenOptions::default(), None)
+        Self::open_source(
+            ImageFile::memory(name, bytes),
+            &OpenOptions::default(),
+            None,
+        )
     }
 
     fn open_source(
-        file: Source,
+        file: ImageFile,
         _opts: &OpenOptions,
         parents: Option<(&dyn OpenBacking, &mut Chain)>,
     ) -> Result<Self, Error> {
@@ -349,7 +298,7 @@ impl Vmdk {
                     if want != have {
                         return Err(Error::new(
                             &path,
-                            ErrorKind::ParentChain,
+                            ErrorKind::BackingChain,
                             format!(
                                 "parentCID {want:08x} does not match the CID {have:08x} of \
                                  the parent {}: the parent changed after this image was made",
@@ -368,6 +317,7 @@ impl Vmdk {
             extents,
             desc,
             parent,
+            cache: UnitCache::default(),
         })
     }
 
@@ -392,7 +342,7 @@ impl Vmdk {
     }
 
     /// The descriptor embedded in a sparse file, if the header names one.
-    fn embedded_descriptor(file: &Source, h: &Header) -> Result<Descriptor, Error> {
+    fn embedded_descriptor(file: &ImageFile, h: &Header) -> Result<Descriptor, Error> {
         if h.descriptor_offset == 0 || h.descriptor_sectors == 0 {
             return Ok(Descriptor::default());
         }
@@ -429,7 +379,7 @@ impl Vmdk {
     }
 
     /// Opens the extents a descriptor (stored in `file`) lists, in guest order.
-    fn descriptor_extents(file: &Source, desc: &Descriptor) -> Result<Vec<Extent>, Error> {
+    fn descriptor_extents(file: &ImageFile, desc: &Descriptor) -> Result<Vec<Extent>, Error> {
         let path = file.path();
         let mut out = Vec::with_capacity(desc.extents.len());
         let mut start = 0u64;
@@ -462,7 +412,8 @@ impl Vmdk {
                 }
                 ExtentType::Flat | ExtentType::Vmfs => {
                     let fp = named("extent file")?;
-                    let disk = RawDisk::open(&fp).map_err(|e| source::open_error(&fp, e, &role))?;
+                    let disk =
+                        RawDisk::open(&fp).map_err(|e| ddgz_disk::open_error(&fp, e, &role))?;
                     let len = sector_bytes(l.sectors, "the extent size").map_err(|p| p.at(path))?;
                     let off =
                         sector_bytes(l.offset, "the extent offset").map_err(|p| p.at(path))?;
@@ -487,7 +438,7 @@ impl Vmdk {
                 }
                 ExtentType::Sparse => {
                     let fp = named("extent file")?;
-                    let src = Source::open(&fp, &role)?;
+                    let src = ImageFile::open(&fp, &role)?;
                     let mut head = vec![0u8; src.size().min(512) as usize];
                     src.read(&mut head, 0, "the sparse extent header")?;
                     if head.starts_with(&header::COWD_MAGIC) {
@@ -622,171 +573,88 @@ impl Vmdk {
             parents,
         }
     }
+}
 
-    fn check_range(&self, offset: u64, len: u64) -> Result<u64, Error> {
-        match offset.checked_add(len) {
-            Some(end) if end <= self.size => Ok(end),
-            _ => Err(Error::new(
-                &self.path,
-                ErrorKind::OutOfRange,
-                format!(
-                    "guest range 0x{offset:x}+0x{len:x} lies outside the virtual disk (size \
-                     0x{:x})",
-                    self.size
-                ),
-            )),
-        }
+/// An empty byte source, for the extents that have none (ZERO).
+static NO_BYTES: MemoryDisk = MemoryDisk(Vec::new());
+
+/// Byte source `i` is extent `i`: its sparse file (grains are data as the tables say) or
+/// its flat file (whose holes are zeros).
+impl Mapping for Vmdk {
+    fn disk_size(&self) -> u64 {
+        self.size
+    }
+
+    fn image_path(&self) -> &Path {
+        &self.path
     }
 
     /// Describes `[offset, end)` (inside the disk) as runs of this image alone.
-    fn walk(&self, offset: u64, end: u64) -> Result<Vec<Run>, Error> {
-        let mut runs = Vec::new();
+    fn map(&self, offset: u64, end: u64, runs: &mut Runs) -> Result<(), Error> {
         let first = self.extents.partition_point(|e| e.start + e.len <= offset);
         for (i, e) in self.extents.iter().enumerate().skip(first) {
-            if e.start >= end {
+            if e.start >= end || runs.full() {
                 break;
             }
             let a = offset.max(e.start);
             let b = end.min(e.start + e.len);
+            // Extents are fewer than 2^32 (a descriptor is at most a few MiB).
+            let source = i as u32;
             match &e.data {
-                Data::Zero => push_run(&mut runs, a, b - a, Src::Zero),
-                Data::Flat { start, .. } => push_run(
-                    &mut runs,
+                Data::Zero => runs.push(a, b - a, Map::Zero),
+                Data::Flat { start, .. } => runs.push(
                     a,
                     b - a,
-                    Src::Flat {
-                        ext: i,
-                        at: start + (a - e.start),
+                    Map::Data {
+                        source,
+                        offset: start + (a - e.start),
                     },
                 ),
-                Data::Sparse(sp) => sp.walk(a - e.start, b - e.start, &mut |x, y, g| {
-                    let src = match g {
-                        Grain::Unallocated => Src::Unallocated,
-                        Grain::Zero => Src::Zero,
-                        Grain::Data(at) => Src::Grain { ext: i, at },
-                        Grain::Compressed { at, skip } => Src::Compressed { ext: i, at, skip },
-                    };
-                    push_run(&mut runs, e.start + x, y - x, src)
-                })?,
-            }
-        }
-        Ok(runs)
-    }
-
-    /// Extents of `[offset, offset + len)`, resolved through the parent chain.
-    fn map(&self, offset: u64, len: u64) -> ddgz_disk::Result<Vec<ddgz_disk::Extent>> {
-        use ddgz_disk::{push_merged, Extent as E, ExtentKind as K};
-        let end = self.check_range(offset, len)?;
-        let mut out = Vec::new();
-        let kind = |k, offset, len| E {
-            offset,
-            len,
-            kind: k,
-        };
-        for r in self.walk(offset, end)? {
-            let (g, n) = (r.guest, r.len);
-            match r.src {
-                Src::Zero => push_merged(&mut out, kind(K::Zero, g, n)),
-                Src::Grain { .. } | Src::Compressed { .. } => {
-                    push_merged(&mut out, kind(K::Data, g, n))
-                }
-                Src::Flat { ext, at } => {
-                    let Data::Flat { disk, .. } = &self.extents[ext].data else {
-                        unreachable!("a Flat run comes from a flat extent")
-                    };
-                    for x in disk.extents(at, n)? {
-                        push_merged(&mut out, kind(x.kind, g + (x.offset - at), x.len));
+                Data::Sparse(sp) => {
+                    let stop = sp.walk(a - e.start, b - e.start, e.start, source, runs)?;
+                    if stop < b - e.start {
+                        // `runs` is full: the request maps a prefix.
+                        return Ok(());
                     }
-                }
-                Src::Unallocated => {
-                    let covered = match &self.parent {
-                        Some(p) => p.size().saturating_sub(g).min(n),
-                        None => 0,
-                    };
-                    if let (Some(p), true) = (&self.parent, covered > 0) {
-                        for x in p.extents(g, covered)? {
-                            push_merged(&mut out, x);
-                        }
-                    }
-                    push_merged(&mut out, kind(K::Zero, g + covered, n - covered));
-                }
-            }
-        }
-        Ok(out)
-    }
-
-    /// Reads guest bytes at `offset` into `buf`, through the parent chain.
-    fn read(&self, offset: u64, buf: &mut [u8]) -> ddgz_disk::Result<()> {
-        let end = self.check_range(offset, buf.len() as u64)?;
-        for r in self.walk(offset, end)? {
-            let at = (r.guest - offset) as usize;
-            let dst = &mut buf[at..at + r.len as usize];
-            match r.src {
-                Src::Zero => dst.fill(0),
-                Src::Grain { ext, at } => {
-                    let Data::Sparse(sp) = &self.extents[ext].data else {
-                        unreachable!("a Grain run comes from a sparse extent")
-                    };
-                    sp.read_data(dst, at)?;
-                }
-                Src::Compressed { ext, at, skip } => {
-                    let Data::Sparse(sp) = &self.extents[ext].data else {
-                        unreachable!("a Compressed run comes from a sparse extent")
-                    };
-                    let g = sp.compressed_grain(at)?;
-                    let skip = skip as usize;
-                    let Some(src) = g.get(skip..skip + dst.len()) else {
-                        return Err(Error::new(
-                            sp.file.path(),
-                            ErrorKind::Corrupt,
-                            format!(
-                                "compressed grain at 0x{at:x} decompresses to {} bytes; the \
-                                 read needs {}",
-                                g.len(),
-                                skip + dst.len()
-                            ),
-                        )
-                        .into());
-                    };
-                    dst.copy_from_slice(src);
-                }
-                Src::Flat { ext, at } => {
-                    let Data::Flat { disk, .. } = &self.extents[ext].data else {
-                        unreachable!("a Flat run comes from a flat extent")
-                    };
-                    disk.read_at(at, dst)?;
-                }
-                Src::Unallocated => {
-                    let covered = match &self.parent {
-                        Some(p) => p.size().saturating_sub(r.guest).min(r.len) as usize,
-                        None => 0,
-                    };
-                    if let Some(p) = &self.parent {
-                        if covered > 0 {
-                            p.read_at(r.guest, &mut dst[..covered])?;
-                        }
-                    }
-                    dst[covered..].fill(0);
                 }
             }
         }
         Ok(())
     }
-}
 
-impl Disk for Vmdk {
-    fn size(&self) -> u64 {
-        self.size
+    fn source(&self, source: u32) -> &dyn Disk {
+        match self.extents.get(source as usize).map(|e| &e.data) {
+            Some(Data::Sparse(sp)) => &sp.file,
+            Some(Data::Flat { disk, .. }) => disk,
+            _ => &NO_BYTES,
+        }
     }
-    fn extents(&self, offset: u64, len: u64) -> ddgz_disk::Result<Vec<ddgz_disk::Extent>> {
-        self.map(offset, len)
+
+    fn holes(&self, source: u32) -> bool {
+        matches!(
+            self.extents.get(source as usize).map(|e| &e.data),
+            Some(Data::Flat { .. })
+        )
     }
-    fn read_at(&self, offset: u64, buf: &mut [u8]) -> ddgz_disk::Result<()> {
-        self.read(offset, buf)
+
+    fn backing(&self) -> Option<&dyn Disk> {
+        self.parent.as_deref().map(|p| p as &dyn Disk)
     }
+
+    fn unit(&self, source: u32, at: u64, _: u64) -> Result<Arc<Vec<u8>>, Error> {
+        let Some(Data::Sparse(sp)) = self.extents.get(source as usize).map(|e| &e.data) else {
+            return Err(Error::new(
+                &self.path,
+                ErrorKind::Corrupt,
+                format!("extent {source} has no compressed grains"),
+            ));
+        };
+        self.cache.get(source, at, || sp.compressed_grain(at))
+    }
+
     /// Every extent file and the whole parent chain (a separate descriptor is read only
     /// while opening).
-    fn files(&self) -> Vec<ddgz_disk::FileId> {
+    fn file_ids(&self) -> Vec<ddgz_disk::FileId> {
         let mut out = Vec::new();
         for e in &self.extents {
             match &e.data {
@@ -801,6 +669,8 @@ impl Disk for Vmdk {
         out
     }
 }
+
+ddgz_disk::mapped_disk!(Vmdk);
 
 /// Container facts in the format-neutral shape `inspect` prints.
 impl Container for Vmdk {
@@ -874,26 +744,7 @@ pub fn fuzz_image(data: &[u8]) {
         return;
     };
     let _ = v.info();
-    let len = v.virtual_size().min(64 << 20);
-    let Ok(maps) = v.extents(0, len) else {
-        return;
-    };
-    let mut budget: u64 = 8 << 20;
-    let mut buf = vec![0u8; 1 << 20];
-    for m in maps {
-        if m.kind != ddgz_disk::ExtentKind::Data {
-            continue;
-        }
-        let mut off = m.offset;
-        while off < m.end() && budget > 0 {
-            let n = (m.end() - off).min(buf.len() as u64).min(budget);
-            if v.read_at(off, &mut buf[..n as usize]).is_err() {
-                return;
-            }
-            off += n;
-            budget -= n;
-        }
-    }
+    ddgz_disk::map::fuzz_disk(&v);
 }
 
 #[cfg(test)]

@@ -7,57 +7,32 @@
 //! table entries are read per request, one read per table touched. QEMU reads the primary
 //! directory only; so do we (the redundant one is a copy for repair tools).
 
-use std::sync::{Arc, Mutex};
+use ddgz_disk::{Disk, ImageFile, Map, Problem, Runs};
 
-use crate::error::{Error, ErrorKind, Problem};
 use crate::header::{self, Geometry, Header, SECTOR};
-use crate::source::Source;
+use crate::{Error, ErrorKind};
 
 /// Size of a grain marker before the compressed data: `lba: u64, size: u32`.
 const GRAIN_MARKER: u64 = 12;
 
-/// What one grain table entry says about a guest range inside one grain.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Grain {
-    /// Entry 0: nothing here (the parent's bytes, or zeros).
-    Unallocated,
-    /// Entry 1 with the zeroed-grain flag: zeros, whatever the parent holds.
-    Zero,
-    /// Plain grain data: the range's first byte is at this file offset.
-    Data(u64),
-    /// A compressed grain whose marker (or stream) starts at `at`; the range starts
-    /// `skip` bytes into the decompressed grain.
-    Compressed { at: u64, skip: u64 },
-}
-
-/// The last decompressed grain, keyed by its file offset: a reader whose chunks are
-/// smaller than a grain touches it several times.
-#[derive(Default)]
-struct GrainCache(Mutex<Option<(u64, Arc<Vec<u8>>)>>);
-
-impl std::fmt::Debug for GrainCache {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("GrainCache")
-    }
-}
+/// Grain directory entries read at once: 4 Ki (16 KiB, 128 GiB of guest space with the
+/// default geometry).
+const GD_WINDOW: u64 = 4096;
 
 /// An opened hosted sparse extent file.
 #[derive(Debug)]
 pub(crate) struct SparseExtent {
-    pub(crate) file: Source,
+    pub(crate) file: ImageFile,
     pub(crate) header: Header,
     /// Whether the header was read from the footer (streamOptimized).
     pub(crate) footer: bool,
     pub(crate) geo: Geometry,
-    /// Grain table offsets in bytes, `None` for entry 0.
-    gd: Vec<Option<u64>>,
-    cache: GrainCache,
 }
 
 impl SparseExtent {
     /// Opens the extent in `file`, whose first sector `sector0` has already been read and
     /// parsed into `header`.
-    pub(crate) fn open(file: Source, header: Header) -> Result<Self, Error> {
+    pub(crate) fn open(file: ImageFile, header: Header) -> Result<Self, Error> {
         let path = file.path().to_path_buf();
         let size = file.size();
         let (header, footer) = if header.gd_offset == header::GD_AT_END {
@@ -82,63 +57,72 @@ impl SparseExtent {
             (header, false)
         };
         let geo = header.geometry(size).map_err(|p| p.at(&path))?;
-        // gd_entries * 4 <= file size (checked by `geometry`).
-        let mut raw = vec![0u8; (geo.gd_entries * 4) as usize];
-        file.read(&mut raw, geo.gd_offset, "the grain directory")?;
-        let table_bytes = u64::from(geo.gtes) * 4;
-        let gd = raw
-            .chunks_exact(4)
-            .enumerate()
-            .map(|(i, e)| {
-                let s = u32::from_le_bytes([e[0], e[1], e[2], e[3]]);
-                if s == 0 {
-                    return Ok(None);
-                }
-                let at = u64::from(s) * SECTOR;
-                if at + table_bytes > size {
-                    return Err(Problem::corrupt(format!(
-                        "grain table at 0x{at:x} (grain directory entry {i}) lies past the \
-                         end of the file (size 0x{size:x})"
-                    ))
-                    .at(&path));
-                }
-                Ok(Some(at))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
         Ok(Self {
             file,
             header,
             footer,
             geo,
-            gd,
-            cache: GrainCache::default(),
         })
     }
 
-    /// Describes extent-relative `[from, to)` (inside the extent) as grains, calling `out`
-    /// with each piece `(start, end, grain)` in order.
+    /// The grain table named by grain directory entry `i`, whose value is `sectors`:
+    /// `None` for 0; it must lie inside the file.
+    fn table(&self, i: u64, sectors: u32) -> Result<Option<u64>, Error> {
+        if sectors == 0 {
+            return Ok(None);
+        }
+        let size = self.file.size();
+        let at = u64::from(sectors) * SECTOR;
+        if at + u64::from(self.geo.gtes) * 4 > size {
+            return Err(Problem::corrupt(format!(
+                "grain table at 0x{at:x} (grain directory entry {i}) lies past the end of \
+                 the file (size 0x{size:x})"
+            ))
+            .at(self.file.path()));
+        }
+        Ok(Some(at))
+    }
+
+    /// Maps extent-relative `[from, to)` (inside the extent) into `runs`, guest offsets
+    /// `base` on, data from byte source `source`. Stops early, after a whole grain
+    /// table, when `runs` is full; returns where it stopped. The grain directory is read
+    /// as far as the range needs, [`GD_WINDOW`] entries at a time, never held whole: its
+    /// size is what the header claims, not what the file holds.
     pub(crate) fn walk(
         &self,
         from: u64,
         to: u64,
-        out: &mut dyn FnMut(u64, u64, Grain),
-    ) -> Result<(), Error> {
+        base: u64,
+        source: u32,
+        runs: &mut Runs,
+    ) -> Result<u64, Error> {
         let g = &self.geo;
         let size = self.file.size();
+        let mut gd: (u64, Vec<u8>) = (0, Vec::new());
         let mut pos = from;
-        while pos < to {
+        while pos < to && !runs.full() {
             let gdi = pos / g.span;
             let table_start = gdi * g.span;
             let span_end = table_start.saturating_add(g.span).min(to);
-            // gd has ceil(capacity / span) entries and pos < capacity.
-            let Some(table) = self.gd.get(gdi as usize).copied().flatten() else {
-                out(pos, span_end, Grain::Unallocated);
+            // gdi < gd_entries (pos < capacity); the directory lies inside the file
+            // (checked by `geometry`).
+            if gdi < gd.0 || gdi >= gd.0 + gd.1.len() as u64 / 4 {
+                let need = (to - 1) / g.span + 1 - gdi;
+                let n = need.min(g.gd_entries - gdi).min(GD_WINDOW);
+                gd = (gdi, vec![0u8; (n * 4) as usize]);
+                self.file
+                    .read(&mut gd.1, g.gd_offset + gdi * 4, "the grain directory")?;
+            }
+            let k = ((gdi - gd.0) * 4) as usize;
+            let sectors = u32::from_le_bytes([gd.1[k], gd.1[k + 1], gd.1[k + 2], gd.1[k + 3]]);
+            let Some(table) = self.table(gdi, sectors)? else {
+                runs.push(base + pos, span_end - pos, Map::Unallocated);
                 pos = span_end;
                 continue;
             };
             let first = (pos - table_start) / g.grain;
             let last = (span_end - 1 - table_start) / g.grain;
-            // At most 512 entries (2 KiB); the table lies inside the file (checked at open).
+            // At most 512 entries (2 KiB); the table lies inside the file (checked above).
             let mut buf = vec![0u8; ((last - first + 1) * 4) as usize];
             self.file
                 .read(&mut buf, table + first * 4, "a grain table")?;
@@ -148,32 +132,37 @@ impl SparseExtent {
                 let a = pos.max(gstart);
                 let b = span_end.min(gstart + g.grain);
                 let entry = u32::from_le_bytes([e[0], e[1], e[2], e[3]]);
-                let grain = match entry {
-                    0 => Grain::Unallocated,
-                    1 if self.header.zero_grain() => Grain::Zero,
+                let map = match entry {
+                    0 => Map::Unallocated,
+                    1 if self.header.zero_grain() => Map::Zero,
                     s => {
                         let at = u64::from(s) * SECTOR;
                         if self.header.compressed() {
                             if at >= size {
                                 return Err(self.past_end(at, gstart));
                             }
-                            Grain::Compressed {
+                            Map::Compressed {
+                                source,
                                 at,
+                                len: 0,
                                 skip: a - gstart,
                             }
                         } else {
                             if at + (b - gstart) > size {
                                 return Err(self.past_end(at, gstart));
                             }
-                            Grain::Data(at + (a - gstart))
+                            Map::Data {
+                                source,
+                                offset: at + (a - gstart),
+                            }
                         }
                     }
                 };
-                out(a, b, grain);
+                runs.push(base + a, b - a, map);
             }
             pos = span_end;
         }
-        Ok(())
+        Ok(pos)
     }
 
     fn past_end(&self, at: u64, guest: u64) -> Error {
@@ -190,15 +179,7 @@ impl SparseExtent {
 
     /// The decompressed grain whose marker (or stream) starts at `at`: at most one grain
     /// of bytes, shorter only if the stream ends early (the disk's last grain).
-    pub(crate) fn compressed_grain(&self, at: u64) -> Result<Arc<Vec<u8>>, Error> {
-        {
-            let c = self.cache.0.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some((k, v)) = &*c {
-                if *k == at {
-                    return Ok(v.clone());
-                }
-            }
-        }
+    pub(crate) fn compressed_grain(&self, at: u64) -> Result<Vec<u8>, Error> {
         let path = self.file.path();
         let grain = self.geo.grain;
         let avail = self.file.size().saturating_sub(at);
@@ -270,13 +251,6 @@ impl SparseExtent {
             }));
         }
         out.truncate(z.total_out() as usize);
-        let out = Arc::new(out);
-        *self.cache.0.lock().unwrap_or_else(|e| e.into_inner()) = Some((at, out.clone()));
         Ok(out)
-    }
-
-    /// Reads plain grain bytes at file offset `at`.
-    pub(crate) fn read_data(&self, buf: &mut [u8], at: u64) -> Result<(), Error> {
-        self.file.read(buf, at, "a grain")
     }
 }
