@@ -25,6 +25,7 @@
 //! [`ErrorKind`] and the cause chain. [`OutputFile`] is the one way ddgz writes a file:
 //! a temporary no one else can have created, never one of the files the run reads,
 //! fsynced and renamed into place only when complete.
+#![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 mod convert;

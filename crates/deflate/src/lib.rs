@@ -22,6 +22,7 @@
 //! (the member framing), [`stream`] (push mode: a stream of unknown length, such as a
 //! tarball, through the same pipeline, encoder and framing), [`verify`] (checking gzip
 //! streams).
+#![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 pub mod chunks;

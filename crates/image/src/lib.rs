@@ -17,6 +17,7 @@
 //! }
 //! # Ok::<(), ddgz_image::Error>(())
 //! ```
+#![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 mod image;

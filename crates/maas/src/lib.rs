@@ -28,6 +28,7 @@
 //! })?;
 //! # Ok(()) }
 //! ```
+#![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 extern crate self as ddgz_maas;

@@ -17,6 +17,7 @@
 //! head, one MiB of tail and 2 KiB of zero map per GiB) whatever the disk's size; a reader
 //! that needs more, or more than [`Options::max_passes`] passes, is refused with the
 //! reason. Nothing is written to disk.
+#![forbid(unsafe_code)]
 
 #![deny(missing_docs)]
 

@@ -36,6 +36,7 @@
 //! resolved against the image's directory, like a backing file name (QEMU resolves it
 //! against its working directory, so both agree when run from the image's directory);
 //! and a backing file without a recorded format is refused instead of probed.
+#![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 mod backing;

@@ -10,6 +10,7 @@
 //!   files excluded, paths emptied or excluded for the image edits.
 //! - [`host`]: files from the host added to the stream (curtin hooks).
 //! - [`names`]: user and group names from the image's own `/etc/passwd` and `/etc/group`.
+#![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 pub mod format;

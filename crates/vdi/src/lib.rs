@@ -17,6 +17,7 @@
 //! Every value read from the file is untrusted: the header is checked before anything is
 //! derived from it, the block map is capped at [`MAX_BLOCKS`] entries and must lie in the
 //! file, every allocated block must lie in the file. A [`Vdi`] is `Send + Sync`.
+#![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 mod facts;

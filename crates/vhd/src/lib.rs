@@ -24,6 +24,7 @@
 //! table is capped at [`MAX_BAT_ENTRIES`], and the parent chain at
 //! [`OpenOptions::max_chain_depth`] files, without loops. Files are read with positional
 //! reads; a [`Vhd`] is `Send + Sync`.
+#![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 mod dynamic;

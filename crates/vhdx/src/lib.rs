@@ -24,6 +24,7 @@
 //! (state, offset past the header section, block inside the file); the log is at most
 //! 64 MiB (`MAX_LOG`) and every entry's CRC-32C, descriptors and data sectors are
 //! checked before anything is replayed. A [`Vhdx`] is `Send + Sync`.
+#![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 mod crc32c;

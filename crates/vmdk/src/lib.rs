@@ -21,6 +21,7 @@
 //! Where QEMU 10 and the specification differ, on descriptors QEMU reads wrongly: QEMU
 //! drops `RDONLY` and `ZERO` extent lines (the disk comes out shorter); we read them as
 //! the specification says. Files are opened read-only and read with positional reads.
+#![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 mod descriptor;

@@ -27,6 +27,7 @@
 //! }
 //! # Ok(()) }
 //! ```
+#![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 pub mod acl;

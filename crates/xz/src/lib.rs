@@ -15,6 +15,7 @@
 //! every day): `xz -t`, `xzcat`, Python's `lzma` and ddgz's reader (lzma-rust2) verify it
 //! (tested), and it costs nothing measurable next to LZMA (a table CRC runs at hundreds of
 //! MB/s, LZMA at a few). CRC-32 would be accepted by the same tools; it buys nothing here.
+#![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 mod block;
