@@ -16,14 +16,7 @@ pub const FLAG_EA_INODE: u32 = 0x20_0000;
 /// Size of `i_block`: block map, extent root, inline data or fast symlink target.
 pub const I_BLOCK_LEN: usize = 60;
 
-/// A timestamp: seconds since the epoch (may be negative) and nanoseconds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-pub struct Time {
-    /// Seconds since 1970-01-01 UTC.
-    pub sec: i64,
-    /// Nanoseconds, 0..1e9.
-    pub nsec: u32,
-}
+pub use ddgz_fs::Time;
 
 /// What an inode is, from the top bits of `i_mode`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -33,6 +33,7 @@ mod inode;
 mod journal;
 mod map;
 pub mod superblock;
+mod tree;
 mod xattr;
 
 use std::collections::BTreeMap;

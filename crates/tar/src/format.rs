@@ -8,7 +8,7 @@
 
 use std::io::{self, Write};
 
-use ddgz_ext4::Time;
+use ddgz_fs::Time;
 
 /// A tar block.
 pub const BLOCK: usize = 512;

@@ -7,7 +7,7 @@ use std::io::{Read, Write};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 
-use ddgz_ext4::Time;
+use ddgz_fs::Time;
 
 use crate::format::{Header, Kind, Writer};
 use crate::{Error, Result};

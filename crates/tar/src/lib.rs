@@ -1,6 +1,6 @@
 //! Write a root filesystem as the tarball MAAS deploys (`filetype=tgz`), the way
 //! `tar -Scpf --acls --selinux --xattrs --one-file-system --exclude-backups -C ROOT .`
-//! writes it — from an ext2/3/4 filesystem inside an image, without mounting it.
+//! writes it — from an ext2/3/4 or XFS filesystem inside an image (any [`ddgz_fs::Tree`]), without mounting it.
 //!
 //! - [`format`](mod@format): the pax archive format GNU tar writes (xattrs, ACLs, SELinux contexts,
 //!   sub-second times, GNU sparse 1.0). Written by hand rather than with the `tar` crate:
@@ -33,7 +33,7 @@ pub enum Error {
         path: Vec<u8>,
         /// The reader's error.
         #[source]
-        source: ddgz_ext4::Error,
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// The image's tree is inconsistent in a way the walk detects (a directory loop).
     #[error("{0}")]

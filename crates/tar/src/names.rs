@@ -4,8 +4,7 @@
 
 use std::collections::HashMap;
 
-use ddgz_disk::Disk;
-use ddgz_ext4::{FileType, Fs};
+use ddgz_fs::{FileType, Tree};
 
 /// Most bytes read of either file: far more than any real one.
 const MAX_FILE: u64 = 16 << 20;
@@ -40,10 +39,10 @@ fn parse(text: &[u8]) -> HashMap<u32, Vec<u8>> {
 impl Names {
     /// Reads `/etc/passwd` and `/etc/group` of `fs`; missing or unreadable files give no
     /// names (numeric ids are always written).
-    pub fn from_fs<D: Disk>(fs: &Fs<D>) -> Self {
+    pub fn from_fs<T: Tree>(fs: &T) -> Self {
         let read = |p: &[u8]| -> Vec<u8> {
             match fs.lookup(p, true) {
-                Ok(Some(i)) if i.file_type() == Some(FileType::Regular) => {
+                Ok(Some(i)) if fs.stat(&i).kind == Some(FileType::Regular) => {
                     fs.read_small(&i, MAX_FILE).unwrap_or_default()
                 }
                 _ => Vec::new(),

@@ -1,4 +1,4 @@
-//! The walk: every inode reachable from a directory of an ext filesystem, as tar
+//! The walk: every inode reachable from a directory of a filesystem ([`Tree`]), as tar
 //! members, in name order.
 //!
 //! As GNU tar writes them: directories before their content, named with a trailing `/`;
@@ -14,8 +14,7 @@
 use std::collections::{HashMap, HashSet};
 use std::io::Write;
 
-use ddgz_disk::Disk;
-use ddgz_ext4::{acl, FileType, Fs, Inode, Run, Xattr};
+use ddgz_fs::{acl, FileType, Run, Stat, Tree, Xattr};
 
 use crate::format::{xattr_keyword, Header, Kind, Writer};
 use crate::{Error, Names, Result};
@@ -127,12 +126,12 @@ fn path_matches(pattern: &[u8], path: &[u8]) -> bool {
 /// still to visit, last first.
 struct Frame {
     path: Vec<u8>,
-    entries: Vec<ddgz_ext4::DirEntry>,
+    entries: Vec<ddgz_fs::DirEntry>,
 }
 
 /// The pax records GNU tar writes for these xattrs, in its order: the ACLs as text,
 /// the SELinux context, then every xattr as `SCHILY.xattr.NAME`.
-fn xattr_records(inode: &Inode, xattrs: &[Xattr], is_dir: bool) -> Vec<(Vec<u8>, Vec<u8>)> {
+fn xattr_records(inode: &Stat, xattrs: &[Xattr], is_dir: bool) -> Vec<(Vec<u8>, Vec<u8>)> {
     let mut out = Vec::new();
     let find = |n: &[u8]| xattrs.iter().find(|x| x.name == n);
     let access = find(b"system.posix_acl_access");
@@ -140,7 +139,7 @@ fn xattr_records(inode: &Inode, xattrs: &[Xattr], is_dir: bool) -> Vec<(Vec<u8>,
     if access.is_some() || default.is_some() {
         let entries = access
             .and_then(|x| acl::parse_xattr(&x.value).ok())
-            .unwrap_or_else(|| acl::from_mode(inode.permissions()));
+            .unwrap_or_else(|| acl::from_mode(inode.perm));
         out.push((
             b"SCHILY.acl.access".to_vec(),
             acl::to_text(&entries).into_bytes(),
@@ -167,9 +166,9 @@ fn xattr_records(inode: &Inode, xattrs: &[Xattr], is_dir: bool) -> Vec<(Vec<u8>,
 
 /// Writes the tree under directory inode `dir_ino` of `fs` as members named `prefix`
 /// (`./`, or `./boot/`) and below, into `tar`.
-pub fn write_fs<D: Disk, W: Write>(
-    fs: &Fs<D>,
-    dir_ino: u32,
+pub fn write_fs<T: Tree, W: Write>(
+    fs: &T,
+    dir_ino: impl Into<u64>,
     prefix: &[u8],
     tar: &mut Writer<W>,
     opts: &Options,
@@ -178,40 +177,45 @@ pub fn write_fs<D: Disk, W: Write>(
 ) -> Result<()> {
     let fs_err = |path: &[u8]| {
         let path = path.to_vec();
-        move |source| Error::Fs { path, source }
+        move |source: T::Error| Error::Fs {
+            path,
+            source: Box::new(source),
+        }
     };
+    let dir_ino = dir_ino.into();
     let root = fs.inode(dir_ino).map_err(fs_err(prefix))?;
-    if root.file_type() != Some(FileType::Directory) {
+    if fs.stat(&root).kind != Some(FileType::Directory) {
         return Err(Error::Tree(format!(
             "{}: inode {dir_ino} is not a directory",
             String::from_utf8_lossy(prefix)
         )));
     }
     let empty_inodes = empty_inodes(fs, prefix, &opts.empty).map_err(fs_err(prefix))?;
-    let mut dirs_seen: HashMap<u32, Vec<u8>> = HashMap::new();
-    let mut links: HashMap<u32, Vec<u8>> = HashMap::new();
+    let mut dirs_seen: HashMap<u64, Vec<u8>> = HashMap::new();
+    let mut links: HashMap<u64, Vec<u8>> = HashMap::new();
     let mut pending = 0usize;
     let mut stack: Vec<Frame> = Vec::new();
 
-    let mut visit_dir = |inode: &Inode,
+    let mut visit_dir = |inode: &T::Inode,
                          path: Vec<u8>,
                          stack: &mut Vec<Frame>,
                          pending: &mut usize,
                          tar: &mut Writer<W>,
                          report: &mut Report|
      -> Result<()> {
-        if let Some(first) = dirs_seen.get(&inode.ino) {
+        let st = fs.stat(inode);
+        if let Some(first) = dirs_seen.get(&st.ino) {
             return Err(Error::Tree(format!(
                 "directory inode {} is reached as {} and again as {} (a directory loop or a \
                  hard-linked directory)",
-                inode.ino,
+                st.ino,
                 String::from_utf8_lossy(first),
                 String::from_utf8_lossy(&path)
             )));
         }
-        dirs_seen.insert(inode.ino, path.clone());
+        dirs_seen.insert(st.ino, path.clone());
         let xattrs = fs.xattrs(inode).map_err(fs_err(&path))?;
-        let h = header(inode, path.clone(), Kind::Directory, &xattrs, names);
+        let h = header(&st, path.clone(), Kind::Directory, &xattrs, names);
         tar.begin(&h).map_err(Error::Write)?;
         tar.end().map_err(Error::Write)?;
         report.members += 1;
@@ -263,13 +267,14 @@ pub fn write_fs<D: Disk, W: Write>(
             continue;
         }
         let inode = fs.inode(entry.ino).map_err(fs_err(&path))?;
-        let Some(ft) = inode.file_type() else {
+        let st = fs.stat(&inode);
+        let Some(ft) = st.kind else {
             return Err(Error::Fs {
                 path,
-                source: ddgz_ext4::Error::Corrupt(format!(
+                source: Box::new(fs.corrupt(format!(
                     "inode {} has mode 0{:o}, which is no file type (a free inode?)",
-                    inode.ino, inode.mode
-                )),
+                    st.ino, st.mode
+                ))),
             });
         };
         if ft == FileType::Directory {
@@ -281,28 +286,18 @@ pub fn write_fs<D: Disk, W: Write>(
             report.sockets.push(path);
             continue;
         }
-        if ft == FileType::Regular && inode.size > fs.max_file_size() {
-            return Err(Error::Fs {
-                path,
-                source: ddgz_ext4::Error::Corrupt(format!(
-                    "inode {} claims a size of {} bytes; a file of this filesystem holds at \
-                     most {} (2^32 blocks of {} bytes)",
-                    inode.ino,
-                    inode.size,
-                    fs.max_file_size(),
-                    fs.block_size()
-                )),
-            });
+        if ft == FileType::Regular {
+            fs.check_size(&inode).map_err(fs_err(&path))?;
         }
         // GNU tar links only regular files and symlinks to an earlier name
         // (`file_count_links` in its create.c): devices and FIFOs with several names are
         // written as separate nodes.
         let linkable = matches!(ft, FileType::Regular | FileType::Symlink);
-        if linkable && inode.links > 1 {
-            if let Some(first) = links.get(&inode.ino) {
+        if linkable && st.nlink > 1 {
+            if let Some(first) = links.get(&st.ino) {
                 let h = Header {
                     records: Vec::new(),
-                    ..header(&inode, path, Kind::HardLink(first.clone()), &[], names)
+                    ..header(&st, path, Kind::HardLink(first.clone()), &[], names)
                 };
                 tar.begin(&h).map_err(Error::Write)?;
                 tar.end().map_err(Error::Write)?;
@@ -310,59 +305,47 @@ pub fn write_fs<D: Disk, W: Write>(
                 report.hard_links += 1;
                 continue;
             }
-            links.insert(inode.ino, path.clone());
+            links.insert(st.ino, path.clone());
         }
         let xattrs = fs.xattrs(&inode).map_err(fs_err(&path))?;
         let kind = match ft {
-            FileType::Regular => Kind::Regular { size: inode.size },
+            FileType::Regular => Kind::Regular { size: st.size },
             FileType::Symlink => {
                 let target = fs.read_link(&inode).map_err(fs_err(&path))?;
                 if target.is_empty() {
-                    links.remove(&inode.ino);
+                    links.remove(&st.ino);
                     report.empty_symlinks.push(path);
                     continue;
                 }
                 Kind::Symlink(target)
             }
-            FileType::CharDevice => {
-                let (a, b) = inode.device();
-                Kind::CharDevice(a, b)
-            }
-            FileType::BlockDevice => {
-                let (a, b) = inode.device();
-                Kind::BlockDevice(a, b)
-            }
+            FileType::CharDevice => Kind::CharDevice(st.rdev.0, st.rdev.1),
+            FileType::BlockDevice => Kind::BlockDevice(st.rdev.0, st.rdev.1),
             FileType::Fifo => Kind::Fifo,
             FileType::Directory | FileType::Socket => unreachable!("handled above"),
         };
-        if ft == FileType::Regular && empty_inodes.contains(&inode.ino) {
-            let h = header(
-                &inode,
-                path.clone(),
-                Kind::Regular { size: 0 },
-                &xattrs,
-                names,
-            );
+        if ft == FileType::Regular && empty_inodes.contains(&st.ino) {
+            let h = header(&st, path.clone(), Kind::Regular { size: 0 }, &xattrs, names);
             tar.begin(&h).map_err(Error::Write)?;
             tar.end().map_err(Error::Write)?;
             report.members += 1;
             report.emptied.push(path);
             continue;
         }
-        let mut h = header(&inode, path.clone(), kind, &xattrs, names);
+        let mut h = header(&st, path.clone(), kind, &xattrs, names);
         if ft == FileType::Regular {
             if opts.sparse {
-                h.sparse = segments(fs, &inode).map_err(fs_err(&path))?;
+                h.sparse = segments(fs, &inode, &st).map_err(fs_err(&path))?;
             }
             tar.begin(&h).map_err(Error::Write)?;
-            write_data(fs, &inode, h.sparse.is_some(), tar).map_err(|e| match e {
+            write_data(fs, &inode, st.size, h.sparse.is_some(), tar).map_err(|e| match e {
                 DataError::Fs(source) => Error::Fs {
                     path: path.clone(),
-                    source,
+                    source: Box::new(source),
                 },
                 DataError::Write(e) => Error::Write(e),
             })?;
-            report.file_bytes += inode.size;
+            report.file_bytes += st.size;
             report.sparse_files += u64::from(h.sparse.is_some());
         } else {
             tar.begin(&h).map_err(Error::Write)?;
@@ -375,11 +358,11 @@ pub fn write_fs<D: Disk, W: Write>(
 
 /// The inodes of the regular files that the member names `empty` (under `prefix`) reach
 /// inside `fs`, symlinks followed.
-fn empty_inodes<D: Disk>(
-    fs: &Fs<D>,
+fn empty_inodes<T: Tree>(
+    fs: &T,
     prefix: &[u8],
     empty: &[Vec<u8>],
-) -> ddgz_ext4::Result<HashSet<u32>> {
+) -> Result<HashSet<u64>, T::Error> {
     let mut out = HashSet::new();
     for name in empty {
         let Some(rest) = name.strip_prefix(prefix) else {
@@ -387,8 +370,9 @@ fn empty_inodes<D: Disk>(
         };
         let inside = [b"/", rest].concat();
         if let Some(i) = fs.lookup(&inside, true)? {
-            if i.file_type() == Some(FileType::Regular) {
-                out.insert(i.ino);
+            let st = fs.stat(&i);
+            if st.kind == Some(FileType::Regular) {
+                out.insert(st.ino);
             }
         }
     }
@@ -396,12 +380,12 @@ fn empty_inodes<D: Disk>(
 }
 
 /// The header of `inode` named `path`.
-fn header(inode: &Inode, path: Vec<u8>, kind: Kind, xattrs: &[Xattr], names: &Names) -> Header {
+fn header(inode: &Stat, path: Vec<u8>, kind: Kind, xattrs: &[Xattr], names: &Names) -> Header {
     Header {
         path,
         records: xattr_records(inode, xattrs, matches!(kind, Kind::Directory)),
         kind,
-        mode: u32::from(inode.permissions()),
+        mode: u32::from(inode.perm),
         uid: inode.uid,
         gid: inode.gid,
         uname: names.user(inode.uid).map(<[u8]>::to_vec),
@@ -416,25 +400,30 @@ fn header(inode: &Inode, path: Vec<u8>, kind: Kind, xattrs: &[Xattr], names: &Na
 /// The data segments of a file with holes (GNU sparse map, ending with a zero-length
 /// segment at the real size when the file ends in a hole), or `None` when the file has
 /// no holes or too many segments to be worth it.
-fn segments<D: Disk>(fs: &Fs<D>, inode: &Inode) -> ddgz_ext4::Result<Option<Vec<(u64, u64)>>> {
-    if inode.size == 0 {
+fn segments<T: Tree>(
+    fs: &T,
+    inode: &T::Inode,
+    st: &Stat,
+) -> Result<Option<Vec<(u64, u64)>>, T::Error> {
+    let size = st.size;
+    if size == 0 {
         return Ok(None);
     }
     let bs = u64::from(fs.block_size());
     let mut segs: Vec<(u64, u64)> = Vec::new();
     let mut too_many = false;
-    if inode.has_flag(ddgz_ext4::inode_flags::INLINE_DATA) {
+    if fs.is_local(inode) {
         fs.for_each_data(inode, PIECE, |off, data: &[u8]| {
             segs.push((off, data.len() as u64));
-            Ok::<(), ddgz_ext4::Error>(())
+            Ok::<(), T::Error>(())
         })?;
     }
     fs.for_each_run(inode, |r: Run| {
         if r.unwritten || too_many {
-            return Ok::<(), ddgz_ext4::Error>(());
+            return Ok::<(), T::Error>(());
         }
         let start = r.logical * bs;
-        let end = ((r.logical + r.len) * bs).min(inode.size);
+        let end = ((r.logical + r.len) * bs).min(size);
         match segs.last_mut() {
             Some(last) if last.0 + last.1 == start => last.1 = end - last.0,
             _ => {
@@ -448,34 +437,35 @@ fn segments<D: Disk>(fs: &Fs<D>, inode: &Inode) -> ddgz_ext4::Result<Option<Vec<
         Ok(())
     })?;
     let data: u64 = segs.iter().map(|s| s.1).sum();
-    if too_many || data == inode.size {
+    if too_many || data == size {
         return Ok(None);
     }
-    if segs.last().is_none_or(|l| l.0 + l.1 < inode.size) {
-        segs.push((inode.size, 0));
+    if segs.last().is_none_or(|l| l.0 + l.1 < size) {
+        segs.push((size, 0));
     }
     Ok(Some(segs))
 }
 
-enum DataError {
-    Fs(ddgz_ext4::Error),
+enum DataError<F> {
+    Fs(F),
     Write(std::io::Error),
 }
 
-impl From<ddgz_ext4::Error> for DataError {
-    fn from(e: ddgz_ext4::Error) -> Self {
+impl<F> From<F> for DataError<F> {
+    fn from(e: F) -> Self {
         Self::Fs(e)
     }
 }
 
 /// Writes the content of regular file `inode`: only its data segments when `sparse`,
 /// else every byte, holes as zeros.
-fn write_data<D: Disk, W: Write>(
-    fs: &Fs<D>,
-    inode: &Inode,
+fn write_data<T: Tree, W: Write>(
+    fs: &T,
+    inode: &T::Inode,
+    size: u64,
     sparse: bool,
     tar: &mut Writer<W>,
-) -> Result<(), DataError> {
+) -> Result<(), DataError<T::Error>> {
     let mut pos = 0u64;
     fs.for_each_data(inode, PIECE, |off, data: &[u8]| {
         if !sparse && off > pos {
@@ -483,10 +473,10 @@ fn write_data<D: Disk, W: Write>(
         }
         tar.data(data).map_err(DataError::Write)?;
         pos = off + data.len() as u64;
-        Ok::<(), DataError>(())
+        Ok::<(), DataError<T::Error>>(())
     })?;
-    if !sparse && inode.size > pos {
-        tar.zeros(inode.size - pos).map_err(DataError::Write)?;
+    if !sparse && size > pos {
+        tar.zeros(size - pos).map_err(DataError::Write)?;
     }
     Ok(())
 }

@@ -42,6 +42,7 @@ mod inode;
 mod log;
 pub mod superblock;
 mod symlink;
+mod tree;
 
 use ddgz_disk::Disk;
 

@@ -1,0 +1,137 @@
+//! This reader as a [`ddgz_fs::Tree`], the interface the tar writer walks.
+
+use ddgz_disk::Disk;
+use ddgz_fs::{FileType as T, Stat, Tree};
+
+use crate::{Error, FileType, Format, Fs, Inode, Result, Run};
+
+fn kind(t: FileType) -> T {
+    match t {
+        FileType::Regular => T::Regular,
+        FileType::Directory => T::Directory,
+        FileType::Symlink => T::Symlink,
+        FileType::CharDevice => T::CharDevice,
+        FileType::BlockDevice => T::BlockDevice,
+        FileType::Fifo => T::Fifo,
+        FileType::Socket => T::Socket,
+    }
+}
+
+fn time(t: crate::Time) -> ddgz_fs::Time {
+    ddgz_fs::Time {
+        sec: t.sec,
+        nsec: t.nsec,
+    }
+}
+
+fn run(r: Run) -> ddgz_fs::Run {
+    ddgz_fs::Run {
+        logical: r.logical,
+        physical: r.physical,
+        len: r.len,
+        unwritten: r.unwritten,
+    }
+}
+
+impl<D: Disk> Tree for Fs<D> {
+    type Inode = Inode;
+    type Error = Error;
+
+    fn root(&self) -> u64 {
+        self.root_ino()
+    }
+
+    fn inode(&self, ino: u64) -> Result<Inode> {
+        Fs::inode(self, ino)
+    }
+
+    fn stat(&self, i: &Inode) -> Stat {
+        Stat {
+            ino: i.ino,
+            kind: i.file_type().map(kind),
+            mode: u32::from(i.mode),
+            perm: i.permissions(),
+            uid: i.uid,
+            gid: i.gid,
+            size: i.size,
+            atime: time(i.atime),
+            ctime: time(i.ctime),
+            mtime: time(i.mtime),
+            nlink: i.links,
+            rdev: i.device(),
+        }
+    }
+
+    fn read_dir(&self, dir: &Inode) -> Result<Vec<ddgz_fs::DirEntry>> {
+        Ok(Fs::read_dir(self, dir)?
+            .into_iter()
+            .map(|e| ddgz_fs::DirEntry {
+                name: e.name,
+                ino: e.ino,
+                file_type: e.file_type,
+            })
+            .collect())
+    }
+
+    fn xattrs(&self, i: &Inode) -> Result<Vec<ddgz_fs::Xattr>> {
+        Ok(Fs::xattrs(self, i)?
+            .into_iter()
+            .map(|x| ddgz_fs::Xattr {
+                name: x.name,
+                value: x.value,
+            })
+            .collect())
+    }
+
+    fn read_link(&self, i: &Inode) -> Result<Vec<u8>> {
+        Fs::read_link(self, i)
+    }
+
+    fn block_size(&self) -> u32 {
+        Fs::block_size(self)
+    }
+
+    fn is_local(&self, i: &Inode) -> bool {
+        i.format == Format::Local
+    }
+
+    fn check_size(&self, i: &Inode) -> Result<()> {
+        // XFS_MAXIOFFSET: file offsets are signed 64-bit.
+        if i.size > i64::MAX as u64 {
+            return Err(Error::Corrupt(format!(
+                "inode {} claims a size of {} bytes, past 2^63 - 1",
+                i.ino, i.size
+            )));
+        }
+        Ok(())
+    }
+
+    fn corrupt(&self, msg: String) -> Error {
+        Error::Corrupt(msg)
+    }
+
+    fn for_each_run<E: From<Error>>(
+        &self,
+        i: &Inode,
+        mut f: impl FnMut(ddgz_fs::Run) -> Result<(), E>,
+    ) -> Result<(), E> {
+        Fs::for_each_run(self, i, |r| f(run(r)))
+    }
+
+    fn for_each_data<E: From<Error>>(
+        &self,
+        i: &Inode,
+        piece: usize,
+        f: impl FnMut(u64, &[u8]) -> Result<(), E>,
+    ) -> Result<(), E> {
+        Fs::for_each_data(self, i, piece, f)
+    }
+
+    fn read_small(&self, i: &Inode, max: u64) -> Result<Vec<u8>> {
+        Fs::read_small(self, i, max)
+    }
+
+    fn lookup(&self, path: &[u8], follow_last: bool) -> Result<Option<Inode>> {
+        Fs::lookup(self, path, follow_last)
+    }
+}
