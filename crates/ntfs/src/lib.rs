@@ -38,6 +38,8 @@ mod dir;
 mod error;
 mod file;
 pub mod fixup;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod index;
 pub mod logfile;
 pub mod lznt1;

@@ -1,0 +1,96 @@
+//! The fuzz entry point (`fuzz/fuzz_targets/ntfs.rs`): a volume given as sparse runs,
+//! opened, its facts read, its whole tree walked and every stream read, within budgets.
+
+use ddgz_disk::MemoryDisk;
+
+use crate::{Error, Volume};
+
+/// Largest volume built from an input.
+const MAX_IMAGE: usize = 8 << 20;
+/// Bytes read from one stream, and from all of them.
+const STREAM_BUDGET: u64 = 256 << 10;
+const TOTAL_BUDGET: u64 = 4 << 20;
+
+/// Builds a volume from `data`, a sequence of `(offset: u32 LE, len: u16 LE, bytes)` runs
+/// over zeros (an NTFS volume is mostly zeros), and drives the reader over all of it.
+/// A run past 8 MiB is ignored. Never panics; returns nothing (errors are fine).
+pub fn fuzz_sparse(data: &[u8]) {
+    let mut runs = Vec::new();
+    let mut end = 0;
+    let mut i = 0;
+    while i + 6 <= data.len() {
+        let off = u32::from_le_bytes([data[i], data[i + 1], data[i + 2], data[i + 3]]) as usize;
+        let len = usize::from(u16::from_le_bytes([data[i + 4], data[i + 5]]));
+        i += 6;
+        let bytes = &data[i..(i + len).min(data.len())];
+        i += bytes.len();
+        if off.checked_add(bytes.len()).is_some_and(|e| e <= MAX_IMAGE) {
+            end = end.max(off + bytes.len());
+            runs.push((off, bytes));
+        }
+    }
+    let mut img = vec![0u8; end];
+    for (off, bytes) in runs {
+        img[off..off + bytes.len()].copy_from_slice(bytes);
+    }
+    let _ = drive(&MemoryDisk::new(img));
+}
+
+/// Encodes an image as the runs [`fuzz_sparse`] reads: its non-zero 512-byte sectors,
+/// adjacent ones merged (to make seeds from real volumes).
+pub fn sparse_runs(img: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut s = 0;
+    while s < img.len() {
+        let sector = |s: usize| &img[s..(s + 512).min(img.len())];
+        if sector(s).iter().all(|&b| b == 0) {
+            s += 512;
+            continue;
+        }
+        let start = s;
+        while s < img.len() && s - start < 60 << 10 && sector(s).iter().any(|&b| b != 0) {
+            s += 512;
+        }
+        let s_end = s.min(img.len());
+        out.extend_from_slice(&(start as u32).to_le_bytes());
+        out.extend_from_slice(&((s_end - start) as u16).to_le_bytes());
+        out.extend_from_slice(&img[start..s_end]);
+    }
+    out
+}
+
+/// Opens the volume and reads everything within the budgets.
+fn drive(disk: &MemoryDisk) -> Result<(), Error> {
+    let vol = Volume::open(disk, 0, disk.0.len() as u64)?;
+    let _ = vol.facts();
+    let _ = vol.lookup("Windows/System32/config/SOFTWARE");
+    let mut total = 0u64;
+    let mut buf = vec![0u8; 64 << 10];
+    vol.walk(|path, e| {
+        if e.is_directory() || total >= TOTAL_BUDGET {
+            return Ok(());
+        }
+        let Ok(f) = vol.file(e.file.record) else {
+            return Ok(());
+        };
+        let _ = vol.lookup(path);
+        let mut names = vec![String::new()];
+        names.extend(f.stream_names().iter().map(|n| String::from_utf16_lossy(n)));
+        for n in names {
+            let Ok(Some(s)) = vol.data(&f, &n) else {
+                continue;
+            };
+            let mut at = 0;
+            while at < s.len().min(STREAM_BUDGET) && total < TOTAL_BUDGET {
+                match vol.read_at(&s, at, &mut buf) {
+                    Ok(k) if k > 0 => {
+                        at += k as u64;
+                        total += k as u64;
+                    }
+                    _ => break,
+                }
+            }
+        }
+        Ok::<(), Error>(())
+    })
+}
