@@ -75,6 +75,12 @@ fn edit_record(img: &mut [u8], n: u64, f: impl FnOnce(&mut Vec<u8>)) {
     f(&mut r);
     fixup::protect(&mut r).unwrap();
     img[at..at + 1024].copy_from_slice(&r);
+    if n < 4 {
+        // Records 0-3 have a copy in $MFTMirr, which ntfs-3g compares.
+        let mirror = u64::from_le_bytes(img[0x38..0x40].try_into().unwrap()) * 4096;
+        let m = (mirror + n * 1024) as usize;
+        img[m..m + 1024].copy_from_slice(&r);
+    }
 }
 
 /// Offset of the first attribute of type `t` in a record's bytes.
@@ -286,4 +292,237 @@ fn index_node_points_back_at_itself() {
         first_error(&b.img),
         "corrupt NTFS volume: MFT record 5 $I30: node at VCN 0 is reached twice (a loop)"
     );
+}
+
+/// Facts of an image.
+fn facts(img: &[u8]) -> ddgz_ntfs::Facts {
+    let d = MemoryDisk::new(img.to_vec());
+    let vol = Volume::open(&d, 0, d.0.len() as u64).unwrap();
+    vol.facts().unwrap()
+}
+
+/// Writes `img` to a file in `dir` for the ntfs-3g tools.
+fn to_file(dir: &std::path::Path, img: &[u8]) -> std::path::PathBuf {
+    let p = dir.join("vol.img");
+    std::fs::write(&p, img).unwrap();
+    p
+}
+
+/// Tries an `ntfs-3g` mount (read-write when `rw`); `Ok(read_write)` when it mounted
+/// (then unmounted; ntfs-3g may fall back to read-only), `Err(stderr)` when it refused.
+/// `None` when no mount can be tried here.
+fn try_mount(
+    dir: &std::path::Path,
+    img: &std::path::Path,
+    rw: bool,
+) -> Option<Result<bool, String>> {
+    mount_said(dir, img, rw).map(|(r, _)| r)
+}
+
+/// [`try_mount`], with what ntfs-3g printed.
+fn mount_said(
+    dir: &std::path::Path,
+    img: &std::path::Path,
+    rw: bool,
+) -> Option<(Result<bool, String>, String)> {
+    if let Some(why) = no_mount() {
+        eprintln!("SKIP the ntfs-3g mount check: {why}");
+        return None;
+    }
+    let m = dir.join("mnt");
+    std::fs::create_dir_all(&m).unwrap();
+    let o = Command::new("ntfs-3g")
+        .args(["-o", if rw { "rw" } else { "ro" }])
+        .arg(img)
+        .arg(&m)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&o.stderr).into_owned();
+    eprintln!("ntfs-3g: {}", said.trim());
+    if o.status.success() {
+        let mounts = std::fs::read_to_string("/proc/mounts").unwrap();
+        let line = mounts
+            .lines()
+            .find(|l| l.split(' ').nth(1) == m.to_str())
+            .unwrap_or_else(|| panic!("{} not in /proc/mounts", m.display()))
+            .to_string();
+        run(Command::new("umount").arg(&m));
+        let opts = line.split(' ').nth(3).unwrap_or("");
+        Some((Ok(opts.split(',').any(|o| o == "rw")), said))
+    } else {
+        Some((Err(said.clone()), said))
+    }
+}
+
+#[test]
+fn state_dirty_flag() {
+    let Some(mut b) = base() else { return };
+    assert!(!facts(&b.img).dirty);
+    edit_record(&mut b.img, ddgz_ntfs::VOLUME_RECORD, |r| {
+        let at = attr_at(r, kind::VOLUME_INFORMATION);
+        let v = at + usize::from(le16(r, at + 0x14));
+        r[v + 10] |= 1;
+    });
+    let f = facts(&b.img);
+    assert!(f.dirty, "{f:?}");
+    if missing(&["ntfsinfo"]).is_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = to_file(dir.path(), &b.img);
+        let o = Command::new("ntfsinfo").arg("-m").arg(&p).output().unwrap();
+        let e = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            !o.status.success() && e.contains("scheduled for check"),
+            "ntfsinfo: {e}"
+        );
+        let info =
+            String::from_utf8(run(Command::new("ntfsinfo").args(["-f", "-m"]).arg(&p))).unwrap();
+        assert!(
+            info.contains(&format!("Volume Flags: {:#06x}", f.flags)),
+            "{info}"
+        );
+    }
+}
+
+/// The base volume with a `hiberfil.sys` starting with `magic`, as a file in `dir`.
+fn with_hiberfil(b: &Base, dir: &std::path::Path, magic: &[u8; 4]) -> std::path::PathBuf {
+    let p = to_file(dir, &b.img);
+    let hiber = dir.join("hiberfil.sys");
+    let mut h = magic.to_vec();
+    h.resize(64 << 10, 0x11);
+    std::fs::write(&hiber, &h).unwrap();
+    run(Command::new("ntfscp")
+        .arg(&p)
+        .arg(&hiber)
+        .arg("hiberfil.sys"));
+    p
+}
+
+#[test]
+fn state_hibernated() {
+    let Some(b) = base() else { return };
+    // Fast Startup's "HIBR": ntfs-3g's tools refuse to write, its mount falls back to
+    // read-only.
+    let dir = tempfile::tempdir().unwrap();
+    let p = with_hiberfil(&b, dir.path(), b"HIBR");
+    assert!(facts(&std::fs::read(&p).unwrap()).hibernated);
+    let o = Command::new("ntfscp")
+        .arg(&p)
+        .arg(dir.path().join("hiberfil.sys"))
+        .arg("x")
+        .output()
+        .unwrap();
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && e.contains("hibernated"),
+        "ntfscp: {e}"
+    );
+    if let Some(r) = try_mount(dir.path(), &p, true) {
+        assert!(
+            r != Ok(true),
+            "ntfs-3g mounted a hibernated volume read-write"
+        );
+    }
+    // Hibernation's "hibr".
+    let dir = tempfile::tempdir().unwrap();
+    let p = with_hiberfil(&b, dir.path(), b"hibr");
+    assert!(facts(&std::fs::read(&p).unwrap()).hibernated);
+    if let Some(r) = try_mount(dir.path(), &p, true) {
+        assert!(
+            r != Ok(true),
+            "ntfs-3g mounted a hibernated volume read-write"
+        );
+    }
+    // A resumed one ("wake"): not hibernated, ntfs-3g mounts it read-write.
+    let dir = tempfile::tempdir().unwrap();
+    let p = with_hiberfil(&b, dir.path(), b"wake");
+    assert!(!facts(&std::fs::read(&p).unwrap()).hibernated);
+    if let Some(r) = try_mount(dir.path(), &p, true) {
+        assert_eq!(r, Ok(true), "ntfs-3g: the volume is not hibernated");
+    }
+}
+
+/// A restart page of `$LogFile` (4 KiB), clean or with a client in use.
+fn restart_page(clean: bool, lsn: u64) -> Vec<u8> {
+    let mut p = vec![0u8; 4096];
+    let put16 =
+        |p: &mut Vec<u8>, at: usize, v: u16| p[at..at + 2].copy_from_slice(&v.to_le_bytes());
+    let put32 =
+        |p: &mut Vec<u8>, at: usize, v: u32| p[at..at + 4].copy_from_slice(&v.to_le_bytes());
+    let put64 =
+        |p: &mut Vec<u8>, at: usize, v: u64| p[at..at + 8].copy_from_slice(&v.to_le_bytes());
+    p[..4].copy_from_slice(b"RSTR");
+    put16(&mut p, 4, 0x1E);
+    put16(&mut p, 6, 9);
+    put32(&mut p, 0x10, 4096);
+    put32(&mut p, 0x14, 4096);
+    put16(&mut p, 0x18, 0x30);
+    put16(&mut p, 0x1A, 1);
+    put16(&mut p, 0x1C, 1);
+    let ra = 0x30;
+    put64(&mut p, ra, lsn);
+    put16(&mut p, ra + 8, 1);
+    put16(&mut p, ra + 0x0A, 0xFFFF);
+    put16(&mut p, ra + 0x0C, if clean { 0xFFFF } else { 0 });
+    put16(&mut p, ra + 0x0E, if clean { 2 } else { 0 });
+    // 67 - fls(file size): 67 - 21.
+    put32(&mut p, ra + 0x10, 46);
+    put16(&mut p, ra + 0x14, 0xD0);
+    put16(&mut p, ra + 0x16, 0x30);
+    put64(&mut p, ra + 0x18, 1 << 20);
+    put16(&mut p, ra + 0x24, 0x30);
+    put16(&mut p, ra + 0x26, 0x40);
+    put32(&mut p, ra + 0x28, 1);
+    let c = ra + 0x30;
+    put64(&mut p, c, lsn);
+    put64(&mut p, c + 8, lsn);
+    put16(&mut p, c + 0x10, 0xFFFF);
+    put16(&mut p, c + 0x12, 0xFFFF);
+    put32(&mut p, c + 0x1C, 8);
+    for (i, u) in "NTFS".encode_utf16().enumerate() {
+        put16(&mut p, c + 0x20 + 2 * i, u);
+    }
+    fixup::protect(&mut p).unwrap();
+    p
+}
+
+#[test]
+fn state_log_needs_replay() {
+    let Some(b) = base() else { return };
+    assert_eq!(
+        facts(&b.img).log,
+        ddgz_ntfs::LogState::Clean,
+        "mkntfs leaves $LogFile all 0xFF"
+    );
+    let d = MemoryDisk::new(b.img.clone());
+    let vol = Volume::open(&d, 0, d.0.len() as u64).unwrap();
+    let log = vol.file(ddgz_ntfs::LOGFILE_RECORD).unwrap();
+    let s = vol.data(&log, "").unwrap().unwrap();
+    let ddgz_ntfs::StreamData::NonResident { runs, .. } = &s.data else {
+        panic!()
+    };
+    let at = (runs[0].lcn.unwrap() * 4096) as usize;
+    let with = |clean: bool| {
+        let mut img = b.img.clone();
+        img[at..at + 4096].copy_from_slice(&restart_page(clean, 0x1000));
+        img[at + 4096..at + 8192].copy_from_slice(&restart_page(clean, 0x1000));
+        img
+    };
+    // ntfs-3g agrees: it calls the second "unclean" (and resets the log, which Windows
+    // would have replayed), not the first.
+    for (clean, want) in [
+        (true, ddgz_ntfs::LogState::Clean),
+        (false, ddgz_ntfs::LogState::NeedsReplay { lsn: 0x1000 }),
+    ] {
+        let img = with(clean);
+        assert_eq!(facts(&img).log, want);
+        let dir = tempfile::tempdir().unwrap();
+        let p = to_file(dir.path(), &img);
+        if let Some((_, said)) = mount_said(dir.path(), &p, true) {
+            assert_eq!(
+                said.contains("unclean file system"),
+                !clean,
+                "ntfs-3g: {said}"
+            );
+        }
+    }
 }
