@@ -11,44 +11,83 @@ const MAX_IMAGE: usize = 8 << 20;
 const STREAM_BUDGET: u64 = 256 << 10;
 const TOTAL_BUDGET: u64 = 4 << 20;
 
+/// `len` of a run that is a fill: a u32 count and one byte value follow.
+const FILL: u16 = 0xFFFF;
+
+/// One run of the input: bytes, or a fill of one value.
+enum Piece<'a> {
+    Bytes(&'a [u8]),
+    Fill(usize, u8),
+}
+
 /// Builds a volume from `data`, a sequence of `(offset: u32 LE, len: u16 LE, bytes)` runs
-/// over zeros (an NTFS volume is mostly zeros), and drives the reader over all of it.
-/// A run past 8 MiB is ignored. Never panics; returns nothing (errors are fine).
+/// over zeros (an NTFS volume is mostly zeros; `len` 0xFFFF is a fill: a u32 count and a
+/// byte value follow, for `$LogFile`'s 0xFF), and drives the reader over all of it. A
+/// run past 8 MiB is ignored. Never panics; returns nothing (errors are fine).
 pub fn fuzz_sparse(data: &[u8]) {
     let mut runs = Vec::new();
     let mut end = 0;
     let mut i = 0;
     while i + 6 <= data.len() {
         let off = u32::from_le_bytes([data[i], data[i + 1], data[i + 2], data[i + 3]]) as usize;
-        let len = usize::from(u16::from_le_bytes([data[i + 4], data[i + 5]]));
+        let len = u16::from_le_bytes([data[i + 4], data[i + 5]]);
         i += 6;
-        let bytes = &data[i..(i + len).min(data.len())];
-        i += bytes.len();
-        if off.checked_add(bytes.len()).is_some_and(|e| e <= MAX_IMAGE) {
-            end = end.max(off + bytes.len());
-            runs.push((off, bytes));
+        let piece = if len == FILL {
+            let Some(f) = data.get(i..i + 5) else { break };
+            i += 5;
+            Piece::Fill(u32::from_le_bytes([f[0], f[1], f[2], f[3]]) as usize, f[4])
+        } else {
+            let bytes = &data[i..(i + usize::from(len)).min(data.len())];
+            i += bytes.len();
+            Piece::Bytes(bytes)
+        };
+        let n = match piece {
+            Piece::Bytes(b) => b.len(),
+            Piece::Fill(n, _) => n,
+        };
+        if off.checked_add(n).is_some_and(|e| e <= MAX_IMAGE) {
+            end = end.max(off + n);
+            runs.push((off, piece));
         }
     }
     let mut img = vec![0u8; end];
-    for (off, bytes) in runs {
-        img[off..off + bytes.len()].copy_from_slice(bytes);
+    for (off, piece) in runs {
+        match piece {
+            Piece::Bytes(b) => img[off..off + b.len()].copy_from_slice(b),
+            Piece::Fill(n, v) => img[off..off + n].fill(v),
+        }
     }
     let _ = drive(&MemoryDisk::new(img));
 }
 
 /// Encodes an image as the runs [`fuzz_sparse`] reads: its non-zero 512-byte sectors,
-/// adjacent ones merged (to make seeds from real volumes).
+/// adjacent ones merged, sectors of one repeated byte as fills (to make seeds from real
+/// volumes).
 pub fn sparse_runs(img: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     let mut s = 0;
+    let sector = |s: usize| &img[s..(s + 512).min(img.len())];
+    let uniform = |s: usize| {
+        let b = sector(s);
+        b.iter().all(|&x| x == b[0]).then_some(b[0])
+    };
     while s < img.len() {
-        let sector = |s: usize| &img[s..(s + 512).min(img.len())];
-        if sector(s).iter().all(|&b| b == 0) {
-            s += 512;
+        if let Some(v) = uniform(s) {
+            let start = s;
+            while s < img.len() && uniform(s) == Some(v) {
+                s += 512;
+            }
+            let s_end = s.min(img.len());
+            if v != 0 {
+                out.extend_from_slice(&(start as u32).to_le_bytes());
+                out.extend_from_slice(&FILL.to_le_bytes());
+                out.extend_from_slice(&((s_end - start) as u32).to_le_bytes());
+                out.push(v);
+            }
             continue;
         }
         let start = s;
-        while s < img.len() && s - start < 60 << 10 && sector(s).iter().any(|&b| b != 0) {
+        while s < img.len() && s - start < 60 << 10 && uniform(s).is_none() {
             s += 512;
         }
         let s_end = s.min(img.len());

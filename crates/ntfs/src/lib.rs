@@ -37,6 +37,7 @@ pub mod boot;
 mod dir;
 mod error;
 mod file;
+pub mod find;
 pub mod fixup;
 #[doc(hidden)]
 pub mod fuzz;
