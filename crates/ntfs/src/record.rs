@@ -77,6 +77,9 @@ impl Record {
     /// its header. Errors name the record.
     pub fn parse(number: u64, mut bytes: Vec<u8>) -> Result<Self> {
         let ctx = |m: String| corrupt(format!("MFT record {number}: {m}"));
+        if bytes.len() < crate::boot::FIXUP_STRIDE {
+            return Err(ctx(format!("{} bytes, fewer than 512", bytes.len())));
+        }
         if &bytes[..4] != b"FILE" {
             return Err(ctx(format!(
                 "no \"FILE\" magic (found {:02x?})",

@@ -17,11 +17,19 @@ impl UpCase {
     /// The table from `$UpCase`'s bytes (little-endian u16s); a shorter table leaves the
     /// rest of the units unchanged, longer bytes are ignored.
     pub fn from_bytes(b: &[u8]) -> Self {
-        let mut t: Vec<u16> = (0..=u16::MAX).collect();
-        for (i, c) in b.chunks_exact(2).take(UPCASE_LEN).enumerate() {
-            t[i] = u16::from_le_bytes([c[0], c[1]]);
-        }
+        let mut t: Vec<u16> = b
+            .chunks_exact(2)
+            .take(UPCASE_LEN)
+            .map(|c| u16::from_le_bytes([c[0], c[1]]))
+            .collect();
+        let n = t.len();
+        t.extend((n..UPCASE_LEN).map(|u| u as u16));
         Self(t)
+    }
+
+    /// The table that changes nothing (until `$UpCase` is read).
+    pub fn identity() -> Self {
+        Self(Vec::new())
     }
 
     /// A table folding ASCII only, for volumes whose `$UpCase` cannot be read.
@@ -41,7 +49,7 @@ impl UpCase {
 
     /// The upper case of one unit.
     pub fn up(&self, u: u16) -> u16 {
-        self.0[usize::from(u)]
+        self.0.get(usize::from(u)).copied().unwrap_or(u)
     }
 
     /// Orders two names as an `$I30` index does (`COLLATION_FILE_NAME`).

@@ -68,7 +68,7 @@ impl<D: Disk> Volume<D> {
                 data: StreamData::Resident(Vec::new()),
             },
             boot,
-            upcase: UpCase::ascii(),
+            upcase: UpCase::identity(),
         };
         v.mft = v.bootstrap_mft().map_err(|e| within(e, || "$MFT".into()))?;
         let up = v.file(UPCASE_RECORD)?;
@@ -102,8 +102,11 @@ impl<D: Disk> Volume<D> {
                 "MFT record 0: the first $DATA extent does not start at VCN 0",
             ));
         }
-        let mapped =
-            nr.runs.last().map_or(0, |r| r.vcn + r.len) * u64::from(self.boot.cluster_size);
+        let mapped = nr
+            .runs
+            .last()
+            .map_or(0, |r| r.vcn + r.len)
+            .saturating_mul(u64::from(self.boot.cluster_size));
         let size = nr.data_size.min(mapped);
         self.mft.data = StreamData::NonResident {
             runs: nr.runs.clone(),
@@ -264,6 +267,9 @@ impl<D: Disk> Volume<D> {
     /// (fewer than `buf.len()` at its end; the rest of `buf` is left alone).
     pub fn read_at(&self, s: &Stream, offset: u64, buf: &mut [u8]) -> Result<usize> {
         let n = s.len().saturating_sub(offset).min(buf.len() as u64) as usize;
+        if n == 0 {
+            return Ok(0);
+        }
         let buf = &mut buf[..n];
         match &s.data {
             StreamData::Resident(v) => {

@@ -526,3 +526,18 @@ fn state_log_needs_replay() {
         }
     }
 }
+
+#[test]
+fn reads_past_the_end_return_nothing() {
+    let Some(b) = base() else { return };
+    let d = MemoryDisk::new(b.img.clone());
+    let vol = Volume::open(&d, 0, d.0.len() as u64).unwrap();
+    for n in [b.small, b.big] {
+        let f = vol.file(n).unwrap();
+        let s = vol.data(&f, "").unwrap().unwrap();
+        let mut buf = [7u8; 16];
+        assert_eq!(vol.read_at(&s, s.len() + 1000, &mut buf).unwrap(), 0);
+        assert_eq!(vol.read_at(&s, u64::MAX, &mut buf).unwrap(), 0);
+        assert_eq!(vol.read_at(&s, s.len() - 1, &mut buf).unwrap(), 1);
+    }
+}
