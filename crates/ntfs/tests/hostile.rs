@@ -541,3 +541,29 @@ fn reads_past_the_end_return_nothing() {
         assert_eq!(vol.read_at(&s, s.len() - 1, &mut buf).unwrap(), 1);
     }
 }
+
+#[test]
+fn directory_entry_points_back_at_the_root() {
+    let Some(mut b) = base() else { return };
+    // $Extend (record 11): its first index entry now names the root, as a directory.
+    let mut name = String::new();
+    edit_record(&mut b.img, 11, |r| {
+        let at = attr_at(r, kind::INDEX_ROOT);
+        let v = at + usize::from(le16(r, at + 0x14));
+        let e = v + 0x10 + le32(r, v + 0x10) as usize;
+        let key = e + 0x10;
+        let n = usize::from(r[key + 0x40]);
+        let units: Vec<u16> = (0..n).map(|i| le16(r, key + 0x42 + 2 * i)).collect();
+        name = String::from_utf16(&units).unwrap();
+        r[e..e + 8].copy_from_slice(&(5u64 | 5 << 48).to_le_bytes());
+        let attrs = le32(r, key + 0x38) | 0x1000_0000;
+        r[key + 0x38..key + 0x3C].copy_from_slice(&attrs.to_le_bytes());
+    });
+    assert_eq!(
+        first_error(&b.img),
+        format!(
+            "corrupt NTFS volume: $Extend/{name}: directory MFT record 5 is reached twice (a \
+             loop or a hard-linked directory)"
+        )
+    );
+}
