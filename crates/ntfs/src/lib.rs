@@ -9,9 +9,11 @@
 //! B+ trees with their `$BITMAP`, `$UpCase` look-ups, `$Bitmap`, `$Volume` and the
 //! `$LogFile` and hibernation state.
 //!
-//! The `ntfs` crate (0.4) reads much of this but not compressed files, `$LogFile` or
-//! `$Bitmap`, and hands out borrowed views rather than structures a writer can own and
-//! re-encode; this crate owns its definitions.
+//! The `ntfs` crate (0.4, MIT/Apache) reads records, attribute lists, runs, sparse data and
+//! `$I30` with `$UpCase`, but its README lists compression, journaling (`$LogFile`) and
+//! any write support as not supported, it has no hibernation or `$Bitmap` facts, and it
+//! hands out views over its own reader rather than structures a writer can own and
+//! re-encode (part 2 writes NTFS); so this crate owns its definitions.
 //!
 //! Untrusted input: every number read from the image is checked before use; every walk
 //! is bounded (index nodes and directories are visited once, attribute lists are not

@@ -39,7 +39,7 @@ fn volume(dir: &Path, name: &str, len: u64, windows: bool) -> Vec<u8> {
         std::fs::create_dir_all(&m).unwrap();
         run(Command::new("ntfs-3g").arg(&img).arg(&m));
         let r = std::fs::create_dir_all(m.join("Windows/System32"));
-        run(Command::new("umount").arg(&m));
+        umount(&m);
         r.unwrap();
     }
     std::fs::read(&img).unwrap()

@@ -346,7 +346,7 @@ fn mount_said(
             .find(|l| l.split(' ').nth(1) == m.to_str())
             .unwrap_or_else(|| panic!("{} not in /proc/mounts", m.display()))
             .to_string();
-        run(Command::new("umount").arg(&m));
+        umount(&m);
         let opts = line.split(' ').nth(3).unwrap_or("");
         Some((Ok(opts.split(',').any(|o| o == "rw")), said))
     } else {

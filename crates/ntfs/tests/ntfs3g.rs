@@ -142,7 +142,7 @@ fn build(dir: &Path, cluster: u32) -> std::path::PathBuf {
                 .arg(&img)
                 .arg(&m));
             let r = std::panic::catch_unwind(|| populate(&m, cluster));
-            run(Command::new("umount").arg(&m));
+            umount(&m);
             if let Err(e) = r {
                 std::panic::resume_unwind(e);
             }

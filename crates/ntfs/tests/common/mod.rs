@@ -102,3 +102,18 @@ pub fn ntfscat(img: &Path, path: &str, ads: Option<&str>) -> Vec<u8> {
     }
     run(c.arg(img).arg(format!("/{path}")))
 }
+
+/// Unmounts `m`, retrying a few times while the FUSE daemon is still busy (a loaded
+/// machine); panics with umount's message if it never succeeds.
+pub fn umount(m: &Path) {
+    let mut last = String::new();
+    for _ in 0..25 {
+        let o = Command::new("umount").arg(m).output().expect("run umount");
+        if o.status.success() {
+            return;
+        }
+        last = String::from_utf8_lossy(&o.stderr).into_owned();
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    panic!("umount {}: {last}", m.display());
+}
