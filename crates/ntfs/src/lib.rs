@@ -103,7 +103,45 @@ pub struct Facts {
     pub hibernated: bool,
 }
 
+/// What `stat` says about a file: from its records, not from a directory entry (whose
+/// copy of sizes and times may be stale).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stat {
+    /// The file's base record.
+    pub file: FileRef,
+    /// Whether it is a directory.
+    pub is_directory: bool,
+    /// Bytes in the unnamed `$DATA` (0 for a directory).
+    pub size: u64,
+    /// Hard links.
+    pub links: u16,
+    /// Times, DOS attributes and security id.
+    pub info: StandardInformation,
+    /// Names of its alternate data streams.
+    pub streams: Vec<String>,
+}
+
 impl<D: Disk> Volume<D> {
+    /// [`Stat`] of `file`.
+    pub fn stat(&self, file: &File) -> Result<Stat> {
+        let size = match self.data(file, "")? {
+            Some(s) => s.len(),
+            None => 0,
+        };
+        Ok(Stat {
+            file: file.reference,
+            is_directory: file.is_directory(),
+            size,
+            links: file.link_count,
+            info: file.standard_information()?,
+            streams: file
+                .stream_names()
+                .iter()
+                .map(|n| String::from_utf16_lossy(n))
+                .collect(),
+        })
+    }
+
     /// The volume's facts: label, geometry, version, dirty, `$LogFile`, hibernation, free
     /// clusters.
     pub fn facts(&self) -> Result<Facts> {

@@ -237,8 +237,9 @@ fn check(cluster: u32) {
         if is_dir {
             continue;
         }
+        let stat = vol.stat(&f).unwrap();
         let mut names = vec![String::new()];
-        names.extend(f.stream_names().iter().map(|n| String::from_utf16_lossy(n)));
+        names.extend(stat.streams.iter().cloned());
         for ads in names {
             let s = vol.data(&f, &ads).unwrap().unwrap();
             let mut ours = Vec::new();
@@ -249,6 +250,9 @@ fn check(cluster: u32) {
             })
             .unwrap_or_else(|e| panic!("{path}:{ads}: {e}"));
             let theirs = ntfscat(&img, path, (!ads.is_empty()).then_some(ads.as_str()));
+            if ads.is_empty() {
+                assert_eq!(stat.size, theirs.len() as u64, "{path}: stat size");
+            }
             assert!(
                 ours == theirs,
                 "{path}:{ads}: {} bytes here, {} from ntfscat",
