@@ -52,22 +52,35 @@ pub fn fuzz_sparse(data: &[u8]) {
     }
     // One buffer kept between runs: a fresh 8 MiB allocation per run costs more in page
     // faults than the reader does.
+    // Only the ranges written last time are zeroed again.
+    type Kept = (Vec<u8>, Vec<(usize, usize)>);
     thread_local! {
-        static IMAGE: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+        static IMAGE: std::cell::RefCell<Kept> = const {
+            std::cell::RefCell::new((Vec::new(), Vec::new()))
+        };
     }
     IMAGE.with(|cell| {
-        let mut img = cell.take();
-        img.clear();
+        let (mut img, mut dirty) = cell.take();
+        for (a, b) in dirty.drain(..) {
+            img[a..b].fill(0);
+        }
         img.resize(end, 0);
         for (off, piece) in runs {
-            match piece {
-                Piece::Bytes(b) => img[off..off + b.len()].copy_from_slice(b),
-                Piece::Fill(n, v) => img[off..off + n].fill(v),
-            }
+            let n = match piece {
+                Piece::Bytes(b) => {
+                    img[off..off + b.len()].copy_from_slice(b);
+                    b.len()
+                }
+                Piece::Fill(n, v) => {
+                    img[off..off + n].fill(v);
+                    n
+                }
+            };
+            dirty.push((off, off + n));
         }
         let disk = MemoryDisk::new(img);
         let _ = drive(&disk);
-        cell.replace(disk.0);
+        cell.replace((disk.0, dirty));
     });
 }
 
