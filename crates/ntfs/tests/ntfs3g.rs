@@ -67,6 +67,10 @@ fn populate(m: &Path, cluster: u32) {
         "non-ASCII".as_bytes(),
     );
     w("names/MixedCase Name With Spaces.Document", b"dos alias");
+    // A DOS 8.3 alias beside the long name, as Windows makes them.
+    run(Command::new("setfattr")
+        .args(["-n", "system.ntfs_dos_name", "-v", "MIXEDC~1.DOC"])
+        .arg(m.join("names/MixedCase Name With Spaces.Document")));
     w("names/a.b.c.d", b"dots");
     // Alternate data streams through ntfs-3g's xattr interface.
     w("ads/file.txt", b"main stream");
@@ -277,6 +281,25 @@ fn check(cluster: u32) {
             "ads/listed.txt has no $ATTRIBUTE_LIST: the test does not test it"
         );
         assert_eq!(listed.stream_names().len(), 40);
+        // The DOS alias: found by look-up, listed by read_dir as an alias, not walked.
+        let long = vol
+            .lookup("names/MixedCase Name With Spaces.Document")
+            .unwrap()
+            .unwrap();
+        let dos = vol
+            .lookup("names/mixedc~1.doc")
+            .unwrap()
+            .expect("look-up by DOS name");
+        assert_eq!(dos.reference, long.reference);
+        let names = vol.lookup("names").unwrap().unwrap();
+        let aliases: Vec<String> = vol
+            .read_dir(&names)
+            .unwrap()
+            .iter()
+            .filter(|e| e.is_dos_alias())
+            .map(|e| e.name_string())
+            .collect();
+        assert_eq!(aliases, ["MIXEDC~1.DOC"]);
         let (nodes, inner) = index_nodes(&vol, "many");
         assert!(
             inner > 0,
