@@ -46,6 +46,7 @@ const TEST_TOOLS: &[(&str, &str)] = &[
     ("ntfscat", "ntfs-3g"),
     ("ntfsinfo", "ntfs-3g"),
     ("ntfs-3g", "ntfs-3g"),
+    ("blkid", "util-linux"),
     ("strace", "strace"),
     ("make", "make"),
     ("packer", "packer"),

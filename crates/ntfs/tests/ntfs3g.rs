@@ -349,6 +349,16 @@ fn check(cluster: u32) {
     assert!(!facts.dirty && !facts.hibernated, "{facts:?}");
     assert_eq!(facts.log, ddgz_ntfs::LogState::Clean);
     assert_eq!(facts.label, format!("DDGZ{cluster}"));
+    // The serial as blkid shows it (util-linux: the NTFS "UUID").
+    if have("blkid") {
+        let uuid = run(Command::new("blkid")
+            .args(["-p", "-o", "value", "-s", "UUID"])
+            .arg(&img));
+        assert_eq!(
+            String::from_utf8(uuid).unwrap().trim(),
+            format!("{:016X}", facts.serial)
+        );
+    }
 }
 
 #[test]
