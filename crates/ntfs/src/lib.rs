@@ -46,6 +46,7 @@ pub mod fuzz;
 pub mod index;
 pub mod logfile;
 pub mod lznt1;
+mod read;
 pub mod record;
 pub mod runs;
 pub mod upcase;
