@@ -103,7 +103,7 @@ impl<D: Disk> Tree for Fs<D> {
         Fs::read_small(self, i, max)
     }
 
-    fn lookup(&self, path: &[u8], follow_last: bool) -> Result<Option<Inode>> {
-        Fs::lookup(self, path, follow_last)
+    fn limit(&self, msg: String) -> Error {
+        Error::Limit(msg)
     }
 }
