@@ -48,13 +48,7 @@ impl<D: Disk> Tree for Fs<D> {
     }
 
     fn xattrs(&self, i: &Inode) -> Result<Vec<ddgz_fs::Xattr>> {
-        Ok(Fs::xattrs(self, i)?
-            .into_iter()
-            .map(|x| ddgz_fs::Xattr {
-                name: x.name,
-                value: x.value,
-            })
-            .collect())
+        Fs::xattrs(self, i)
     }
 
     fn read_link(&self, i: &Inode) -> Result<Vec<u8>> {

@@ -35,24 +35,11 @@ impl<D: Disk> Tree for Fs<D> {
     }
 
     fn read_dir(&self, dir: &Inode) -> Result<Vec<ddgz_fs::DirEntry>> {
-        Ok(Fs::read_dir(self, dir)?
-            .into_iter()
-            .map(|e| ddgz_fs::DirEntry {
-                name: e.name,
-                ino: e.ino,
-                file_type: e.file_type,
-            })
-            .collect())
+        Fs::read_dir(self, dir)
     }
 
     fn xattrs(&self, i: &Inode) -> Result<Vec<ddgz_fs::Xattr>> {
-        Ok(Fs::xattrs(self, i)?
-            .into_iter()
-            .map(|x| ddgz_fs::Xattr {
-                name: x.name,
-                value: x.value,
-            })
-            .collect())
+        Fs::xattrs(self, i)
     }
 
     fn read_link(&self, i: &Inode) -> Result<Vec<u8>> {
