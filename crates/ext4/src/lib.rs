@@ -350,17 +350,8 @@ impl<D: Disk> Fs<D> {
             if r.unwritten {
                 return Ok(());
             }
-            let mut done = 0;
-            while done < r.len {
-                let n = (r.len - done).min(piece_blocks);
-                buf.resize((n * bs) as usize, 0);
-                self.read_blocks(r.physical + done, &mut buf)?;
-                let offset = (r.logical + done) * bs;
-                let keep = (inode.size - offset).min(n * bs) as usize;
-                f(offset, &buf[..keep])?;
-                done += n;
-            }
-            Ok(())
+            let read = |p, b: &mut [u8]| self.read_blocks(p, b).map_err(E::from);
+            ddgz_fs::read_run(r, bs, piece_blocks, inode.size, &mut buf, read, &mut f)
         })
     }
 

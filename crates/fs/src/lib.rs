@@ -182,6 +182,32 @@ pub trait Tree {
     }
 }
 
+/// Reads the blocks of run `r` of a file of `size` bytes through `read` (first block,
+/// buffer), `piece_blocks` blocks of `block_size` bytes at a time into `buf`, and hands
+/// `f` each piece's file offset and bytes, clipped to `size`. `r` lies inside `size`
+/// (runs are clipped to it, [`Tree::for_each_run`]).
+pub fn read_run<E>(
+    r: Run,
+    block_size: u64,
+    piece_blocks: u64,
+    size: u64,
+    buf: &mut Vec<u8>,
+    mut read: impl FnMut(u64, &mut [u8]) -> Result<(), E>,
+    f: &mut impl FnMut(u64, &[u8]) -> Result<(), E>,
+) -> Result<(), E> {
+    let mut done = 0;
+    while done < r.len {
+        let n = (r.len - done).min(piece_blocks);
+        buf.resize((n * block_size) as usize, 0);
+        read(r.physical + done, buf)?;
+        let offset = (r.logical + done) * block_size;
+        let keep = (size - offset).min(n * block_size) as usize;
+        f(offset, &buf[..keep])?;
+        done += n;
+    }
+    Ok(())
+}
+
 /// Resolves `path` (absolute or relative to the root) inside `tree` as a chroot would,
 /// following symlinks (those of the last component too when `follow_last`), at most 40
 /// of them. `Ok(None)` when it does not exist.
