@@ -15,7 +15,6 @@
 //!   and [`CAPTURE_BUDGET`] bytes. The findings reported are those of a run, after the
 //!   stream ended, that read only bytes really decoded from the stream.
 
-use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -24,6 +23,14 @@ use ddgz_image::{Disk, Image, OpenOptions};
 
 use crate::cmd::stream::{self, Kind};
 use crate::exit::{with_code, Code, ResultExt};
+
+mod layout;
+mod lookahead;
+mod progress;
+
+use layout::{check_layout, failed};
+use lookahead::Lookahead;
+use progress::Progress;
 
 /// Passes over the stream at most, when the layout validator needs bytes not yet kept.
 const MAX_PASSES: u32 = 6;
@@ -237,108 +244,6 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A failed layout check: the checks that passed are printed first, then each error on a
-/// line of its own; the error returned says how many.
-fn failed(passed: &[String], e: LayoutError, name: &str) -> anyhow::Error {
-    match e {
-        LayoutError::Other(e) => e.context(format!("{name}: layout")),
-        LayoutError::Findings { profile, errors } => {
-            for l in passed {
-                println!("{l}");
-            }
-            for f in &errors {
-                println!("{name}: {f}");
-            }
-            with_code(
-                Code::Failed,
-                anyhow::anyhow!(
-                    "{name}: layout: validation of the decompressed disk (profile {profile}) \
-                     found {} error{} (listed above)",
-                    errors.len(),
-                    if errors.len() == 1 { "" } else { "s" },
-                ),
-            )
-        }
-    }
-}
-
-/// Why the layout check failed.
-enum LayoutError {
-    /// Validation found errors, one a line.
-    Findings {
-        profile: &'static str,
-        errors: Vec<String>,
-    },
-    /// It could not run.
-    Other(anyhow::Error),
-}
-
-/// The first pass's capture, looking ahead (see the module's doc): the validator runs on
-/// what was decoded so far, and the ranges it read further on are kept as they go by.
-struct Lookahead<'a> {
-    capture: &'a mut Capture,
-    allow: &'a [String],
-    /// Run the validator once the stream has reached this offset.
-    next: u64,
-    runs: u32,
-}
-
-impl verify::Sink for Lookahead<'_> {
-    fn write(&mut self, offset: u64, data: &[u8], _compressed: u64) -> verify::Result<()> {
-        self.capture.keep(offset, data);
-        if self.capture.seen() >= self.next {
-            self.look();
-        }
-        Ok(())
-    }
-}
-
-impl Lookahead<'_> {
-    fn look(&mut self) {
-        self.next = u64::MAX;
-        let seen = self.capture.seen();
-        let Some(size) = guessed_size(self.capture) else {
-            return;
-        };
-        if self.runs >= MAX_LOOKAHEAD_RUNS {
-            return;
-        }
-        self.runs += 1;
-        let view = self.capture.view_so_far(size.max(seen));
-        // Its findings do not count (it read zeros where it read ahead): its reads do.
-        let _ = check_layout(&view, self.allow);
-        let ahead: Vec<Range<u64>> = view.misses().into_iter().filter(|m| m.end > seen).collect();
-        drop(view);
-        if !ahead.is_empty() && self.capture.want_ahead(&ahead) {
-            // Again once the first of them has gone by: it may point further on.
-            self.next = ahead.iter().map(|m| m.end).min().unwrap_or(u64::MAX);
-        }
-    }
-}
-
-/// The disk size the partition table of the head implies, before the stream's end says:
-/// the GPT header's backup LBA, else the end of the furthest MBR partition (the layout
-/// crate's parsers, on what was kept so far).
-fn guessed_size(capture: &Capture) -> Option<u64> {
-    const SECTOR: u64 = 512;
-    let view = capture.view_so_far(u64::MAX);
-    let mut head = [0u8; 2 * SECTOR as usize];
-    view.read_at(0, &mut head).ok()?;
-    if !view.misses().is_empty() {
-        return None;
-    }
-    if let Ok(h) = ddgz_layout::gpt::parse_header(&head[SECTOR as usize..], 1, u64::MAX) {
-        return h.alternate_lba.checked_add(1)?.checked_mul(SECTOR);
-    }
-    let mbr = ddgz_layout::mbr::read_mbr(&view).ok()??;
-    let end = mbr
-        .entries
-        .iter()
-        .filter_map(|e| e.first_lba.checked_add(e.sectors))
-        .max()?;
-    (end > 0).then_some(end.checked_mul(SECTOR)?)
-}
-
 /// One pass over the stream in `path`; also says whether it could be read again.
 fn pass(
     path: &Path,
@@ -367,90 +272,4 @@ fn pass(
             };
             with_code(code, anyhow::Error::new(e).context(format!("{name}")))
         })
-}
-
-/// Validates the partition table / layout of `disk` as `ddgz validate` does (auto
-/// profile). Returns a one-line summary and the warnings, or an error (exit 1) listing
-/// the errors.
-fn check_layout(disk: &dyn Disk, allow: &[String]) -> Result<(String, Vec<String>), LayoutError> {
-    use ddgz_layout::Severity;
-    let mut findings = ddgz_layout::validate(disk, ddgz_layout::Profile::Auto)
-        .input()
-        .map_err(LayoutError::Other)?;
-    findings.allow(allow);
-    let of = |s: Severity| {
-        let layout = findings.items.iter().filter(|f| f.severity == s);
-        let maas = findings
-            .maas_readiness
-            .items
-            .iter()
-            .filter(|f| f.severity == s);
-        layout
-            .map(|f| f.to_string())
-            .chain(maas.map(|f| format!("MAAS readiness: {f}")))
-            .collect::<Vec<_>>()
-    };
-    let (errors, warnings) = (of(Severity::Error), of(Severity::Warning));
-    let profile = match findings.profile {
-        ddgz_layout::Profile::Esxi => "esxi",
-        ddgz_layout::Profile::Generic => "generic",
-        ddgz_layout::Profile::Auto => "auto",
-    };
-    if !errors.is_empty() {
-        return Err(LayoutError::Findings { profile, errors });
-    }
-    Ok((
-        format!(
-            "profile {profile}, no errors, {} warning{}",
-            warnings.len(),
-            if warnings.len() == 1 { "" } else { "s" }
-        ),
-        warnings,
-    ))
-}
-
-/// A progress bar over the compressed bytes, drawn only on a terminal without `--quiet`.
-struct Progress {
-    bar: Option<indicatif::ProgressBar>,
-}
-
-impl Progress {
-    fn new(path: &Path, quiet: bool) -> Self {
-        if !crate::cli::show_progress(quiet) {
-            return Self { bar: None };
-        }
-        let len = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-        Self {
-            bar: Some(crate::cli::progress_bar(len, "verifying", true)),
-        }
-    }
-
-    fn start(&self, pass: u32) {
-        if let Some(b) = &self.bar {
-            b.set_position(0);
-            b.set_message(if pass == 1 {
-                "verifying".to_string()
-            } else {
-                format!("pass {pass}: reading partition headers")
-            });
-        }
-    }
-
-    fn at(&self, compressed: u64) {
-        if let Some(b) = &self.bar {
-            b.set_position(compressed);
-        }
-    }
-
-    fn finish(&self) {
-        if let Some(b) = &self.bar {
-            b.finish_and_clear();
-        }
-    }
-}
-
-impl Drop for Progress {
-    fn drop(&mut self) {
-        self.finish();
-    }
 }

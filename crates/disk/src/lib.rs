@@ -22,6 +22,7 @@
 pub mod bytes;
 mod capture;
 mod container;
+pub mod crc32c;
 mod error;
 mod extent;
 mod file;
@@ -96,68 +97,33 @@ pub trait Disk: Send + Sync + std::fmt::Debug {
     }
 }
 
-impl<D: Disk + ?Sized> Disk for &D {
-    fn size(&self) -> u64 {
-        (**self).size()
-    }
-    fn extents(&self, offset: u64, len: u64) -> Result<Vec<Extent>> {
-        (**self).extents(offset, len)
-    }
-    fn extents_from(&self, offset: u64, len: u64) -> Result<Vec<Extent>> {
-        (**self).extents_from(offset, len)
-    }
-    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
-        (**self).read_at(offset, buf)
-    }
-    fn allocated_bytes(&self) -> Result<u64> {
-        (**self).allocated_bytes()
-    }
-    fn files(&self) -> Vec<FileId> {
-        (**self).files()
-    }
+/// `Disk` for a pointer to a disk: every method forwards to the disk pointed at.
+macro_rules! forward_disk {
+    ($($ptr:ty),+) => {$(
+        impl<D: Disk + ?Sized> Disk for $ptr {
+            fn size(&self) -> u64 {
+                (**self).size()
+            }
+            fn extents(&self, offset: u64, len: u64) -> Result<Vec<Extent>> {
+                (**self).extents(offset, len)
+            }
+            fn extents_from(&self, offset: u64, len: u64) -> Result<Vec<Extent>> {
+                (**self).extents_from(offset, len)
+            }
+            fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
+                (**self).read_at(offset, buf)
+            }
+            fn allocated_bytes(&self) -> Result<u64> {
+                (**self).allocated_bytes()
+            }
+            fn files(&self) -> Vec<FileId> {
+                (**self).files()
+            }
+        }
+    )+};
 }
 
-impl<D: Disk + ?Sized> Disk for Box<D> {
-    fn size(&self) -> u64 {
-        (**self).size()
-    }
-    fn extents(&self, offset: u64, len: u64) -> Result<Vec<Extent>> {
-        (**self).extents(offset, len)
-    }
-    fn extents_from(&self, offset: u64, len: u64) -> Result<Vec<Extent>> {
-        (**self).extents_from(offset, len)
-    }
-    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
-        (**self).read_at(offset, buf)
-    }
-    fn allocated_bytes(&self) -> Result<u64> {
-        (**self).allocated_bytes()
-    }
-    fn files(&self) -> Vec<FileId> {
-        (**self).files()
-    }
-}
-
-impl<D: Disk + ?Sized> Disk for std::sync::Arc<D> {
-    fn size(&self) -> u64 {
-        (**self).size()
-    }
-    fn extents(&self, offset: u64, len: u64) -> Result<Vec<Extent>> {
-        (**self).extents(offset, len)
-    }
-    fn extents_from(&self, offset: u64, len: u64) -> Result<Vec<Extent>> {
-        (**self).extents_from(offset, len)
-    }
-    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
-        (**self).read_at(offset, buf)
-    }
-    fn allocated_bytes(&self) -> Result<u64> {
-        (**self).allocated_bytes()
-    }
-    fn files(&self) -> Vec<FileId> {
-        (**self).files()
-    }
-}
+forward_disk!(&D, Box<D>, std::sync::Arc<D>);
 
 /// Checks that `[offset, offset + len)` lies inside a disk of `size` bytes.
 pub fn check_range(size: u64, offset: u64, len: u64) -> Result<()> {

@@ -18,24 +18,7 @@ pub const I_BLOCK_LEN: usize = 60;
 
 pub use ddgz_fs::Time;
 
-/// What an inode is, from the top bits of `i_mode`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FileType {
-    /// `S_IFREG`.
-    Regular,
-    /// `S_IFDIR`.
-    Directory,
-    /// `S_IFLNK`.
-    Symlink,
-    /// `S_IFCHR`.
-    CharDevice,
-    /// `S_IFBLK`.
-    BlockDevice,
-    /// `S_IFIFO`.
-    Fifo,
-    /// `S_IFSOCK`.
-    Socket,
-}
+pub use ddgz_fs::FileType;
 
 /// One inode, decoded; the raw bytes are kept for the in-inode xattrs.
 #[derive(Debug, Clone)]
@@ -116,16 +99,7 @@ impl Inode {
 
     /// The file type, or `None` for a mode with no valid type (a free or corrupt inode).
     pub fn file_type(&self) -> Option<FileType> {
-        Some(match self.mode & 0o170000 {
-            0o100000 => FileType::Regular,
-            0o040000 => FileType::Directory,
-            0o120000 => FileType::Symlink,
-            0o020000 => FileType::CharDevice,
-            0o060000 => FileType::BlockDevice,
-            0o010000 => FileType::Fifo,
-            0o140000 => FileType::Socket,
-            _ => return None,
-        })
+        FileType::from_mode(u32::from(self.mode))
     }
 
     /// Permission bits, setuid, setgid and sticky included (`i_mode & 07777`).

@@ -17,19 +17,7 @@ use crate::Fs;
 use ddgz_disk::bytes::{le16, le32};
 use ddgz_disk::Disk;
 
-/// A run of a file's blocks: logical block `logical` onwards, `len` blocks, stored from
-/// physical block `physical`. `unwritten` runs are allocated but read as zeros.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Run {
-    /// First logical block (in the file).
-    pub logical: u64,
-    /// First physical block (in the filesystem).
-    pub physical: u64,
-    /// Blocks.
-    pub len: u64,
-    /// Allocated but never written (`fallocate`): reads as zeros.
-    pub unwritten: bool,
-}
+pub use ddgz_fs::Run;
 
 const EXTENT_MAGIC: u16 = 0xF30A;
 /// Deepest extent tree the kernel builds (`EXT4_MAX_EXTENT_DEPTH`).

@@ -1,30 +1,9 @@
 //! This reader as a [`ddgz_fs::Tree`], the interface the tar writer walks.
 
 use ddgz_disk::Disk;
-use ddgz_fs::{FileType as T, Stat, Tree};
+use ddgz_fs::{Stat, Tree};
 
-use crate::{inode, Error, FileType, Fs, Inode, Result, Run};
-
-fn kind(t: FileType) -> T {
-    match t {
-        FileType::Regular => T::Regular,
-        FileType::Directory => T::Directory,
-        FileType::Symlink => T::Symlink,
-        FileType::CharDevice => T::CharDevice,
-        FileType::BlockDevice => T::BlockDevice,
-        FileType::Fifo => T::Fifo,
-        FileType::Socket => T::Socket,
-    }
-}
-
-fn run(r: Run) -> ddgz_fs::Run {
-    ddgz_fs::Run {
-        logical: r.logical,
-        physical: r.physical,
-        len: r.len,
-        unwritten: r.unwritten,
-    }
-}
+use crate::{inode, Error, Fs, Inode, Result};
 
 impl<D: Disk> Tree for Fs<D> {
     type Inode = Inode;
@@ -43,7 +22,7 @@ impl<D: Disk> Tree for Fs<D> {
     fn stat(&self, i: &Inode) -> Stat {
         Stat {
             ino: u64::from(i.ino),
-            kind: i.file_type().map(kind),
+            kind: i.file_type(),
             mode: u32::from(i.mode),
             perm: i.permissions(),
             uid: i.uid,
@@ -69,13 +48,7 @@ impl<D: Disk> Tree for Fs<D> {
     }
 
     fn xattrs(&self, i: &Inode) -> Result<Vec<ddgz_fs::Xattr>> {
-        Ok(Fs::xattrs(self, i)?
-            .into_iter()
-            .map(|x| ddgz_fs::Xattr {
-                name: x.name,
-                value: x.value,
-            })
-            .collect())
+        Fs::xattrs(self, i)
     }
 
     fn read_link(&self, i: &Inode) -> Result<Vec<u8>> {
@@ -111,9 +84,9 @@ impl<D: Disk> Tree for Fs<D> {
     fn for_each_run<E: From<Error>>(
         &self,
         i: &Inode,
-        mut f: impl FnMut(ddgz_fs::Run) -> Result<(), E>,
+        f: impl FnMut(ddgz_fs::Run) -> Result<(), E>,
     ) -> Result<(), E> {
-        Fs::for_each_run(self, i, |r| f(run(r)))
+        Fs::for_each_run(self, i, f)
     }
 
     fn for_each_data<E: From<Error>>(
@@ -129,7 +102,7 @@ impl<D: Disk> Tree for Fs<D> {
         Fs::read_small(self, i, max)
     }
 
-    fn lookup(&self, path: &[u8], follow_last: bool) -> Result<Option<Inode>> {
-        Fs::lookup(self, path, follow_last)
+    fn limit(&self, msg: String) -> Error {
+        Error::Limit(msg)
     }
 }

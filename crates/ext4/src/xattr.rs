@@ -24,16 +24,9 @@ const INDEX_SYSTEM_DATA: u8 = 7;
 pub(crate) const INDEX_ACL_ACCESS: u8 = 2;
 pub(crate) const INDEX_ACL_DEFAULT: u8 = 3;
 
-/// One extended attribute.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Xattr {
-    /// Full name as `listxattr` gives it, e.g. `user.comment`, `security.selinux`,
-    /// `system.posix_acl_access`.
-    pub name: Vec<u8>,
-    /// The value. POSIX ACLs are converted from ext4's on-disk form to the kernel's xattr
-    /// form (what `getxattr` returns and GNU tar stores).
-    pub value: Vec<u8>,
-}
+/// One extended attribute; POSIX ACLs are converted from ext4's on-disk form to the
+/// kernel's xattr form (what `getxattr` returns and GNU tar stores).
+pub use ddgz_fs::Xattr;
 
 /// The prefix of `e_name_index`, for the indices the kernel lists
 /// (`ext4_xattr_handler_map`); others are internal and skipped.

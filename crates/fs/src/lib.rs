@@ -170,7 +170,103 @@ pub trait Tree {
     ) -> Result<(), E>;
     /// The whole content of a small file, refusing more than `max` bytes.
     fn read_small(&self, inode: &Self::Inode, max: u64) -> Result<Vec<u8>, Self::Error>;
+    /// An error of this reader saying a limit was reached (`msg` says which); by default
+    /// [`corrupt`](Self::corrupt).
+    fn limit(&self, msg: String) -> Self::Error {
+        self.corrupt(msg)
+    }
     /// Resolves `path` inside the filesystem as a chroot would, following symlinks (those
     /// of the last component too when `follow_last`). `Ok(None)` when it does not exist.
-    fn lookup(&self, path: &[u8], follow_last: bool) -> Result<Option<Self::Inode>, Self::Error>;
+    fn lookup(&self, path: &[u8], follow_last: bool) -> Result<Option<Self::Inode>, Self::Error> {
+        lookup(self, path, follow_last)
+    }
+}
+
+/// Reads the blocks of run `r` of a file of `size` bytes through `read` (first block,
+/// buffer), `piece_blocks` blocks of `block_size` bytes at a time into `buf`, and hands
+/// `f` each piece's file offset and bytes, clipped to `size`. `r` lies inside `size`
+/// (runs are clipped to it, [`Tree::for_each_run`]).
+pub fn read_run<E>(
+    r: Run,
+    block_size: u64,
+    piece_blocks: u64,
+    size: u64,
+    buf: &mut Vec<u8>,
+    mut read: impl FnMut(u64, &mut [u8]) -> Result<(), E>,
+    f: &mut impl FnMut(u64, &[u8]) -> Result<(), E>,
+) -> Result<(), E> {
+    let mut done = 0;
+    while done < r.len {
+        let n = (r.len - done).min(piece_blocks);
+        buf.resize((n * block_size) as usize, 0);
+        read(r.physical + done, buf)?;
+        let offset = (r.logical + done) * block_size;
+        let keep = (size - offset).min(n * block_size) as usize;
+        f(offset, &buf[..keep])?;
+        done += n;
+    }
+    Ok(())
+}
+
+/// Resolves `path` (absolute or relative to the root) inside `tree` as a chroot would,
+/// following symlinks (those of the last component too when `follow_last`), at most 40
+/// of them. `Ok(None)` when it does not exist.
+pub fn lookup<T: Tree + ?Sized>(
+    tree: &T,
+    path: &[u8],
+    follow_last: bool,
+) -> Result<Option<T::Inode>, T::Error> {
+    /// `MAXSYMLINKS` of the kernel.
+    const MAX_LINKS: u32 = 40;
+    let mut links = 0;
+    let mut stack: Vec<T::Inode> = vec![tree.inode(tree.root())?];
+    // Components still to walk, last first.
+    let mut todo: Vec<Vec<u8>> = split(path);
+    while let Some(name) = todo.pop() {
+        let Some(cur) = stack.last() else {
+            break;
+        };
+        if name == b"." {
+            continue;
+        }
+        if name == b".." {
+            if stack.len() > 1 {
+                stack.pop();
+            }
+            continue;
+        }
+        if tree.stat(cur).kind != Some(FileType::Directory) {
+            return Ok(None);
+        }
+        let Some(e) = tree.read_dir(cur)?.into_iter().find(|e| e.name == name) else {
+            return Ok(None);
+        };
+        let inode = tree.inode(e.ino)?;
+        if tree.stat(&inode).kind == Some(FileType::Symlink) && (follow_last || !todo.is_empty()) {
+            links += 1;
+            if links > MAX_LINKS {
+                return Err(tree.limit(format!(
+                    "more than {MAX_LINKS} symlinks resolving {}",
+                    String::from_utf8_lossy(path)
+                )));
+            }
+            let target = tree.read_link(&inode)?;
+            if target.first() == Some(&b'/') {
+                stack.truncate(1);
+            }
+            todo.extend(split(&target));
+            continue;
+        }
+        stack.push(inode);
+    }
+    Ok(stack.pop())
+}
+
+/// Components of `path`, last first, empty ones dropped.
+fn split(path: &[u8]) -> Vec<Vec<u8>> {
+    path.split(|&b| b == b'/')
+        .filter(|c| !c.is_empty())
+        .rev()
+        .map(<[u8]>::to_vec)
+        .collect()
 }

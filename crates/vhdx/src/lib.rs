@@ -27,7 +27,6 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-mod crc32c;
 mod facts;
 mod header;
 mod log;

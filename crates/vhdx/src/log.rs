@@ -22,9 +22,9 @@
 
 use std::collections::HashMap;
 
-use crate::crc32c;
 use crate::header::{guid_at, le32, le64, Header, HEADER_SECTION};
 use crate::view::Patch;
+use ddgz_disk::crc32c;
 use ddgz_disk::{Problem, ReaderKind as ErrorKind};
 
 const SECTOR: usize = 4096;
@@ -291,7 +291,7 @@ pub(crate) mod tests {
                 }
             }
         }
-        let c = crc32c::crc32c(&e, Some(4));
+        let c = crc32c::crc32c_zeroed(&e, 4);
         e[4..8].copy_from_slice(&c.to_le_bytes());
         e
     }

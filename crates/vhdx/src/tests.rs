@@ -2,14 +2,14 @@
 //! compare with `qemu-img`).
 
 use super::*;
-use crate::crc32c::crc32c;
 use crate::header::{guid, BAT_GUID, METADATA_GUID};
+use ddgz_disk::crc32c::crc32c_zeroed;
 use ddgz_disk::ExtentKind;
 
 const MIB: usize = 1 << 20;
 
 fn fix(b: &mut [u8], at: usize, len: usize) {
-    let c = crc32c(&b[at..at + len], Some(4));
+    let c = crc32c_zeroed(&b[at..at + len], 4);
     b[at + 4..at + 8].copy_from_slice(&c.to_le_bytes());
 }
 

@@ -44,15 +44,7 @@ const NODE_V5: u16 = 0x3ebe;
 const RMT_MAGIC: u32 = 0x5841_524d;
 const RMT_HDR: usize = 56;
 
-/// One extended attribute.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Xattr {
-    /// Full name as `listxattr` gives it, e.g. `user.comment`, `security.selinux`,
-    /// `system.posix_acl_access`.
-    pub name: Vec<u8>,
-    /// The value; POSIX ACLs in the kernel's xattr form.
-    pub value: Vec<u8>,
-}
+pub use ddgz_fs::Xattr;
 
 /// The listed name and value of an attribute, or `None` for one not listed.
 fn finish(ino: u64, flags: u8, name: &[u8], value: Vec<u8>) -> Result<Option<Xattr>> {

@@ -18,20 +18,9 @@ use crate::Fs;
 use ddgz_disk::bytes::{be16, be32, be64};
 use ddgz_disk::Disk;
 
-/// A run of a fork's blocks: logical block `logical` onwards, `len` blocks, stored from
-/// linear block `physical` (`AG * ag_blocks + block in AG`, what [`Fs::read_blocks`]
-/// takes). `unwritten` runs are allocated but read as zeros.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Run {
-    /// First logical block (in the fork).
-    pub logical: u64,
-    /// First linear block (in the filesystem).
-    pub physical: u64,
-    /// Blocks.
-    pub len: u64,
-    /// Allocated but never written (`fallocate`, `XFS_EXT_UNWRITTEN`): reads as zeros.
-    pub unwritten: bool,
-}
+/// A run of a fork's blocks: `physical` is a linear block (`AG * ag_blocks + block in
+/// AG`, what [`Fs::read_blocks`] takes).
+pub use ddgz_fs::Run;
 
 /// Which fork of an inode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

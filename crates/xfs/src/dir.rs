@@ -28,17 +28,9 @@ const MAGIC_DATA_V4: u32 = 0x5844_3244;
 const MAGIC_BLOCK_V5: u32 = 0x5844_4233;
 const MAGIC_DATA_V5: u32 = 0x5844_4433;
 
-/// One directory entry.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DirEntry {
-    /// The name: any bytes but `/` and NUL, not `.` or `..`.
-    pub name: Vec<u8>,
-    /// The inode it names.
-    pub ino: u64,
-    /// The type recorded in the entry (0 unknown, 1 regular, 2 dir, 3 char, 4 block,
-    /// 5 fifo, 6 socket, 7 symlink: the ext4 numbering); the inode's mode is what counts.
-    pub file_type: u8,
-}
+/// One directory entry; `file_type` in the ext4 numbering (0 unknown, 1 regular, 2 dir,
+/// 3 char, 4 block, 5 fifo, 6 socket, 7 symlink).
+pub use ddgz_fs::DirEntry;
 
 fn push<D: Disk>(
     fs: &Fs<D>,

@@ -20,33 +20,9 @@ const FLAG2_NREXT64: u64 = 0x10;
 /// Seconds between the bigtime epoch and the Unix epoch (`XFS_BIGTIME_EPOCH_OFFSET`).
 const BIGTIME_EPOCH_OFFSET: i64 = 1 << 31;
 
-/// A timestamp: seconds since the epoch (may be negative) and nanoseconds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-pub struct Time {
-    /// Seconds since 1970-01-01 UTC.
-    pub sec: i64,
-    /// Nanoseconds, 0..1e9.
-    pub nsec: u32,
-}
+pub use ddgz_fs::Time;
 
-/// What an inode is, from the top bits of `di_mode`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FileType {
-    /// `S_IFREG`.
-    Regular,
-    /// `S_IFDIR`.
-    Directory,
-    /// `S_IFLNK`.
-    Symlink,
-    /// `S_IFCHR`.
-    CharDevice,
-    /// `S_IFBLK`.
-    BlockDevice,
-    /// `S_IFIFO`.
-    Fifo,
-    /// `S_IFSOCK`.
-    Socket,
-}
+pub use ddgz_fs::FileType;
 
 /// How a fork stores its content (`xfs_dinode_fmt`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -203,16 +179,7 @@ impl Inode {
 
     /// The file type, or `None` for a mode with no valid type (a free or corrupt inode).
     pub fn file_type(&self) -> Option<FileType> {
-        Some(match self.mode & 0o170000 {
-            0o100000 => FileType::Regular,
-            0o040000 => FileType::Directory,
-            0o120000 => FileType::Symlink,
-            0o020000 => FileType::CharDevice,
-            0o060000 => FileType::BlockDevice,
-            0o010000 => FileType::Fifo,
-            0o140000 => FileType::Socket,
-            _ => return None,
-        })
+        FileType::from_mode(u32::from(self.mode))
     }
 
     /// Permission bits, setuid, setgid and sticky included (`di_mode & 07777`).

@@ -237,17 +237,8 @@ impl<D: Disk> Fs<D> {
                 ))
                 .into());
             }
-            let mut done = 0;
-            while done < r.len {
-                let n = (r.len - done).min(piece_blocks);
-                buf.resize((n * bs) as usize, 0);
-                self.read_blocks(r.physical + done, &mut buf)?;
-                let offset = (r.logical + done) * bs;
-                let keep = (inode.size - offset).min(n * bs) as usize;
-                f(offset, &buf[..keep])?;
-                done += n;
-            }
-            Ok(())
+            let read = |p, b: &mut [u8]| self.read_blocks(p, b).map_err(E::from);
+            ddgz_fs::read_run(r, bs, piece_blocks, inode.size, &mut buf, read, &mut f)
         })
     }
 
@@ -291,57 +282,6 @@ impl<D: Disk> Fs<D> {
     /// chroot would, following symlinks (those of the last component too when
     /// `follow_last`), at most 40 of them. `Ok(None)` when it does not exist.
     pub fn lookup(&self, path: &[u8], follow_last: bool) -> Result<Option<Inode>> {
-        /// `MAXSYMLINKS` of the kernel.
-        const MAX_LINKS: u32 = 40;
-        let mut links = 0;
-        let mut stack: Vec<Inode> = vec![self.inode(self.root_ino())?];
-        let mut todo: Vec<Vec<u8>> = split(path);
-        while let Some(name) = todo.pop() {
-            let Some(cur) = stack.last().cloned() else {
-                break;
-            };
-            if name == b"." {
-                continue;
-            }
-            if name == b".." {
-                if stack.len() > 1 {
-                    stack.pop();
-                }
-                continue;
-            }
-            if cur.file_type() != Some(FileType::Directory) {
-                return Ok(None);
-            }
-            let Some(e) = self.read_dir(&cur)?.into_iter().find(|e| e.name == name) else {
-                return Ok(None);
-            };
-            let inode = self.inode(e.ino)?;
-            if inode.file_type() == Some(FileType::Symlink) && (follow_last || !todo.is_empty()) {
-                links += 1;
-                if links > MAX_LINKS {
-                    return Err(Error::Limit(format!(
-                        "more than {MAX_LINKS} symlinks resolving {}",
-                        String::from_utf8_lossy(path)
-                    )));
-                }
-                let target = self.read_link(&inode)?;
-                if target.first() == Some(&b'/') {
-                    stack.truncate(1);
-                }
-                todo.extend(split(&target));
-                continue;
-            }
-            stack.push(inode);
-        }
-        Ok(stack.pop())
+        ddgz_fs::lookup(self, path, follow_last)
     }
-}
-
-/// Components of `path`, last first, empty ones dropped.
-fn split(path: &[u8]) -> Vec<Vec<u8>> {
-    path.split(|&b| b == b'/')
-        .filter(|c| !c.is_empty())
-        .rev()
-        .map(<[u8]>::to_vec)
-        .collect()
 }

@@ -1,37 +1,9 @@
 //! This reader as a [`ddgz_fs::Tree`], the interface the tar writer walks.
 
 use ddgz_disk::Disk;
-use ddgz_fs::{FileType as T, Stat, Tree};
+use ddgz_fs::{Stat, Tree};
 
-use crate::{Error, FileType, Format, Fs, Inode, Result, Run};
-
-fn kind(t: FileType) -> T {
-    match t {
-        FileType::Regular => T::Regular,
-        FileType::Directory => T::Directory,
-        FileType::Symlink => T::Symlink,
-        FileType::CharDevice => T::CharDevice,
-        FileType::BlockDevice => T::BlockDevice,
-        FileType::Fifo => T::Fifo,
-        FileType::Socket => T::Socket,
-    }
-}
-
-fn time(t: crate::Time) -> ddgz_fs::Time {
-    ddgz_fs::Time {
-        sec: t.sec,
-        nsec: t.nsec,
-    }
-}
-
-fn run(r: Run) -> ddgz_fs::Run {
-    ddgz_fs::Run {
-        logical: r.logical,
-        physical: r.physical,
-        len: r.len,
-        unwritten: r.unwritten,
-    }
-}
+use crate::{Error, Format, Fs, Inode, Result};
 
 impl<D: Disk> Tree for Fs<D> {
     type Inode = Inode;
@@ -48,39 +20,26 @@ impl<D: Disk> Tree for Fs<D> {
     fn stat(&self, i: &Inode) -> Stat {
         Stat {
             ino: i.ino,
-            kind: i.file_type().map(kind),
+            kind: i.file_type(),
             mode: u32::from(i.mode),
             perm: i.permissions(),
             uid: i.uid,
             gid: i.gid,
             size: i.size,
-            atime: time(i.atime),
-            ctime: time(i.ctime),
-            mtime: time(i.mtime),
+            atime: i.atime,
+            ctime: i.ctime,
+            mtime: i.mtime,
             nlink: i.links,
             rdev: i.device(),
         }
     }
 
     fn read_dir(&self, dir: &Inode) -> Result<Vec<ddgz_fs::DirEntry>> {
-        Ok(Fs::read_dir(self, dir)?
-            .into_iter()
-            .map(|e| ddgz_fs::DirEntry {
-                name: e.name,
-                ino: e.ino,
-                file_type: e.file_type,
-            })
-            .collect())
+        Fs::read_dir(self, dir)
     }
 
     fn xattrs(&self, i: &Inode) -> Result<Vec<ddgz_fs::Xattr>> {
-        Ok(Fs::xattrs(self, i)?
-            .into_iter()
-            .map(|x| ddgz_fs::Xattr {
-                name: x.name,
-                value: x.value,
-            })
-            .collect())
+        Fs::xattrs(self, i)
     }
 
     fn read_link(&self, i: &Inode) -> Result<Vec<u8>> {
@@ -113,9 +72,9 @@ impl<D: Disk> Tree for Fs<D> {
     fn for_each_run<E: From<Error>>(
         &self,
         i: &Inode,
-        mut f: impl FnMut(ddgz_fs::Run) -> Result<(), E>,
+        f: impl FnMut(ddgz_fs::Run) -> Result<(), E>,
     ) -> Result<(), E> {
-        Fs::for_each_run(self, i, |r| f(run(r)))
+        Fs::for_each_run(self, i, f)
     }
 
     fn for_each_data<E: From<Error>>(
@@ -131,7 +90,7 @@ impl<D: Disk> Tree for Fs<D> {
         Fs::read_small(self, i, max)
     }
 
-    fn lookup(&self, path: &[u8], follow_last: bool) -> Result<Option<Inode>> {
-        Fs::lookup(self, path, follow_last)
+    fn limit(&self, msg: String) -> Error {
+        Error::Limit(msg)
     }
 }
