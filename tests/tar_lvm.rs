@@ -44,7 +44,8 @@ find . -print0 | LC_ALL=C sort -z | xargs -0 getfattr -h -d -m - -e hex --absolu
 
 /// Root, loop devices and the tools, or the reason to skip.
 fn lab(test: &str) -> Option<Dir> {
-    let tools = "mkfs.xfs mkfs.ext4 sgdisk qemu-img lvm losetup setfattr getfattr setfacl tar";
+    let tools =
+        "mkfs.xfs xfs_io mkfs.ext4 sgdisk qemu-img lvm losetup setfattr getfattr setfacl tar";
     let d = Dir::new();
     let ok = std::process::Command::new("sh")
         .arg("-c")
@@ -245,4 +246,27 @@ open(p, "w").write(t[:end] + extra + t[end:])
     }
     let o = d.ddgz(&["tar", "disk.qcow2", "--root", "rl/root", "-p", "3"]);
     assert_eq!(o.status.code(), Some(2));
+}
+
+/// An XFS root whose log is dirty (shut down without unmounting): refused with the
+/// reason, exit 3, found or named, nothing written.
+#[test]
+fn tar_refuses_an_xfs_root_with_a_dirty_log() {
+    let Some(d) = lab("tar_refuses_an_xfs_root_with_a_dirty_log") else {
+        return;
+    };
+    d.sh("truncate -s 300M xfs.img && mkfs.xfs -q -f xfs.img && mkdir -p mnt
+          mount -o loop xfs.img mnt; r=0
+          { mkdir mnt/etc && echo ID=rocky > mnt/etc/os-release && xfs_io -x -c 'shutdown -f' mnt; } || r=$?
+          umount mnt; exit $r");
+    for args in [
+        &["tar", "xfs.img", "-o", "no.tar.gz"][..],
+        &["tar", "xfs.img", "-p", "0", "-o", "no.tar.gz"],
+    ] {
+        let o = d.ddgz(args);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(3), "{args:?}: {err}");
+        assert!(err.contains("XFS log is dirty"), "{args:?}: {err}");
+        assert!(!d.join("no.tar.gz").exists());
+    }
 }
