@@ -232,14 +232,33 @@ pub(crate) fn find_root(
             ),
         )),
         _ => {
-            let places: Vec<String> = found.iter().map(|f| f.0.to_string()).collect();
+            let list = |lv: bool| -> Vec<String> {
+                let places = found.iter().filter_map(|f| match &f.0 {
+                    Place::Partition(n) if !lv => Some(n.to_string()),
+                    Place::Lv(name) if lv => Some(name.clone()),
+                    _ => None,
+                });
+                places.collect()
+            };
+            let mut places = Vec::new();
+            for (lv, one, many) in [
+                (false, "partition", "partitions"),
+                (true, "logical volume", "logical volumes"),
+            ] {
+                let l = list(lv);
+                match l.len() {
+                    0 => {}
+                    1 => places.push(format!("{one} {}", l[0])),
+                    _ => places.push(format!("{many} {}", l.join(", "))),
+                }
+            }
             Err(Error::new(
                 ErrorKind::Usage,
                 format!(
                     "{}: {} all hold /etc/os-release; choose the root with --partition N or \
                      --root VG/LV",
                     input.display(),
-                    places.join(", ")
+                    places.join(" and ")
                 ),
             ))
         }
