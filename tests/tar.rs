@@ -554,7 +554,9 @@ fn tar_finds_the_root_and_adds_bls_boot() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(3), "{err}");
     assert!(
-        err.contains("no ext2/3/4 partition holds /etc/os-release (0: ext, no /etc/os-release)"),
+        err.contains(
+            "no ext2/3/4 or XFS filesystem holds /etc/os-release (0: ext, no /etc/os-release)"
+        ),
         "{err}"
     );
     assert!(!d.join("x.tar.gz").exists());

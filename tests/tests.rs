@@ -21,6 +21,7 @@ mod proptests;
 mod safety;
 mod tar;
 mod tar_exact;
+mod tar_lvm;
 mod upload;
 mod vdi;
 mod verify;

@@ -14,12 +14,13 @@ use ddgz_tarball::{Archiver, ErrorKind, Output};
 use crate::cli::human;
 use crate::exit::{with_code, Code};
 
-/// Write the root filesystem of a Linux image (ext2/3/4) as a MAAS root tarball (tgz).
+/// Write the root filesystem of a Linux image (ext2/3/4 or XFS, on a partition or an LVM
+/// logical volume) as a MAAS root tarball (tgz).
 ///
 /// Like packer-maas's fuse-tar-root (`tar -Scpf --acls --selinux --xattrs
 /// --one-file-system --exclude-backups`, then `gzip --best`), without nbd, FUSE or root:
-/// the root partition is read in place (a journal left unreplayed is replayed in memory;
-/// the input never changes). In the stream, as fuse-tar-root does: /etc/machine-id is
+/// the root is read in place (an ext journal left unreplayed is replayed in memory; an
+/// XFS log left dirty is refused, exit 3; the input never changes). In the stream, as fuse-tar-root does: /etc/machine-id is
 /// emptied, cloud-init's state is left out, the content of a bls_boot partition goes
 /// under boot/, and --add puts files (curtin hooks) in.
 #[derive(Debug, clap::Args)]
@@ -27,6 +28,7 @@ use crate::exit::{with_code, Code};
 Examples:
   ddgz tar output-qemu/packer-qemu -o rocky9.tar.gz --add curtin
   ddgz tar disk.qcow2 --partition 2 -o root.tar.gz
+  ddgz tar rocky9-lvm.qcow2 --root rl/root -o rocky9.tar.gz
   ddgz tar disk.qcow2 --add curtin --upload --name custom/rocky9 --title 'Rocky 9 Custom'")]
 pub struct Args {
     /// The image (qcow2, raw, VMDK, VHD, VHDX, VDI), detected by content.
@@ -37,9 +39,15 @@ pub struct Args {
     #[arg(short, long, value_name = "OUT")]
     pub output: Option<PathBuf>,
 
-    /// The root partition's number [default: the ext partition holding /etc/os-release].
+    /// The root partition's number [default: the ext2/3/4 or XFS filesystem holding
+    /// /etc/os-release, on a partition or in an LVM logical volume].
     #[arg(short, long, value_name = "N")]
     pub partition: Option<u32>,
+
+    /// The root's LVM logical volume, e.g. rl/root (XFS or ext2/3/4 in a linear or
+    /// striped LV).
+    #[arg(long, value_name = "VG/LV", conflicts_with = "partition")]
+    pub root: Option<String>,
 
     /// Add a host file or directory tree as DEST in the root [default DEST: /NAME, e.g.
     /// --add curtin puts it at /curtin]; a DEST ending in / is a directory to put SRC in.
@@ -124,6 +132,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         .map_err(library_error)?;
     let mut opts = ddgz_tarball::Options::default();
     opts.partition = a.partition;
+    opts.root_lv = a.root.clone();
     opts.add = add;
     opts.keep_machine_id = a.keep_machine_id;
     opts.keep_cloud_init = a.keep_cloud_init;
@@ -196,9 +205,12 @@ fn print_report(
     let report = &s.root;
     writeln!(
         w,
-        "wrote {} from partition {} of {}{}",
+        "wrote {} from {} of {}{}",
         out.display(),
-        s.partition,
+        match &s.root_lv {
+            Some(lv) => format!("logical volume {lv}"),
+            None => format!("partition {}", s.partition),
+        },
         s.input.display(),
         if s.replayed_transactions > 0 {
             format!(

@@ -8,12 +8,13 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Instant;
 
-use ddgz_ext4::FileType;
+use ddgz_fs::{FileType, Tree};
 use ddgz_image::{Disk, Image, OpenOptions};
 use ddgz_output::{DirectWriter, OutputFile};
 use sha2::{Digest, Sha256};
 
-use crate::root::{self, PartFs};
+use crate::root::{self, Place};
+use crate::volume::{with_tree, VolFs};
 use crate::{Error, ErrorKind, Result};
 
 /// How to write the tarball. `Options::default()` does what `fuse-tar-root` does, at
@@ -22,8 +23,10 @@ use crate::{Error, ErrorKind, Result};
 #[non_exhaustive]
 pub struct Options {
     /// The root partition's number (0: a disk without a partition table); `None`: the
-    /// one ext partition holding /etc/os-release.
+    /// one ext or XFS filesystem holding /etc/os-release.
     pub partition: Option<u32>,
+    /// The root's LVM logical volume, `VG/LV` (instead of `partition`).
+    pub root_lv: Option<String>,
     /// Host files and trees to put in the root.
     pub add: Vec<Add>,
     /// Keep /etc/machine-id as it is (`fuse-tar-root` empties it).
@@ -50,6 +53,7 @@ impl Default for Options {
     fn default() -> Self {
         Self {
             partition: None,
+            root_lv: None,
             add: Vec::new(),
             keep_machine_id: false,
             keep_cloud_init: false,
@@ -141,8 +145,10 @@ pub struct Summary {
     pub input: PathBuf,
     /// The file written (`None` for a writer).
     pub output: Option<PathBuf>,
-    /// The root partition's number.
+    /// The root partition's number (0 when the root is a logical volume).
     pub partition: u32,
+    /// The root's logical volume, `VG/LV`, when it is on LVM.
+    pub root_lv: Option<String>,
     /// Journal transactions replayed in memory.
     pub replayed_transactions: u64,
     /// What the walk of the root wrote and left out.
@@ -173,9 +179,9 @@ pub struct Archiver<'w> {
     started: Instant,
     /// Taken by [`Archiver::run`].
     sink: Option<Sink<'w>>,
-    root_partition: u32,
-    fs: PartFs,
-    bls: Option<(u32, PartFs)>,
+    root: Place,
+    fs: VolFs,
+    bls: Option<(u32, VolFs)>,
     os_release: String,
 }
 
@@ -183,7 +189,7 @@ impl std::fmt::Debug for Archiver<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Archiver")
             .field("input", &self.input)
-            .field("root_partition", &self.root_partition)
+            .field("root", &self.root)
             .finish_non_exhaustive()
     }
 }
@@ -220,15 +226,21 @@ impl<'w> Archiver<'w> {
         };
         let disk: Arc<dyn Disk> = Arc::new(image);
         let parts = root::partitions(&*disk);
-        let (root_partition, fs) = root::find_root(&disk, &parts, opts.partition, input)?;
+        let (root, fs) = root::find_root(
+            &disk,
+            &parts,
+            opts.partition,
+            opts.root_lv.as_deref(),
+            input,
+        )?;
         let bls = match parts
             .iter()
-            .find(|p| p.bls_boot && p.number != root_partition)
+            .find(|p| p.bls_boot && Place::Partition(p.number) != root)
         {
             Some(p) if !opts.no_bls_boot => {
                 let fs = root::open(&disk, &p.range).map_err(|e| {
-                    Error::wrap(ErrorKind::Input, e).context(format!(
-                        "{}: bls_boot partition {} (only ext2/3/4 is read; --no-bls-boot \
+                    Error::wrap(ErrorKind::Input, e.into_error()).context(format!(
+                        "{}: bls_boot partition {} (ext2/3/4 and XFS are read; --no-bls-boot \
                          leaves it out)",
                         input.display(),
                         p.number
@@ -244,16 +256,27 @@ impl<'w> Archiver<'w> {
             opts,
             started,
             sink: Some(sink),
-            root_partition,
+            root,
             fs,
             bls,
             os_release,
         })
     }
 
-    /// The root partition's number (0: the whole disk).
+    /// The root partition's number (0: the whole disk, or a logical volume).
     pub fn root_partition(&self) -> u32 {
-        self.root_partition
+        match self.root {
+            Place::Partition(n) => n,
+            Place::Lv(_) => 0,
+        }
+    }
+
+    /// The root's logical volume, `VG/LV`, when it is on LVM.
+    pub fn root_lv(&self) -> Option<&str> {
+        match &self.root {
+            Place::Lv(name) => Some(name),
+            Place::Partition(_) => None,
+        }
     }
 
     /// The text of the root's `/etc/os-release` (empty if it has none), to name the image
@@ -302,10 +325,12 @@ impl<'w> Archiver<'w> {
             None => return Err(Error::new(ErrorKind::Usage, "the archiver ran already")),
         };
         let (walks, summary, sha256) = written;
+        let (partition, root_lv) = (self.root_partition(), self.root_lv().map(str::to_string));
         Ok(Summary {
             input: self.input,
             output,
-            partition: self.root_partition,
+            partition,
+            root_lv,
             replayed_transactions: self.fs.replayed_transactions(),
             root: walks.root,
             boot: self.bls.as_ref().map(|(n, _)| (*n, walks.boot)),
@@ -400,36 +425,36 @@ fn write_tar(a: &Archiver<'_>, out: &mut dyn Write) -> Result<Walks> {
     for add in &o.add {
         added_names(&add.src, &add.dest, &mut opts.replaced);
     }
-    let names = ddgz_tar::Names::from_fs(&a.fs);
+    let names = with_tree!(&a.fs, t => ddgz_tar::Names::from_fs(t));
     let mut walks = Walks::default();
     let mut tar = ddgz_tar::Writer::new(out);
-    let part = |n: u32, what: &str| format!("{}: {what}{n}", a.input.display());
-    ddgz_tar::write_fs(
-        &a.fs,
-        ddgz_ext4::ROOT_INO,
+    let input = a.input.display();
+    with_tree!(&a.fs, t => ddgz_tar::write_fs(
+        t,
+        t.root(),
         b"./",
         &mut tar,
         &opts,
         &names,
         &mut walks.root,
-    )
-    .map_err(|e| Error::from(e).context(part(a.root_partition, "partition ")))?;
+    ))
+    .map_err(|e| Error::from(e).context(format!("{input}: {}", a.root)))?;
     if let Some((n, bfs)) = &a.bls {
         let bopts = ddgz_tar::Options {
             empty: Vec::new(),
             exclude: Vec::new(),
             ..opts.clone()
         };
-        ddgz_tar::write_fs(
-            bfs,
-            ddgz_ext4::ROOT_INO,
+        with_tree!(bfs, t => ddgz_tar::write_fs(
+            t,
+            t.root(),
             b"./boot/",
             &mut tar,
             &bopts,
             &names,
             &mut walks.boot,
-        )
-        .map_err(|e| Error::from(e).context(part(*n, "bls_boot partition ")))?;
+        ))
+        .map_err(|e| Error::from(e).context(format!("{input}: bls_boot partition {n}")))?;
     }
     let write_err = |e| Error::from(ddgz_tar::Error::Write(e));
     for add in &o.add {
@@ -443,7 +468,7 @@ fn write_tar(a: &Archiver<'_>, out: &mut dyn Write) -> Result<Walks> {
             if !image_has_dir(&a.fs, &p) {
                 use std::os::unix::fs::MetadataExt;
                 let t = std::fs::metadata(&add.src)
-                    .map(|m| ddgz_ext4::Time {
+                    .map(|m| ddgz_fs::Time {
                         sec: m.mtime(),
                         nsec: 0,
                     })
@@ -482,9 +507,12 @@ fn added_names(src: &Path, dest: &[u8], out: &mut HashSet<Vec<u8>>) {
 }
 
 /// Whether the image has a directory at member name `path` (`./a/b/`).
-fn image_has_dir(fs: &PartFs, path: &[u8]) -> bool {
+fn image_has_dir(fs: &VolFs, path: &[u8]) -> bool {
     let p = path.strip_prefix(b".").unwrap_or(path);
-    matches!(fs.lookup(p, false), Ok(Some(i)) if i.file_type() == Some(FileType::Directory))
+    with_tree!(fs, t => matches!(
+        t.lookup(p, false),
+        Ok(Some(i)) if t.stat(&i).kind == Some(FileType::Directory)
+    ))
 }
 
 /// Writes the root tarball of `input` into the file `output` (replacing an existing
