@@ -27,3 +27,4 @@ mod verify;
 mod vhd;
 mod vhdx;
 mod vmdk;
+mod xz;
