@@ -28,3 +28,4 @@ mod verify;
 mod vhd;
 mod vhdx;
 mod vmdk;
+mod xz;

@@ -14,6 +14,10 @@ use crate::exit::{with_code, Code};
 
 /// Convert a disk image (qcow2, raw, VMDK, VHD, VHDX, VDI) into a MAAS ddgz file (raw disk, one gzip member).
 ///
+/// An output named .xz (`-o NAME.dd.xz`), or --compress xz, writes MAAS's ddxz instead: one
+/// xz stream of independent 4 MiB blocks, commonly 20-35 % smaller than gzip on Linux and
+/// Windows disks, several times slower to write (curtin deploys it with `xzcat | dd`).
+///
 /// The input is opened read-only and never changes. The output is written to a new
 /// temporary file beside OUT (.OUT.XXXXXX.partial) and renamed when complete; on any error
 /// or Ctrl-C nothing is left behind. OUT is never a file the conversion reads (the image,
@@ -23,6 +27,7 @@ use crate::exit::{with_code, Code};
 Examples:
   ddgz convert output-esxi/packer-esxi                 # writes output-esxi/packer-esxi.dd.gz
   ddgz convert disk.qcow2 -o vmware-esxi.dd.gz --level 6 --threads 2
+  ddgz convert ubuntu.qcow2 -o ubuntu.dd.xz                   # ddxz, xz preset 6
   ddgz convert disk.qcow2 -o - | ssh host 'cat > image.dd.gz'
   ddgz convert disk.qcow2 --json > report.json
   ddgz convert packer-esxi --add curtin --add scripts.tar.xz:curtin/scripts.tar.xz
@@ -52,9 +57,15 @@ pub struct Args {
     pub format: Option<FormatArg>,
 
     /// Deflate level, 0 to 9: 0 stores (no compression), 1 is fastest, 9 smallest; 6 is
-    /// gzip's and pigz's default.
+    /// gzip's and pigz's default. For xz output, the xz preset (`xz -0` .. `xz -9`; 6 is
+    /// xz's default).
     #[arg(short, long, default_value_t = 6, value_parser = clap::value_parser!(u32).range(0..=9))]
     pub level: u32,
+
+    /// Compression: gzip (MAAS ddgz) or xz (ddxz) [default: xz if OUT ends in .xz, else
+    /// gzip].
+    #[arg(long, value_enum, value_name = "CODEC")]
+    pub compress: Option<CompressArg>,
 
     /// Compression threads, 0 to 128 [default: 0, one per core].
     #[arg(short = 'j', long, value_name = "N", value_parser = crate::cli::parse_threads)]
@@ -101,6 +112,39 @@ pub struct Args {
     pub deflate_chunk_size: usize,
 }
 
+/// `--compress`: the output's codec.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CompressArg {
+    /// One gzip member (MAAS filetype ddgz).
+    Gzip,
+    /// One xz stream of independent blocks (MAAS filetype ddxz).
+    Xz,
+}
+
+/// The codec: `--compress`, else xz for an output named `.xz`, else gzip.
+pub fn codec(asked: Option<CompressArg>, out: Option<&Path>) -> ddgz_convert::Codec {
+    let xz_name = out.is_some_and(|p| {
+        p.extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("xz") || e.eq_ignore_ascii_case("txz"))
+    });
+    match asked {
+        Some(CompressArg::Xz) => ddgz_convert::Codec::Xz,
+        Some(CompressArg::Gzip) => ddgz_convert::Codec::Gzip,
+        None if xz_name => ddgz_convert::Codec::Xz,
+        None => ddgz_convert::Codec::Gzip,
+    }
+}
+
+/// The chunk size for `codec`: xz's blocks are [`ddgz_deflate::XZ_CHUNK_SIZE`] unless
+/// `--chunk-size` asked for another.
+pub fn chunk_size(codec: ddgz_convert::Codec, asked: usize) -> usize {
+    if codec == ddgz_convert::Codec::Xz && asked == ddgz_deflate::DEFAULT_CHUNK_SIZE {
+        ddgz_deflate::XZ_CHUNK_SIZE
+    } else {
+        asked
+    }
+}
+
 /// What a conversion produced, as printed (and as `--json`, whose shape follows
 /// `inspect --json`'s schema version): the library's summary and the MAAS naming.
 #[derive(Debug, serde::Serialize)]
@@ -137,10 +181,17 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         ));
     }
     let to_stdout = a.output.as_deref() == Some(Path::new("-"));
+    let codec = codec(a.compress, a.output.as_deref());
     let out_path = if to_stdout {
         None
     } else {
-        Some(a.output.clone().unwrap_or_else(|| default_output(&a.input)))
+        Some(a.output.clone().unwrap_or_else(|| {
+            let out = default_output(&a.input);
+            match codec {
+                ddgz_convert::Codec::Xz => out.with_extension("xz"),
+                ddgz_convert::Codec::Gzip => out,
+            }
+        }))
     };
     if to_stdout {
         crate::cli::refuse_terminal_stdout()?;
@@ -159,9 +210,10 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         replace: a.add.replace,
         validate: !a.no_validate,
         allow: a.allow.codes.clone(),
+        codec,
         level: a.level,
         threads: a.threads.unwrap_or(0),
-        chunk_size: a.deflate_chunk_size,
+        chunk_size: chunk_size(codec, a.deflate_chunk_size),
         verify: !a.no_verify,
         cancel: Some(cancel.clone()),
     };
@@ -227,7 +279,13 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let out_abs = out_path
         .as_ref()
         .map(|p| std::path::absolute(p).unwrap_or_else(|_| p.clone()));
-    let maas_command = out_abs.as_ref().map(|p| maas_command(p, &resource));
+    let filetype = match codec {
+        ddgz_convert::Codec::Xz => "ddxz",
+        ddgz_convert::Codec::Gzip => "ddgz",
+    };
+    let maas_command = out_abs
+        .as_ref()
+        .map(|p| maas_command(p, &resource, filetype));
     let report = Report {
         schema_version: crate::cmd::inspect::SCHEMA_VERSION,
         summary,
@@ -293,7 +351,11 @@ fn stem(input: &Path) -> String {
 /// The ready-to-paste MAAS CLI line for uploading `out` as `r` (name and title resolved).
 /// A custom image without `--base-image` gets `base_image=ubuntu/SERIES` to fill in (MAAS's
 /// API requires it for custom images).
-fn maas_command(out: &Path, r: &crate::cmd::upload::ResourceArgs) -> String {
+fn maas_command(
+    out: &Path,
+    r: &crate::cmd::upload::ResourceArgs,
+    filetype: &'static str,
+) -> String {
     let name = r.name.clone().unwrap_or_default();
     let base = ddgz_maas::naming::is_custom(&name).then(|| {
         r.base_image
@@ -307,7 +369,7 @@ fn maas_command(out: &Path, r: &crate::cmd::upload::ResourceArgs) -> String {
         title: r.title.as_deref().unwrap_or_default(),
         architecture: &r.architecture,
         base_image: base,
-        filetype: "ddgz",
+        filetype,
         content: out,
     }
     .line()

@@ -77,7 +77,9 @@ pub struct Args {
     #[arg(long)]
     pub no_sparse: bool,
 
-    /// Deflate level: 1 fastest, 9 smallest (packer-maas uses gzip --best).
+    /// Deflate level: 1 fastest, 9 smallest (packer-maas uses gzip --best). For an output
+    /// named .tar.xz or .txz (MAAS txz), the xz preset (6 and up are alike: the dictionary
+    /// is the 4 MiB block).
     #[arg(short, long, default_value_t = 9, value_parser = clap::value_parser!(u32).range(1..=9))]
     pub level: u32,
 
@@ -140,6 +142,13 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     opts.keep_backups = a.keep_backups;
     opts.no_sparse = a.no_sparse;
     opts.level = a.level;
+    let xz = out
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("xz") || e.eq_ignore_ascii_case("txz"));
+    if xz {
+        opts.codec = ddgz_deflate::Codec::Xz;
+    }
+    let filetype = if xz { "txz" } else { "tgz" };
     opts.threads = a.threads.unwrap_or(0);
     opts.verify = !a.no_verify;
     opts.cancel = Some(crate::cli::interrupt_flag()?);
@@ -159,14 +168,24 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         }
     }
     resource.title.get_or_insert(suggested.title);
-    resource.filetype = Some(ddgz_maas::FileType::Tgz);
+    resource.filetype = Some(if xz {
+        ddgz_maas::FileType::Txz
+    } else {
+        ddgz_maas::FileType::Tgz
+    });
     if a.upload {
         crate::cmd::upload::preflight(&resource)?;
     }
 
     let summary = archiver.run(&mut |_| {}).map_err(library_error)?;
     if !a.quiet {
-        print_report(&summary, &out, &resource, &mut std::io::stdout().lock())?;
+        print_report(
+            &summary,
+            &out,
+            &resource,
+            filetype,
+            &mut std::io::stdout().lock(),
+        )?;
     }
     if a.upload {
         crate::cmd::upload::upload_file(
@@ -186,6 +205,7 @@ fn print_report(
     s: &ddgz_tarball::Summary,
     out: &Path,
     resource: &crate::cmd::upload::ResourceArgs,
+    filetype: &'static str,
     w: &mut dyn Write,
 ) -> std::io::Result<()> {
     let out_abs = std::path::absolute(out).unwrap_or_else(|_| out.to_path_buf());
@@ -198,7 +218,7 @@ fn print_report(
             .base_image
             .as_deref()
             .filter(|_| ddgz_maas::naming::is_custom(name)),
-        filetype: "tgz",
+        filetype,
         content: &out_abs,
     }
     .line();
@@ -266,9 +286,10 @@ fn print_report(
     }
     writeln!(
         w,
-        "  tar            {} ({} bytes), gzip level {}: {} ({:.1} %)",
+        "  tar            {} ({} bytes), {} level {}: {} ({:.1} %)",
         human(s.tar_bytes),
         s.tar_bytes,
+        if filetype == "txz" { "xz" } else { "gzip" },
         s.level,
         human(s.output_bytes),
         100.0 * s.output_bytes as f64 / s.tar_bytes.max(1) as f64

@@ -151,13 +151,19 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         })?
     };
     let (summary, kind) = summary;
+    // An xz file (ddxz) counts no gzip members.
+    let stream = if summary.members == 0 {
+        "xz stream OK".to_string()
+    } else {
+        format!(
+            "gzip stream OK: {} member{}",
+            summary.members,
+            if summary.members == 1 { "" } else { "s" }
+        )
+    };
     let mut lines = vec![format!(
-        "{name}: gzip stream OK: {} member{}, {} bytes compressed, {} bytes decompressed, CRC32 {:08x}",
-        summary.members,
-        if summary.members == 1 { "" } else { "s" },
-        summary.compressed,
-        summary.uncompressed,
-        summary.crc32
+        "{name}: {stream}, {} bytes compressed, {} bytes decompressed, CRC32 {:08x}",
+        summary.compressed, summary.uncompressed, summary.crc32
     )];
     if let (Some(src), Some(p)) = (&source, &a.against) {
         let added = if a.add.add.is_empty() {

@@ -7,6 +7,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Instant;
 
+use ddgz_deflate::Codec;
 use ddgz_fat::AddSpec;
 use ddgz_image::{Disk, FileId, Format, Image, OpenOptions, Overlay};
 use sha2::{Digest, Sha256};
@@ -30,7 +31,9 @@ pub struct Options {
     pub validate: bool,
     /// Finding codes to accept (errors with these codes are downgraded).
     pub allow: Vec<String>,
-    /// Deflate level, 0 (store) to 9.
+    /// The output codec: gzip (MAAS `ddgz`) or xz (`ddxz`).
+    pub codec: Codec,
+    /// Deflate level, 0 (store) to 9, or the xz preset (0 to 9) for [`Codec::Xz`].
     pub level: u32,
     /// Compression threads; 0 means one per core.
     pub threads: usize,
@@ -52,6 +55,7 @@ impl Default for Options {
             replace: false,
             validate: true,
             allow: Vec::new(),
+            codec: d.codec,
             level: d.level,
             threads: 0,
             chunk_size: d.chunk_size,
@@ -117,15 +121,28 @@ impl std::fmt::Debug for Converter<'_> {
     }
 }
 
-/// The extension of `out` when it names a format other than gzip (`NAME.dd.xz`,
-/// `disk.qcow2`, …): writing gzip under that name would mislead MAAS and people alike.
-fn foreign_extension(out: &Path) -> Option<String> {
-    const OTHERS: [&str; 21] = [
-        "xz", "bz2", "zst", "zstd", "lz4", "lzma", "lz", "zip", "tar", "tgz", "txz", "tbz", "tbz2",
-        "raw", "img", "qcow2", "vmdk", "vhd", "vhdx", "vdi", "iso",
+/// The extension of `out` when it names a format other than `codec`'s (`NAME.dd.xz` for
+/// gzip, `disk.qcow2`, …): writing gzip under that name would mislead MAAS and people
+/// alike.
+fn foreign_extension(out: &Path, codec: Codec) -> Option<String> {
+    const OTHERS: [&str; 22] = [
+        "gz", "xz", "bz2", "zst", "zstd", "lz4", "lzma", "lz", "zip", "tar", "tgz", "txz", "tbz",
+        "tbz2", "raw", "img", "qcow2", "vmdk", "vhd", "vhdx", "vdi", "iso",
     ];
     let ext = out.extension()?.to_string_lossy().to_ascii_lowercase();
-    OTHERS.contains(&ext.as_str()).then(|| format!(".{ext}"))
+    let own = match codec {
+        Codec::Gzip => "gz",
+        Codec::Xz => "xz",
+    };
+    (ext != own && OTHERS.contains(&ext.as_str())).then(|| format!(".{ext}"))
+}
+
+/// What `codec` writes, for messages: the stream and its MAAS filetype.
+fn codec_words(codec: Codec) -> (&'static str, &'static str, &'static str) {
+    match codec {
+        Codec::Gzip => ("a gzip stream", "ddgz", ".dd.gz"),
+        Codec::Xz => ("an xz stream", "ddxz", ".dd.xz"),
+    }
 }
 
 /// Refuses a raw input that is a finished `.dd.gz` / `.dd.xz` (by its magic number):
@@ -194,12 +211,13 @@ impl<'w> Converter<'w> {
                 }
                 reads.extend(add_sources(&opts.add)?);
                 let file = OutputFile::create(&path, force, &reads)?;
-                if let Some(ext) = foreign_extension(&path) {
+                if let Some(ext) = foreign_extension(&path, opts.codec) {
+                    let (stream, filetype, name) = codec_words(opts.codec);
                     return Err(Error::new(
                         ErrorKind::Usage,
                         format!(
-                            "-o {}: ddgz writes a gzip stream (MAAS filetype ddgz), and {ext} \
-                             names another format; name it .dd.gz",
+                            "-o {}: ddgz writes {stream} (MAAS filetype {filetype}) here, and \
+                             {ext} names another format; name it {name}",
                             path.display()
                         ),
                     ));
@@ -281,6 +299,7 @@ impl<'w> Converter<'w> {
             n => n,
         };
         let dopts = ddgz_deflate::Options {
+            codec: self.opts.codec,
             level: self.opts.level,
             threads,
             chunk_size: self.opts.chunk_size,
@@ -290,7 +309,8 @@ impl<'w> Converter<'w> {
         let (output, (summary, sha256)) = match self.sink {
             Sink::Writer(w) => {
                 let w = BufWriter::with_capacity(1 << 20, w);
-                let r = compress(&*self.disk, w, &dopts, progress).map_err(stream_cut)?;
+                let r = compress(&*self.disk, w, &dopts, progress)
+                    .map_err(|e| stream_cut(e, dopts.codec))?;
                 (None, r)
             }
             Sink::File(file) => {
@@ -331,19 +351,27 @@ impl<'w> Converter<'w> {
             data_chunks: summary.data_chunks,
             threads,
             level: self.opts.level,
+            compression: match self.opts.codec {
+                Codec::Gzip => "gzip",
+                Codec::Xz => "xz",
+            },
             findings: self.layout.map(|r| r.findings),
         })
     }
 }
 
 /// A writer's output cannot be taken back: a cancel says what the reader got.
-fn stream_cut(e: Error) -> Error {
+fn stream_cut(e: Error, codec: Codec) -> Error {
     if e.kind() != ErrorKind::Cancelled {
         return e;
     }
+    let what = match codec {
+        Codec::Gzip => "the gzip stream written so far is cut short (no trailer)",
+        Codec::Xz => "the xz stream written so far is cut short (no index)",
+    };
     Error::new(
         ErrorKind::Cancelled,
-        "interrupted; the gzip stream written so far is cut short (no trailer): discard it",
+        format!("interrupted; {what}: discard it"),
     )
 }
 

@@ -33,7 +33,7 @@ mod error;
 mod summary;
 
 pub use convert::{convert, Converter, Options, Output};
-pub use ddgz_deflate::Progress;
+pub use ddgz_deflate::{Codec, Progress};
 /// Atomic output, re-exported from `ddgz-output` (its home) for this crate's callers.
 pub use ddgz_output::{files_under, OutputError, OutputFile};
 pub use error::{Error, ErrorKind, Result};

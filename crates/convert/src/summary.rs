@@ -38,8 +38,10 @@ pub struct Summary {
     pub data_chunks: u64,
     /// Compression threads used.
     pub threads: usize,
-    /// Deflate level.
+    /// Deflate level, or the xz preset.
     pub level: u32,
+    /// The output's compression: `gzip` or `xz`.
+    pub compression: &'static str,
     /// What validation found (as `ddgz validate --json`'s); `None` without validation when
     /// the layout could not be read.
     pub findings: Option<ddgz_layout::Findings>,
@@ -80,10 +82,11 @@ impl fmt::Display for Summary {
         )?;
         writeln!(
             w,
-            "  time           {:.2} s, {}/s of virtual disk ({} threads, level {})",
+            "  time           {:.2} s, {}/s of virtual disk ({} threads, {}level {})",
             self.seconds,
             human(self.throughput_bytes_per_second as u64),
             self.threads,
+            if self.compression == "xz" { "xz " } else { "" },
             self.level
         )?;
         writeln!(w, "  sha256         {}", self.sha256)?;

@@ -31,6 +31,7 @@ mod gzip;
 pub mod pipeline;
 pub mod stream;
 pub mod verify;
+pub mod xz;
 
 use std::io::Write;
 use std::sync::atomic::AtomicBool;
@@ -41,6 +42,19 @@ use ddgz_disk::Disk;
 pub use chunks::{is_zero, Chunk, Progress};
 pub use encoder::{ChunkEncoder, DeflateEncoder};
 pub use stream::{compress_stream, StreamError, StreamWriter};
+pub use xz::{XzEncoder, XZ_CHUNK_SIZE};
+
+/// The output codec: the pipeline, the zero runs and the reading are the same.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Codec {
+    /// One gzip member of deflate chunks, each primed with the 32 KiB before it (MAAS
+    /// `ddgz`, `tgz`).
+    #[default]
+    Gzip,
+    /// One xz stream, one block per chunk ([`XZ_CHUNK_SIZE`] is the size to use), zero
+    /// runs as precomputed blocks, `level` is the xz preset (MAAS `ddxz`, `txz`).
+    Xz,
+}
 
 /// Default chunk size: large enough that per-chunk overhead (a sync marker, a cold window)
 /// costs well under 0.1 % of output, small enough to spread work over cores.
@@ -52,7 +66,10 @@ pub const MAX_CHUNK_SIZE: usize = 64 << 20;
 /// How to compress.
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// Deflate level, 0 (store) to 9 (best). 6 is gzip's and pigz's default.
+    /// The output codec.
+    pub codec: Codec,
+    /// Deflate level, 0 (store) to 9 (best), or the xz preset for [`Codec::Xz`]. 6 is
+    /// gzip's, pigz's and xz's default.
     pub level: u32,
     /// Worker threads; 0 means one per available core.
     pub threads: usize,
@@ -67,6 +84,7 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Self {
         Self {
+            codec: Codec::Gzip,
             level: 6,
             threads: 0,
             chunk_size: DEFAULT_CHUNK_SIZE,
@@ -152,7 +170,8 @@ fn checked_threads(opts: &Options) -> Result<usize, Error> {
     })
 }
 
-/// Compresses all of `disk` into `out` as one gzip member. `progress` is told how far it
+/// Compresses all of `disk` into `out` as one gzip member (or one xz stream, by
+/// [`Options::codec`]). `progress` is told how far it
 /// got (guest bytes, and data bytes: the work) after each batch of chunks. `out` is
 /// written (and hashed, if it hashes) on a thread of its own, off the workers' path.
 pub fn compress(
@@ -162,6 +181,18 @@ pub fn compress(
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Summary, Error> {
     let threads = checked_threads(opts)?;
+    let chunk_opts = chunks::ChunkOptions {
+        chunk_size: opts.chunk_size,
+        threads,
+        cancel: opts.cancel.as_deref(),
+    };
+    if opts.codec == Codec::Xz {
+        let new_encoder = || XzEncoder::new(opts.level, opts.verify);
+        return xz::write_stream(out, opts.chunk_size, |push| {
+            chunks::encode_disk(disk, chunk_opts, &new_encoder, push, progress)
+                .map(|()| disk.size())
+        });
+    }
     let new_encoder = || DeflateEncoder::new(opts.level, opts.verify);
     gzip::write_member(
         out,
@@ -172,18 +203,8 @@ pub fn compress(
             encoder: &mut new_encoder(),
         }),
         |push| {
-            chunks::encode_disk(
-                disk,
-                chunks::ChunkOptions {
-                    chunk_size: opts.chunk_size,
-                    threads,
-                    cancel: opts.cancel.as_deref(),
-                },
-                &new_encoder,
-                push,
-                progress,
-            )
-            .map(|()| disk.size())
+            chunks::encode_disk(disk, chunk_opts, &new_encoder, push, progress)
+                .map(|()| disk.size())
         },
     )
 }

@@ -20,7 +20,8 @@ use std::time::Duration;
 use crc32fast::Hasher;
 
 use crate::encoder::{ChunkEncoder, DeflateEncoder};
-use crate::{gzip, pipeline, Chunk, Error, Options, Summary};
+use crate::xz::{self, XzEncoder};
+use crate::{gzip, pipeline, Chunk, Codec, Error, Options, Summary};
 
 /// How long a worker waiting for the producer sleeps before it looks whether the pipeline
 /// stopped (it is woken at once when a chunk arrives).
@@ -261,48 +262,23 @@ pub fn compress_stream<R, E>(
     };
     let cancel = opts.cancel.as_deref();
     let cancelled = || cancel.is_some_and(|c| c.load(Ordering::Relaxed));
-    let new_encoder = || DeflateEncoder::new(opts.level, opts.verify);
-    let history = new_encoder().history();
+    let history = match opts.codec {
+        Codec::Gzip => DeflateEncoder::new(opts.level, false).history(),
+        Codec::Xz => XzEncoder::new(opts.level, false).history(),
+    };
     let feed = &feed;
     let (produced, compressed) = std::thread::scope(|s| {
         let compressor = s.spawn(move || {
-            let r = gzip::write_member(out, chunk, None, |push| {
-                pipeline::run(
-                    u64::MAX,
-                    threads,
-                    pipeline::window(threads, chunk as u64),
-                    &cancelled,
-                    new_encoder,
-                    |enc: &mut DeflateEncoder,
-                     claim: &mut pipeline::Claim,
-                     stopped: &pipeline::Stopped,
-                     results: &mut pipeline::Results<Chunk>| {
-                        for i in claim.range() {
-                            let job = match feed.take(i, stopped) {
-                                Take::Job(job) => job,
-                                Take::End => return claim.end_at(i),
-                                Take::Aborted => {
-                                    let e = Error::Write(io::Error::other(Aborted));
-                                    return results.push((i..i + 1, Err(e)));
-                                }
-                                Take::Stopped => return,
-                            };
-                            let mut crc = Hasher::new();
-                            crc.update(&job.data);
-                            let offset = i.saturating_mul(chunk as u64);
-                            let c = enc.encode(offset, &job.before, &job.data);
-                            let failed = c.is_err();
-                            results.push((i..i + 1, c.map(|b| Chunk::Data(b, crc))));
-                            if failed {
-                                return;
-                            }
-                        }
-                    },
-                    push,
-                    &mut |_| {},
-                )?;
-                Ok(feed.lock().end.map_or(0, |(_, len)| len))
-            });
+            let r = match opts.codec {
+                Codec::Gzip => gzip::write_member(out, chunk, None, |push| {
+                    let new_encoder = || DeflateEncoder::new(opts.level, opts.verify);
+                    encode_stream(feed, threads, chunk, &cancelled, new_encoder, push)
+                }),
+                Codec::Xz => xz::write_stream(out, chunk, |push| {
+                    let new_encoder = || XzEncoder::new(opts.level, opts.verify);
+                    encode_stream(feed, threads, chunk, &cancelled, new_encoder, push)
+                }),
+            };
             feed.close();
             r
         });
@@ -340,6 +316,53 @@ pub fn compress_stream<R, E>(
         (Ok((_, Err(e))), _) => Err(StreamError::Compress(Error::Write(e))),
         (Ok(_), Err(e)) => Err(StreamError::Compress(e)),
     }
+}
+
+/// The pipeline over the chunks the producer queues in `feed`, each encoder from
+/// `new_encoder`: pushes them in order, returns the stream's length.
+fn encode_stream<E: ChunkEncoder>(
+    feed: &Feed,
+    threads: usize,
+    chunk: usize,
+    cancelled: &(dyn Fn() -> bool + Sync),
+    new_encoder: impl Fn() -> E + Sync,
+    push: &mut dyn FnMut(Chunk) -> Result<(), Error>,
+) -> Result<u64, Error> {
+    pipeline::run(
+        u64::MAX,
+        threads,
+        pipeline::window(threads, chunk as u64),
+        cancelled,
+        new_encoder,
+        |enc: &mut E,
+         claim: &mut pipeline::Claim,
+         stopped: &pipeline::Stopped,
+         results: &mut pipeline::Results<Chunk>| {
+            for i in claim.range() {
+                let job = match feed.take(i, stopped) {
+                    Take::Job(job) => job,
+                    Take::End => return claim.end_at(i),
+                    Take::Aborted => {
+                        let e = Error::Write(io::Error::other(Aborted));
+                        return results.push((i..i + 1, Err(e)));
+                    }
+                    Take::Stopped => return,
+                };
+                let mut crc = Hasher::new();
+                crc.update(&job.data);
+                let offset = i.saturating_mul(chunk as u64);
+                let c = enc.encode(offset, &job.before, &job.data);
+                let failed = c.is_err();
+                results.push((i..i + 1, c.map(|b| Chunk::Data(b, crc))));
+                if failed {
+                    return;
+                }
+            }
+        },
+        push,
+        &mut |_| {},
+    )?;
+    Ok(feed.lock().end.map_or(0, |(_, len)| len))
 }
 
 #[cfg(test)]

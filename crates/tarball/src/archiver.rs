@@ -39,8 +39,11 @@ pub struct Options {
     pub keep_backups: bool,
     /// Store files with holes in full instead of as GNU sparse members.
     pub no_sparse: bool,
-    /// Deflate level, 1 to 9.
+    /// Deflate level, 1 to 9, or the xz preset for [`ddgz_deflate::Codec::Xz`].
     pub level: u32,
+    /// The output's codec: gzip (MAAS `tgz`) or xz (`txz`, blocks of
+    /// [`ddgz_deflate::XZ_CHUNK_SIZE`]).
+    pub codec: ddgz_deflate::Codec,
     /// Compression threads; 0 means one per core.
     pub threads: usize,
     /// Decode each compressed chunk again and compare it with its source.
@@ -61,6 +64,7 @@ impl Default for Options {
             keep_backups: false,
             no_sparse: false,
             level: 9,
+            codec: ddgz_deflate::Codec::Gzip,
             threads: 0,
             verify: true,
             cancel: None,
@@ -292,18 +296,33 @@ impl<'w> Archiver<'w> {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,
         };
+        let xz = self.opts.codec == ddgz_deflate::Codec::Xz;
         let dopts = ddgz_deflate::Options {
+            codec: self.opts.codec,
             level: self.opts.level,
             threads,
             verify: self.opts.verify,
             cancel: self.opts.cancel.clone(),
             ..Default::default()
         };
+        let dopts = if xz {
+            ddgz_deflate::Options {
+                chunk_size: ddgz_deflate::XZ_CHUNK_SIZE,
+                ..dopts
+            }
+        } else {
+            dopts
+        };
         let (output, written) = match self.sink.take() {
             Some(Sink::Writer(w)) => {
                 let w = BufWriter::with_capacity(1 << 20, w);
                 let r = stream(&self, w, &dopts, progress).map_err(|e| match e.kind() {
                     // A writer's output cannot be taken back: say what the reader got.
+                    ErrorKind::Cancelled if xz => Error::new(
+                        ErrorKind::Cancelled,
+                        "interrupted; the xz stream written so far is cut short (no \
+                         index): discard it",
+                    ),
                     ErrorKind::Cancelled => Error::new(
                         ErrorKind::Cancelled,
                         "interrupted; the gzip stream written so far is cut short (no \

@@ -251,6 +251,73 @@ impl BlockEncoder {
     }
 }
 
+impl EncodedBlock {
+    /// The block [`BlockEncoder::encode`] made, from its bytes alone (the record is read
+    /// back from its header): for a pipeline that carries encoded chunks as bytes. `None`
+    /// if `bytes` is not one such block.
+    pub fn from_bytes(bytes: Vec<u8>) -> Option<Self> {
+        let hlen = (usize::from(*bytes.first()?) + 1) * 4;
+        let mut rest = bytes.get(2..hlen)?;
+        if bytes.get(1) != Some(&0xC0) {
+            return None;
+        }
+        let compressed = take_varint(&mut rest)?;
+        let uncompressed = take_varint(&mut rest)?;
+        let unpadded = (hlen as u64)
+            .checked_add(compressed)?
+            .checked_add(CHECK_SIZE)?;
+        let total = unpadded.checked_add(pad4(compressed) as u64)?;
+        (total == bytes.len() as u64).then_some(Self {
+            bytes,
+            record: IndexRecord {
+                unpadded_size: unpadded,
+                uncompressed_size: uncompressed,
+            },
+        })
+    }
+
+    /// Decodes the block with lzma-rust2's xz reader (as a one-block stream) and compares
+    /// it with `data`, its source: the self-check of a pipeline. The reader verifies the
+    /// block's CRC-64, the sizes in its header and the index.
+    pub fn check(&self, data: &[u8]) -> Result<(), String> {
+        let mut w = crate::XzStreamWriter::new(Vec::with_capacity(self.bytes.len() + 64))
+            .map_err(|e| e.to_string())?;
+        w.push_block(self).map_err(|e| e.to_string())?;
+        let (stream, _) = w.finish().map_err(|e| e.to_string())?;
+        let mut back = Vec::with_capacity(data.len() + 1);
+        io::Read::read_to_end(
+            &mut lzma_rust2::XzReader::new(&stream[..], false),
+            &mut back,
+        )
+        .map_err(|e| format!("the block does not decode: {e}"))?;
+        if back.len() != data.len() {
+            return Err(format!(
+                "decodes to {} bytes, not {}",
+                back.len(),
+                data.len()
+            ));
+        }
+        match back.iter().zip(data).position(|(a, b)| a != b) {
+            Some(at) => Err(format!("decodes to other bytes from byte {at}")),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Reads an xz multibyte integer (at most 9 bytes) from the front of `buf`.
+fn take_varint(buf: &mut &[u8]) -> Option<u64> {
+    let mut v = 0u64;
+    for i in 0..9 {
+        let (&b, rest) = buf.split_first()?;
+        *buf = rest;
+        v |= u64::from(b & 0x7f) << (7 * i);
+        if b & 0x80 == 0 {
+            return Some(v);
+        }
+    }
+    None
+}
+
 /// Whether every byte of `buf` is zero; word-wise so that it vectorizes.
 fn is_zero(buf: &[u8]) -> bool {
     let mut blocks = buf.chunks_exact(256);
@@ -316,6 +383,29 @@ mod tests {
         assert_eq!(dict_prop(1 << 20), (16, 1 << 20));
         assert_eq!(dict_prop((1 << 20) + 1), (17, 3 << 19));
         assert_eq!(dict_prop(u64::MAX).0, 40);
+    }
+
+    #[test]
+    fn blocks_are_read_back_from_their_bytes_and_checked() {
+        let data: Vec<u8> = (0..300_000u32)
+            .map(|i| (i % 251) as u8 ^ (i >> 12) as u8)
+            .collect();
+        let mut enc = BlockEncoder::new(6);
+        for d in [&data[..], &data[..1], &vec![0u8; 5 << 20][..]] {
+            let b = enc.encode(d).unwrap();
+            assert_eq!(EncodedBlock::from_bytes(b.bytes.clone()), Some(b.clone()));
+            b.check(d).unwrap();
+        }
+        let b = enc.encode(&data).unwrap();
+        assert!(b.check(&data[1..]).is_err());
+        let mut other = data.clone();
+        other[1000] ^= 1;
+        assert!(b.check(&other).unwrap_err().contains("byte 1000"));
+        assert_eq!(
+            EncodedBlock::from_bytes(b.bytes[..b.bytes.len() - 1].to_vec()),
+            None
+        );
+        assert_eq!(EncodedBlock::from_bytes(Vec::new()), None);
     }
 
     #[test]

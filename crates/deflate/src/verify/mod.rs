@@ -30,11 +30,13 @@ use std::io;
 mod against;
 mod chunk;
 mod stream;
+mod xz;
 
 pub use against::Against;
 pub use chunk::{decode_chunk, decode_chunk_into, Decoded};
 pub use ddgz_disk::{first_nonzero, Capture, CaptureView, CAPTURE_HEAD, CAPTURE_TAIL};
 pub use stream::check_stream;
+pub use xz::check_xz_stream;
 
 /// Bytes decoded at a time (and handed to the sinks at most at once).
 pub(crate) const OUT_BUF: usize = 256 * 1024;

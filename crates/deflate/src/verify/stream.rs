@@ -190,7 +190,10 @@ fn read_header<R: Read>(input: &mut Input<R>, at: At) -> Result<()> {
     Ok(())
 }
 
-/// Decodes a whole gzip stream from `reader`, checking everything the module docs list,
+/// The xz stream header magic (xz file format 2.1.1.1).
+const XZ_MAGIC: [u8; 6] = [0xFD, b'7', b'z', b'X', b'Z', 0x00];
+
+/// Decodes a whole gzip stream (or an xz file: [`super::check_xz_stream`]) from `reader`, checking everything the module docs list,
 /// and hands the decoded bytes to `sinks` in order. `progress` is called with the
 /// compressed offset reached, now and then.
 pub fn check_stream<R: Read>(
@@ -198,6 +201,27 @@ pub fn check_stream<R: Read>(
     sinks: &mut [&mut dyn Sink],
     progress: &mut dyn FnMut(u64),
 ) -> Result<Summary> {
+    // An xz file (MAAS ddxz) goes to its own checker: the same sinks, lzma-rust2's decoder.
+    let mut reader = reader;
+    let mut head = [0u8; XZ_MAGIC.len()];
+    let mut got = 0;
+    while got < head.len() {
+        match reader.read(&mut head[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(source) => {
+                return Err(Error::Io {
+                    what: "reading the compressed input".into(),
+                    source,
+                })
+            }
+        }
+    }
+    let reader = std::io::Cursor::new(head[..got].to_vec()).chain(reader);
+    if head[..got] == XZ_MAGIC {
+        return super::check_xz_stream(reader, sinks, progress);
+    }
     let mut input = Input::new(reader);
     let mut out = vec![0u8; OUT_BUF];
     let mut inflate = Decompress::new(false);
