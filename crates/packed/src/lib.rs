@@ -18,7 +18,6 @@
 //! that needs more, or more than [`Options::max_passes`] passes, is refused with the
 //! reason. Nothing is written to disk.
 #![forbid(unsafe_code)]
-
 #![deny(missing_docs)]
 
 use std::io::Read;
