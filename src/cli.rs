@@ -257,3 +257,14 @@ mod tests {
         assert_eq!(human(3 << 29), "1.5 GiB");
     }
 }
+
+/// `--allow-outside-files`, shared by every command that opens an image.
+#[derive(Debug, Clone, Copy, Default, clap::Args)]
+pub struct OutsideArgs {
+    /// Let the image name files outside its own directory: an absolute or `../` VMDK
+    /// extent, qcow2 backing or data file, or VHD parent (qemu-img follows them; ddgz
+    /// refuses them by default, so that an image from elsewhere cannot pull a host file
+    /// into the output). `inspect` and `convert --json` list every file an image named.
+    #[arg(long)]
+    pub allow_outside_files: bool,
+}

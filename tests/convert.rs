@@ -18,11 +18,18 @@ fn source(d: &Dir) {
 /// Converts `img` with ddgz and checks the result against `qemu-img convert -O raw`,
 /// `gzip -t`, `gzip -dc` and Python's gzip module; the input must not change.
 fn check(d: &Dir, img: &str) {
+    check_with(d, img, &[]);
+}
+
+/// [`check`] with more arguments to `convert`.
+fn check_with(d: &Dir, img: &str, args: &[&str]) {
     let img_path = d.join(img);
     let before = (sha256_file(&img_path), mtime(&img_path));
     let out = format!("{img}.dd.gz");
     let _ = std::fs::remove_file(d.join(&out));
-    d.ddgz_ok(&["convert", img, "-o", &out, "--quiet", "--no-validate"]);
+    let mut argv = vec!["convert", img, "-o", &out, "--quiet", "--no-validate"];
+    argv.extend_from_slice(args);
+    d.ddgz_ok(&argv);
     d.sh(&format!("qemu-img convert -O raw {img} {img}.ref"));
     let want = sha256_file(&d.join(format!("{img}.ref")));
     d.sh(&format!("gzip -t {out}"));
@@ -162,7 +169,10 @@ fn backing_chains() {
     // raw backing file.
     d.sh("qemu-img create -q -f qcow2 -b ../src.raw -F raw sub/over-raw.qcow2");
     d.sh("qemu-io -f qcow2 -c 'write -P 0x41 3M 64k' sub/over-raw.qcow2 >/dev/null");
-    check(&d, "sub/over-raw.qcow2");
+    // `../src.raw` leaves the directory of the image given: refused without the flag.
+    let out = d.ddgz(&["convert", "sub/over-raw.qcow2", "-o", "o.dd.gz"]);
+    assert_eq!(out.status.code(), Some(3));
+    check_with(&d, "sub/over-raw.qcow2", &["--allow-outside-files"]);
     // backing shorter than the overlay: reads past its end are zeros.
     d.sh("qemu-img convert -f raw -O qcow2 src.raw short.qcow2 && qemu-img resize -q --shrink short.qcow2 2M");
     d.sh(&format!(

@@ -629,7 +629,7 @@ fn inspect_json_shape_is_pinned() {
     assert_eq!(j["schema_version"], 2);
     assert_eq!(
         k(&j["image"]),
-        "allocated_bytes,container,format,path,virtual_size"
+        "allocated_bytes,container,format,named_files,path,virtual_size"
     );
     assert_eq!(j["image"]["format"], "raw");
     assert_eq!(

@@ -14,6 +14,7 @@ mod inspect;
 mod library;
 mod oracle;
 mod output;
+mod outside;
 mod packed;
 mod packer;
 mod paste;

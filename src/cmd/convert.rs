@@ -80,6 +80,9 @@ pub struct Args {
     #[arg(long)]
     pub no_verify: bool,
 
+    #[command(flatten)]
+    pub outside: crate::cli::OutsideArgs,
+
     /// Skip validating the partition table and layout before converting.
     #[arg(long)]
     pub no_validate: bool,
@@ -206,6 +209,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let opts = ddgz_convert::Options {
         format: a.format.map(Into::into),
         force_corrupt: a.force,
+        allow_outside_files: a.outside.allow_outside_files,
         add: crate::cmd::fat::add_specs(&a.add)?,
         replace: a.add.replace,
         validate: !a.no_validate,

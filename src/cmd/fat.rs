@@ -125,6 +125,8 @@ pub struct LsArgs {
     /// Long listing: type, last write time, size, name.
     #[arg(short, long)]
     pub long: bool,
+    #[command(flatten)]
+    pub outside: crate::cli::OutsideArgs,
 }
 
 /// Print a file of a FAT partition inside an image (any format ddgz reads, or a finished
@@ -141,6 +143,8 @@ pub struct CatArgs {
     pub image: PathBuf,
     /// [PART:]PATH, e.g. 1:/curtin/curtin-hooks
     pub path: String,
+    #[command(flatten)]
+    pub outside: crate::cli::OutsideArgs,
 }
 
 /// Write a kickstart USB medium: an MBR and one FAT32 partition at 1 MiB (sector 2048)
@@ -186,9 +190,17 @@ fn parse_ks_size(s: &str) -> Result<u64, String> {
     )
 }
 
+/// How `ls` and `cat` open their image.
+fn open_options(outside: crate::cli::OutsideArgs) -> OpenOptions {
+    OpenOptions {
+        allow_outside_files: outside.allow_outside_files,
+        ..OpenOptions::default()
+    }
+}
+
 pub fn run_ls(a: LsArgs) -> anyhow::Result<()> {
     let (part, path) = part_path(&a.path);
-    let mut input = crate::cmd::input::open(&a.image, &OpenOptions::default())?;
+    let mut input = crate::cmd::input::open(&a.image, &open_options(a.outside))?;
     let entries = input.run(|disk| {
         let range = volume_range(&disk, &a.image, part)?;
         ddgz_fat::list_in(&disk, range, Some(&volume_label(part)), path)
@@ -215,7 +227,7 @@ pub fn run_ls(a: LsArgs) -> anyhow::Result<()> {
 
 pub fn run_cat(a: CatArgs) -> anyhow::Result<()> {
     let (part, path) = part_path(&a.path);
-    let mut input = crate::cmd::input::open(&a.image, &OpenOptions::default())?;
+    let mut input = crate::cmd::input::open(&a.image, &open_options(a.outside))?;
     let mut out = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
     let label = volume_label(part);
     let r = match &mut input {

@@ -39,6 +39,14 @@ pub fn open(path: &Path, opts: &OpenOptions) -> anyhow::Result<Input> {
 }
 
 impl Input {
+    /// Every other file the image named and had read (none for a packed disk).
+    pub fn named_files(&self) -> Vec<std::path::PathBuf> {
+        match self {
+            Input::Image(i) => i.named_files().to_vec(),
+            Input::Packed(_) => Vec::new(),
+        }
+    }
+
     /// Runs `f` on the disk and returns its result; on a packed disk, the result of the
     /// first run that read only decoded bytes (see `ddgz_packed::Packed::run`). `f` must
     /// have no effect but its result.

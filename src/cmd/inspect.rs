@@ -17,7 +17,8 @@
 //!                    "allocation_unit_size": u64|null,
 //!                    "details": { name: string } (format-specific, e.g. "compression"),
 //!                    "backing_chain": [ { "path", "format", "subformat", "virtual_size",
-//!                                         "details" } ] (nearest first) }
+//!                                         "details" } ] (nearest first) },
+//!     "named_files": [ path ] (every extent, backing, data or parent file it read)
 //!   },
 //!   "disk_size": u64,
 //!   "table": null | { "source": "gpt_primary"|"gpt_backup"|"mbr", "disk_guid": GUID|null,
@@ -96,6 +97,9 @@ pub struct InspectArgs {
     /// Also open a qcow2 whose corrupt bit is set.
     #[arg(short, long)]
     pub force: bool,
+
+    #[command(flatten)]
+    pub outside: crate::cli::OutsideArgs,
 }
 
 /// Check that a disk image is fit for MAAS: GPT, ESXi layout, FAT, VMFS headers.
@@ -138,6 +142,9 @@ pub struct ValidateArgs {
     /// Also open a qcow2 whose corrupt bit is set.
     #[arg(short, long)]
     pub force: bool,
+
+    #[command(flatten)]
+    pub outside: crate::cli::OutsideArgs,
 }
 
 /// `--allow CODE`, shared by `validate`, `convert` and `verify`.
@@ -181,10 +188,16 @@ impl From<ProfileArg> for Profile {
     }
 }
 
-fn open(path: &Path, format: Option<FormatArg>, force: bool) -> anyhow::Result<Input> {
+fn open(
+    path: &Path,
+    format: Option<FormatArg>,
+    force: bool,
+    outside: crate::cli::OutsideArgs,
+) -> anyhow::Result<Input> {
     let opts = OpenOptions {
         format: format.map(Format::from),
         force_corrupt: force,
+        allow_outside_files: outside.allow_outside_files,
     };
     crate::cmd::input::open(path, &opts)
 }
@@ -198,12 +211,13 @@ struct InspectJson {
 }
 
 pub fn run_inspect(a: InspectArgs) -> anyhow::Result<()> {
-    let mut input = open(&a.image, a.format, a.force)?;
+    let mut input = open(&a.image, a.format, a.force, a.outside)?;
+    let named = input.named_files();
     let (report, img) = input.run(|image| {
         let report = ddgz_layout::inspect(&image)
             .with_context(|| format!("{}: reading the partitions", a.image.display()))
             .input()?;
-        Ok((report, show::image_json(&a.image, image)?))
+        Ok((report, show::image_json(&a.image, image, &named)?))
     })?;
     let mut out = std::io::stdout().lock();
     if a.json {
@@ -267,7 +281,7 @@ struct ValidateJson<'a> {
 }
 
 pub fn run_validate(a: ValidateArgs) -> anyhow::Result<()> {
-    let mut input = open(&a.image, a.format, a.force)?;
+    let mut input = open(&a.image, a.format, a.force, a.outside)?;
     let mut findings = input.run(|image| {
         ddgz_layout::validate(&image, a.profile.into())
             .with_context(|| format!("{}: reading the partitions", a.image.display()))

@@ -74,12 +74,19 @@ pub struct Args {
 
     #[command(flatten)]
     pub allow: crate::cmd::inspect::AllowArgs,
+    #[command(flatten)]
+    pub outside: crate::cli::OutsideArgs,
 }
 
 /// The source to compare with: the image at `path`, with the files of `add` added in
 /// memory as `convert --add` adds them; and what was added, for the report.
-fn open_source(path: &Path, add: &crate::cmd::fat::AddArgs) -> anyhow::Result<Box<dyn Disk>> {
-    let image = Image::open(path, &OpenOptions::default())
+fn open_source(path: &Path, a: &Args) -> anyhow::Result<Box<dyn Disk>> {
+    let add = &a.add;
+    let opts = OpenOptions {
+        allow_outside_files: a.outside.allow_outside_files,
+        ..OpenOptions::default()
+    };
+    let image = Image::open(path, &opts)
         .with_context(|| format!("cannot open the source {}", path.display()))
         .input()?;
     if add.add.is_empty() {
@@ -103,7 +110,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         ));
     }
     let source = match &a.against {
-        Some(p) => Some(open_source(p, &a.add)?),
+        Some(p) => Some(open_source(p, &a)?),
         None => None,
     };
     let progress = Progress::new(&a.file, a.quiet);

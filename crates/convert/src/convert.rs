@@ -23,6 +23,9 @@ pub struct Options {
     pub format: Option<Format>,
     /// Read a qcow2 whose corrupt bit is set.
     pub force_corrupt: bool,
+    /// Let the image name files outside its own directory (`--allow-outside-files`,
+    /// [`ddgz_image::OpenOptions::allow_outside_files`]).
+    pub allow_outside_files: bool,
     /// Files and trees to copy into FAT partitions, in memory (the input never changes).
     pub add: Vec<AddSpec>,
     /// With `add`: overwrite files that exist (otherwise that is an error).
@@ -51,6 +54,7 @@ impl Default for Options {
         Self {
             format: None,
             force_corrupt: false,
+            allow_outside_files: false,
             add: Vec::new(),
             replace: false,
             validate: true,
@@ -101,6 +105,7 @@ pub struct Converter<'w> {
     started: Instant,
     format: Format,
     allocated: u64,
+    named_files: Vec<std::path::PathBuf>,
     work: u64,
     disk: Box<dyn Disk>,
     layout: Option<ddgz_layout::Report>,
@@ -191,12 +196,14 @@ impl<'w> Converter<'w> {
         let open = OpenOptions {
             format: opts.format,
             force_corrupt: opts.force_corrupt,
+            allow_outside_files: opts.allow_outside_files,
         };
         let image = Image::open(input, &open).map_err(|e| Error::wrap(ErrorKind::Input, e))?;
         if opts.format.is_none() && image.format() == Format::Raw {
             refuse_packed(&image, input)?;
         }
         let format = image.format();
+        let named_files = image.named_files().to_vec();
         let allocated = image
             .allocated_bytes()
             .map_err(|e| Error::wrap(ErrorKind::Input, e))?;
@@ -273,6 +280,7 @@ impl<'w> Converter<'w> {
             started,
             format,
             allocated,
+            named_files,
             work,
             disk,
             layout,
@@ -334,6 +342,7 @@ impl<'w> Converter<'w> {
         Ok(Summary {
             input: self.input,
             format: self.format.name(),
+            named_files: self.named_files,
             output,
             virtual_size,
             allocated_bytes: self.allocated,

@@ -14,6 +14,9 @@ pub struct Summary {
     pub input: PathBuf,
     /// Its format, as the registry names it.
     pub format: &'static str,
+    /// Every other file the image named and had read (extents, backing, data and parent
+    /// files), as resolved paths.
+    pub named_files: Vec<PathBuf>,
     /// The file written (`None` for a writer).
     pub output: Option<PathBuf>,
     /// Guest bytes: the size of the disk.

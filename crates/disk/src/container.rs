@@ -99,6 +99,10 @@ impl Container for MemoryDisk {
 pub struct Chain {
     files: Vec<(u64, u64)>,
     max_depth: usize,
+    allow_outside: bool,
+    named: Vec<PathBuf>,
+    /// The directory of the top image: the one named files must stay in.
+    root: Option<PathBuf>,
 }
 
 impl Chain {
@@ -107,7 +111,62 @@ impl Chain {
         Self {
             files: Vec::new(),
             max_depth,
+            allow_outside: false,
+            named: Vec::new(),
+            root: None,
         }
+    }
+
+    /// Lets the images of this chain name files outside their own directory (absolute or
+    /// `../` names): `--allow-outside-files`. Refused by default
+    /// ([`crate::confine`]).
+    pub fn allow_outside_files(mut self, allow: bool) -> Self {
+        self.allow_outside = allow;
+        self
+    }
+
+    /// Resolves `name`, stored in the file `image` in the role `what` ("backing file",
+    /// "extent file", …), to a path ([`crate::resolve_name`]), refuses it when it leaves
+    /// the directory of the chain's top image (`image`'s own before any file is entered)
+    /// unless allowed, and records it as a file this chain's images
+    /// pulled in ([`Chain::named_files`]).
+    pub fn resolve(
+        &mut self,
+        image: &Path,
+        name: &[u8],
+        what: &str,
+    ) -> std::result::Result<PathBuf, crate::NameError> {
+        let p = crate::resolve_name(image, name, what)?;
+        self.admit(image, name, &p, what)?;
+        Ok(p)
+    }
+
+    /// As [`Chain::resolve`] for a path already made of `name` (a format with rules of its
+    /// own, such as VHD's parent locators).
+    pub fn admit(
+        &mut self,
+        image: &Path,
+        name: &[u8],
+        path: &Path,
+        what: &str,
+    ) -> std::result::Result<(), crate::NameError> {
+        if !self.allow_outside {
+            let dir = match &self.root {
+                Some(r) => r.as_path(),
+                None => image.parent().unwrap_or(Path::new("")),
+            };
+            crate::name::confine(dir, name, path, what)?;
+        }
+        if !self.named.iter().any(|n| n == path) {
+            self.named.push(path.into());
+        }
+        Ok(())
+    }
+
+    /// Every file the images of this chain named and had opened (extents, backing and
+    /// data files, parents), in the order they were resolved.
+    pub fn named_files(&self) -> &[PathBuf] {
+        &self.named
     }
 
     /// Number of backing files entered so far (the top image is depth 0).
@@ -138,6 +197,9 @@ impl Chain {
                 "backing chain is longer than the limit of {} files",
                 self.max_depth
             )));
+        }
+        if self.files.is_empty() {
+            self.root = Some(file.path().parent().unwrap_or(Path::new("")).into());
         }
         self.files.push(id);
         Ok(())

@@ -47,7 +47,7 @@ pub use file::{FileId, InputFile};
 pub use image_file::{open_error, ImageFile};
 pub use map::{Map, Mapping, Runs, UnitCache};
 pub use memory::MemoryDisk;
-pub use name::{escape, escape_message, resolve_name, show_name, NameError};
+pub use name::{confine, escape, escape_message, resolve_name, show_name, NameError, OUTSIDE_FLAG};
 pub use overlay::{Overlay, Patch};
 pub use raw::RawDisk;
 pub use reader::{Problem, ReaderError, ReaderKind};

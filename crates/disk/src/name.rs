@@ -123,6 +123,61 @@ pub fn resolve_name(image: &Path, name: &[u8], what: &str) -> Result<PathBuf, Na
     })
 }
 
+/// The flag that lets an image name files outside its own directory, as messages name it.
+pub const OUTSIDE_FLAG: &str = "--allow-outside-files";
+
+/// `path` with `.` and `..` removed lexically (absolute when `path` is absolute).
+fn lexical(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if !out.pop() {
+                    out.push("..");
+                }
+            }
+            c => out.push(c.as_os_str()),
+        }
+    }
+    out
+}
+
+/// Refuses `resolved` (the path [`resolve_name`] made of `name`) when it leaves `dir` (the
+/// directory of the image the user named, the top of the chain), lexically (an absolute
+/// name, `..`) or once symbolic links are followed: an image from elsewhere must not pull
+/// a host file into the output. An absolute name that stays inside the directory is fine
+/// (qemu-img writes backing names as given), and so is a backing file's `../` name that
+/// comes back into it (`sub/mid.qcow2` naming `../base.qcow2`).
+pub fn confine(dir: &Path, name: &[u8], resolved: &Path, what: &str) -> Result<(), NameError> {
+    let cwd = std::env::current_dir().unwrap_or_default();
+    let dir = lexical(&cwd.join(dir));
+    let lex = lexical(&cwd.join(resolved));
+    let mut inside = lex.starts_with(&dir);
+    if inside {
+        // Symbolic links: compare the real places, when the file exists (a missing file
+        // fails to open later, with its own message).
+        if let (Ok(d), Ok(f)) = (dir.canonicalize(), lex.canonicalize()) {
+            inside = f.starts_with(&d);
+        }
+    }
+    if inside {
+        return Ok(());
+    }
+    Err(NameError {
+        unsupported: true,
+        message: format!(
+            "the {what} {} ({}) lies outside the image's directory {}; ddgz reads only \
+             files in or below the directory of the image it is given unless \
+             {OUTSIDE_FLAG} is given",
+            show_name(name),
+            escape(resolved.as_os_str().as_bytes()),
+            escape(dir.as_os_str().as_bytes()),
+        ),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -141,6 +196,27 @@ mod tests {
         assert_eq!(r("/a/b/o.qcow2", "/abs/x").unwrap(), Path::new("/abs/x"));
         assert_eq!(r("o.qcow2", "x.raw").unwrap(), Path::new("x.raw"));
         assert_eq!(r("/a/o", "./we:ird").unwrap(), Path::new("/a/./we:ird"));
+    }
+
+    #[test]
+    fn confines_names_to_the_image_directory() {
+        let d = std::env::temp_dir().join(format!("ddgz-confine-{}", std::process::id()));
+        std::fs::create_dir_all(d.join("sub")).unwrap();
+        let img = d.join("o.vmdk");
+        let ok = |n: &str| {
+            let p = resolve_name(&img, n.as_bytes(), "extent file").unwrap();
+            confine(&d, n.as_bytes(), &p, "extent file")
+        };
+        assert!(ok("x.raw").is_ok());
+        assert!(ok("sub/../x.raw").is_ok());
+        assert!(ok(d.join("sub/x.raw").to_str().unwrap()).is_ok());
+        for n in ["../x.raw", "/etc/hostname", "sub/../../x"] {
+            let e = ok(n).unwrap_err();
+            assert!(e.message.contains(OUTSIDE_FLAG), "{}", e.message);
+        }
+        std::os::unix::fs::symlink("/etc/hostname", d.join("link")).unwrap();
+        assert!(ok("link").is_err());
+        std::fs::remove_dir_all(&d).unwrap();
     }
 
     #[test]

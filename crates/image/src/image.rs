@@ -13,6 +13,10 @@ pub struct OpenOptions {
     pub format: Option<Format>,
     /// Open images whose corrupt bit is set (qcow2).
     pub force_corrupt: bool,
+    /// Let an image name files outside its own directory (absolute or `../` extent,
+    /// backing, data or parent names): `--allow-outside-files`. Refused by default, so that
+    /// an image from elsewhere cannot pull a host file into the output.
+    pub allow_outside_files: bool,
 }
 
 /// An opened image file, of any format in [`FORMATS`](crate::FORMATS).
@@ -21,6 +25,7 @@ pub struct Image {
     path: PathBuf,
     format: Format,
     disk: Box<dyn Container>,
+    named: Vec<PathBuf>,
 }
 
 impl Image {
@@ -29,7 +34,7 @@ impl Image {
     /// by the format their image records.
     pub fn open(path: &Path, opts: &OpenOptions) -> Result<Self> {
         let input = InputFile::open(path)?;
-        let mut chain = Chain::default();
+        let mut chain = Chain::default().allow_outside_files(opts.allow_outside_files);
         chain.enter(&input)?;
         let format = match opts.format {
             Some(f) => f,
@@ -45,12 +50,19 @@ impl Image {
             path: path.into(),
             format,
             disk,
+            named: chain.named_files().to_vec(),
         })
     }
 
     /// The file this image was opened from.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Every other file the image named and had opened (extent, backing, data and parent
+    /// files, through the whole chain), as resolved paths, in the order they were named.
+    pub fn named_files(&self) -> &[PathBuf] {
+        &self.named
     }
 
     /// The container format.

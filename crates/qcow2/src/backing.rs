@@ -24,9 +24,15 @@ pub(crate) fn show(name: &[u8]) -> String {
 }
 
 /// Resolves a stored file name (`what` is "backing file" or "data file") to a path,
-/// relative to `image`'s directory ([`ddgz_disk::resolve_name`]).
-pub(crate) fn resolve(image: &Path, name: &[u8], what: &str) -> Result<PathBuf, Problem> {
-    ddgz_disk::resolve_name(image, name, what).map_err(|e| {
+/// relative to `image`'s directory, refused when it leaves that directory unless the chain
+/// allows it ([`ddgz_disk::Chain::resolve`]).
+pub(crate) fn resolve(
+    chain: &mut ddgz_disk::Chain,
+    image: &Path,
+    name: &[u8],
+    what: &str,
+) -> Result<PathBuf, Problem> {
+    chain.resolve(image, name, what).map_err(|e| {
         if e.unsupported {
             Problem::unsupported(e.message)
         } else {
@@ -55,7 +61,10 @@ mod tests {
 
     #[test]
     fn resolves_relative_to_the_image() {
-        let r = |img: &str, n: &str| resolve(Path::new(img), n.as_bytes(), "backing file");
+        let r = |img: &str, n: &str| {
+            let mut c = ddgz_disk::Chain::default().allow_outside_files(true);
+            resolve(&mut c, Path::new(img), n.as_bytes(), "backing file")
+        };
         assert_eq!(
             r("/a/b/o.qcow2", "base.qcow2").unwrap(),
             Path::new("/a/b/base.qcow2")
@@ -78,21 +87,31 @@ mod tests {
             "nbd+unix:///e",
             ":x",
         ] {
-            let m = resolve(Path::new("/o"), n.as_bytes(), "backing file")
-                .unwrap_err()
-                .message;
+            let m = resolve(
+                &mut Default::default(),
+                Path::new("/o"),
+                n.as_bytes(),
+                "backing file",
+            )
+            .unwrap_err()
+            .message;
             assert!(
                 m.contains("is not a plain file path (protocol prefix"),
                 "{m}"
             );
         }
-        let m = resolve(Path::new("/o"), b"", "data file")
+        let m = resolve(&mut Default::default(), Path::new("/o"), b"", "data file")
             .unwrap_err()
             .message;
         assert_eq!(m, "the data file name is empty");
-        let m = resolve(Path::new("/o"), b"a\0b", "data file")
-            .unwrap_err()
-            .message;
+        let m = resolve(
+            &mut Default::default(),
+            Path::new("/o"),
+            b"a\0b",
+            "data file",
+        )
+        .unwrap_err()
+        .message;
         assert!(m.contains("NUL"), "{m}");
     }
 

@@ -321,7 +321,7 @@ impl Qcow2 {
                     "the external data file bit is set but no data file name is recorded",
                 )
             })?;
-            let p = backing::resolve(path, name, "data file").map_err(|e| e.at(path))?;
+            let p = backing::resolve(chain, path, name, "data file").map_err(|e| e.at(path))?;
             if image.is_memory() {
                 return Err(from_memory("external data file"));
             }
@@ -388,7 +388,8 @@ impl Qcow2 {
                     ),
                 ));
             }
-            let bpath = backing::resolve(path, name, "backing file").map_err(|p| p.at(path))?;
+            let bpath =
+                backing::resolve(chain, path, name, "backing file").map_err(|p| p.at(path))?;
             if chain.depth() >= chain.max_depth() {
                 return Err(Error::new(
                     path,

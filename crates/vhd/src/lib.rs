@@ -472,6 +472,14 @@ impl Vhd {
                 ),
             ));
         };
+        chain
+            .admit(
+                path,
+                c.path.as_os_str().as_encoded_bytes(),
+                &c.path,
+                "parent file",
+            )
+            .map_err(|e| Error::new(path, ErrorKind::Unsupported, e.message))?;
         let role = format!(" (the parent of {})", path.display());
         let input =
             InputFile::open(&c.path).map_err(|e| ddgz_disk::open_error(&c.path, e, &role))?;

@@ -213,7 +213,7 @@ impl Vmdk {
     fn open_source(
         file: ImageFile,
         _opts: &OpenOptions,
-        parents: Option<(&dyn OpenBacking, &mut Chain)>,
+        mut parents: Option<(&dyn OpenBacking, &mut Chain)>,
     ) -> Result<Self, Error> {
         let path = file.path().to_path_buf();
         let mut head = vec![0u8; file.size().min(512) as usize];
@@ -223,7 +223,8 @@ impl Vmdk {
             let desc = Self::embedded_descriptor(&file, &h)?;
             if h.capacity == 0 && h.descriptor_offset != 0 {
                 // A sparse file that holds only a descriptor: its extents are elsewhere.
-                let extents = Self::descriptor_extents(&file, &desc)?;
+                let extents =
+                    Self::descriptor_extents(&file, &desc, parents.as_mut().map(|p| &mut *p.1))?;
                 (desc, extents, "monolithicSparse")
             } else {
                 let sp = SparseExtent::open(file, h)?;
@@ -258,7 +259,8 @@ impl Vmdk {
             let mut text = vec![0u8; file.size() as usize];
             file.read(&mut text, 0, "the descriptor")?;
             let desc = Descriptor::parse(&text).map_err(|p| p.at(&path))?;
-            let extents = Self::descriptor_extents(&file, &desc)?;
+            let extents =
+                Self::descriptor_extents(&file, &desc, parents.as_mut().map(|p| &mut *p.1))?;
             (desc, extents, "monolithicFlat")
         } else {
             return Err(Error::new(
@@ -277,7 +279,12 @@ impl Vmdk {
         let parent = match &desc.parent_hint {
             None => None,
             Some(hint) => {
-                let ppath = Self::resolve(&path, hint, "parent file")?;
+                let ppath = Self::resolve(
+                    parents.as_mut().map(|p| &mut *p.1),
+                    &path,
+                    hint,
+                    "parent file",
+                )?;
                 let Some((backing, chain)) = parents else {
                     return Err(Error::new(
                         &path,
@@ -331,8 +338,20 @@ impl Vmdk {
         )
     }
 
-    fn resolve(path: &Path, name: &[u8], what: &str) -> Result<PathBuf, Error> {
-        ddgz_disk::resolve_name(path, name, what).map_err(|e| {
+    /// Resolves a stored name through `chain` (refused when it leaves the image's
+    /// directory unless allowed; recorded as a file pulled in), or with the default rules
+    /// for an image read from memory.
+    fn resolve(
+        chain: Option<&mut Chain>,
+        path: &Path,
+        name: &[u8],
+        what: &str,
+    ) -> Result<PathBuf, Error> {
+        let r = match chain {
+            Some(c) => c.resolve(path, name, what),
+            None => Chain::default().resolve(path, name, what),
+        };
+        r.map_err(|e| {
             let kind = if e.unsupported {
                 ErrorKind::Unsupported
             } else {
@@ -380,7 +399,11 @@ impl Vmdk {
     }
 
     /// Opens the extents a descriptor (stored in `file`) lists, in guest order.
-    fn descriptor_extents(file: &ImageFile, desc: &Descriptor) -> Result<Vec<Extent>, Error> {
+    fn descriptor_extents(
+        file: &ImageFile,
+        desc: &Descriptor,
+        mut chain: Option<&mut Chain>,
+    ) -> Result<Vec<Extent>, Error> {
         let path = file.path();
         let mut out = Vec::with_capacity(desc.extents.len());
         let mut start = 0u64;
@@ -394,9 +417,9 @@ impl Vmdk {
                 ));
             }
             let role = format!(" (extent {} of {})", i + 1, path.display());
-            let named = |what: &str| -> Result<PathBuf, Error> {
+            let mut named = |what: &str| -> Result<PathBuf, Error> {
                 let name = l.file.as_deref().unwrap_or_default();
-                let p = Self::resolve(path, name, what)?;
+                let p = Self::resolve(chain.as_deref_mut(), path, name, what)?;
                 if file.is_memory() {
                     return Err(Error::new(
                         path,

@@ -41,6 +41,8 @@ pub(super) struct ImageJson {
     virtual_size: u64,
     allocated_bytes: u64,
     container: ContainerJson,
+    /// Every other file the image named and had read (extents, backing, data, parents).
+    named_files: Vec<PathBuf>,
 }
 
 fn details_json(d: &[(&'static str, String)]) -> serde_json::Map<String, serde_json::Value> {
@@ -49,7 +51,11 @@ fn details_json(d: &[(&'static str, String)]) -> serde_json::Map<String, serde_j
         .collect()
 }
 
-pub(super) fn image_json(path: &Path, image: &dyn Container) -> anyhow::Result<ImageJson> {
+pub(super) fn image_json(
+    path: &Path,
+    image: &dyn Container,
+    named: &[PathBuf],
+) -> anyhow::Result<ImageJson> {
     let allocated = ddgz_image::allocated_bytes(image)
         .with_context(|| format!("{}: reading the extent map", path.display()))
         .input()?;
@@ -78,6 +84,7 @@ pub(super) fn image_json(path: &Path, image: &dyn Container) -> anyhow::Result<I
         virtual_size: image.size(),
         allocated_bytes: allocated,
         container,
+        named_files: named.to_vec(),
     })
 }
 
@@ -109,6 +116,9 @@ pub(super) fn print_inspect(
             write!(out, ", {k} {v}")?;
         }
         writeln!(out, ")")?;
+    }
+    for n in &img.named_files {
+        writeln!(out, "reads:      {}", n.display())?;
     }
     writeln!(
         out,
