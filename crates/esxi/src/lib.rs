@@ -1,5 +1,5 @@
 //! The ESXi profile: the disk layouts of ESXi 6.x and 7.0 / 8.0 and their checks
-//! ([`layout`]), the release a bootbank's `boot.cfg` names ([`bootcfg`]), and what a MAAS
+//! ([`layout`](mod@layout)), the release a bootbank's `boot.cfg` names ([`bootcfg`]), and what a MAAS
 //! deployment of an ESXi image needs beyond a bootable layout ([`readiness`]), each finding
 //! with one of this profile's [`CODES`].
 //!
