@@ -11,7 +11,7 @@
 use ddgz_disk::bytes::{le16, le32, le64};
 
 use crate::error::{corrupt, Result};
-use crate::record::FileRef;
+use crate::fileref::FileRef;
 use crate::runs::{self, Run};
 
 /// Attribute type codes.

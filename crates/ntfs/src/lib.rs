@@ -39,6 +39,7 @@ pub mod boot;
 mod dir;
 mod error;
 mod file;
+mod fileref;
 pub mod find;
 pub mod fixup;
 #[doc(hidden)]

@@ -10,6 +10,7 @@ use ddgz_disk::bytes::{le16, le32, le64};
 
 use crate::attr::Attribute;
 use crate::error::{corrupt, Result};
+pub use crate::fileref::FileRef;
 use crate::fixup;
 
 /// `flags` bit: the record is in use.
@@ -20,29 +21,6 @@ pub const DIRECTORY: u16 = 0x0002;
 pub const END: u32 = 0xFFFF_FFFF;
 /// Attributes one record may hold: a 64 KiB record of 24-byte attributes holds fewer.
 const MAX_ATTRS: usize = 4096;
-
-/// A file reference: MFT record number (48 bits) and sequence number (16 bits).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct FileRef {
-    /// MFT record number.
-    pub record: u64,
-    /// Sequence number the record had when the reference was made (0: not checked).
-    pub sequence: u16,
-}
-
-impl FileRef {
-    /// Splits the on-disk u64.
-    pub fn from_u64(v: u64) -> Self {
-        Self {
-            record: v & 0xFFFF_FFFF_FFFF,
-            sequence: (v >> 48) as u16,
-        }
-    }
-    /// The on-disk u64.
-    pub fn to_u64(self) -> u64 {
-        self.record | u64::from(self.sequence) << 48
-    }
-}
 
 /// An MFT record after its fixups, with its header fields decoded and its bytes kept (a
 /// writer edits the bytes and calls [`fixup::protect`] before writing them back).
