@@ -228,7 +228,7 @@ fn print_report(
         "wrote {} from {} of {}{}",
         out.display(),
         match &s.root_lv {
-            Some(lv) => format!("logical volume {lv}"),
+            Some(lv) => format!("logical volume {}", ddgz_image::escape(lv.as_bytes())),
             None => format!("partition {}", s.partition),
         },
         s.input.display(),
