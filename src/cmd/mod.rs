@@ -2,6 +2,7 @@
 
 pub mod convert;
 pub mod fat;
+pub mod files;
 pub mod input;
 pub mod inspect;
 pub mod stream;
