@@ -624,7 +624,7 @@ fn inspect_json_shape_is_pinned() {
     let k = |v: &Value| keys(v).join(",");
     assert_eq!(
         k(&j),
-        "disk_size,esxi,findings,image,partitions,schema_version,table"
+        "disk_size,esxi,filesystem,findings,image,lvm,partitions,schema_version,table"
     );
     assert_eq!(j["schema_version"], 2);
     assert_eq!(
@@ -650,7 +650,7 @@ fn inspect_json_shape_is_pinned() {
     for q in parts {
         assert_eq!(
             k(q),
-            "content,first_lba,guid,last_lba,name,number,size,type,type_name"
+            "content,filesystem,first_lba,guid,last_lba,name,number,size,type,type_name"
         );
     }
     assert_eq!(
@@ -662,6 +662,15 @@ fn inspect_json_shape_is_pinned() {
         "block_size,ctime,device_uuid,disk_block_size,extents,flavor,fs_minor,fs_version,kind,label,lv_size,lv_uuid,lvm_version,mode,segments,uuid,version_name"
     );
     assert_eq!(parts[3]["content"]["flavor"], "VMFS-L");
+    // What each filesystem says of itself (ddgz-volumes): FAT's own facts, VMFS named.
+    assert_eq!(
+        k(&parts[0]["filesystem"]),
+        "cluster_size,fat_type,kind,label,volume_id"
+    );
+    assert_eq!(parts[3]["filesystem"]["kind"], "other");
+    assert_eq!(parts[3]["filesystem"]["what"], "VMFS");
+    assert_eq!(j["filesystem"], Value::Null);
+    assert_eq!(j["lvm"], Value::Null);
     assert_eq!(parts[3]["type"], "4EB2EA39-7855-4790-A79E-FAE495E21F8D");
     assert_eq!(parts[3]["type_name"], "VMware VMFS-L");
     assert_eq!(parts[3]["name"], "OSDATA");

@@ -36,8 +36,15 @@
 //!                  "segments", "extents" }
 //!              | { "kind": "blank" } | { "kind": "unknown" } | { "kind": "other", "name" }
 //!              | { "kind": "invalid", "what": "FAT"|"VMFS", "reason" }
-//!              | { "kind": "unreadable", "reason" }
+//!              | { "kind": "unreadable", "reason" },
+//!     "filesystem": null | FS (what the filesystem says of itself; ddgz-volumes' Facts)
 //!   } ],
+//!   "filesystem": null | FS (a disk without a partition table: the whole disk's),
+//!   "lvm": null | { "groups": [ { "name", "uuid", "seqno", "extent_size", "pvs": [u32]
+//!                   (partition numbers), "missing_pvs": [uuid], "lvs": [ { "name": "VG/LV",
+//!                   "size", "segments": ["linear"|"striped"|"zero"|lvm2's type],
+//!                   "filesystem": null | FS, "error": null | string } ] } ],
+//!                   "orphans": [u32], "refused": [[u32, reason]], "error": null | string },
 //!   "esxi": null | { "generation": "6.x"|"7.0/8.0", "variant": string, "reference_lbas": bool,
 //!                    "version": null | { "version": "8.0.3", "major": u32, "minor": u32,
 //!                                        "build": "24022510", "build_line": string,
@@ -50,6 +57,16 @@
 //! FINDING = { "severity": "error"|"warning"|"info"|"note", "code": string (stable, see
 //!             the README), "allowed": null | "error"|"warning" (what a note was before
 //!             --allow), "partition": u32|null, "message": string }
+//! FS = { "kind": "ntfs", "label", "version": "3.1", "cluster_size", "sector_size",
+//!        "total_clusters", "free_clusters", "serial": 16 hex digits, "flags", "dirty",
+//!        "log": { "state": "clean" | "needs_replay" (+ "lsn") | "unreadable" (+ "reason") },
+//!        "hibernated" }
+//!    | { "kind": "ext", "label", "uuid", "block_size", "blocks", "state": "clean"|"not
+//!        clean"|"errors", "needs_recovery", "replayed_transactions" }
+//!    | { "kind": "xfs", "version": 4|5, "label", "uuid", "block_size", "blocks",
+//!        "log": "clean"|"dirty" }
+//!    | { "kind": "fat", "fat_type", "label", "volume_id", "cluster_size" }
+//!    | { "kind": "unreadable", "filesystem", "reason" } | { "kind": "other", "what" }
 //! ```
 //!
 //! `validate --json` prints `{ "schema_version": 2, "ok": bool, "profile", "items",
@@ -69,7 +86,9 @@ use serde::Serialize;
 use crate::cmd::input::{FormatArg, Input};
 use crate::exit::{with_code, Code, ResultExt};
 
+mod ordered;
 mod show;
+mod volumes;
 
 /// Version of the `--json` shapes, bumped only on an incompatible change.
 pub const SCHEMA_VERSION: u32 = 2;
@@ -213,11 +232,12 @@ struct InspectJson {
 pub fn run_inspect(a: InspectArgs) -> anyhow::Result<()> {
     let mut input = open(&a.image, a.format, a.force, a.outside)?;
     let named = input.named_files();
-    let (report, img) = input.run(|image| {
+    let (report, img, fs) = input.run(|image| {
         let report = ddgz_layout::inspect(&image)
             .with_context(|| format!("{}: reading the partitions", a.image.display()))
             .input()?;
-        Ok((report, show::image_json(&a.image, image, &named)?))
+        let fs = volumes::gather(image, &report);
+        Ok((report, show::image_json(&a.image, image, &named)?, fs))
     })?;
     let mut out = std::io::stdout().lock();
     if a.json {
@@ -226,12 +246,14 @@ pub fn run_inspect(a: InspectArgs) -> anyhow::Result<()> {
             image: img,
             report,
         };
+        let mut j = ordered::Node::of(&j)?;
+        fs.add_json(&mut j)?;
         serde_json::to_writer_pretty(&mut out, &j)?;
         writeln!(out)?;
         return Ok(());
     }
     let mut out = crate::cli::Terminal(out);
-    show::print_inspect(&mut out, &img, &report)?;
+    show::print_inspect(&mut out, &img, &report, &fs)?;
     writeln!(out)?;
     print_findings(&mut out, &report.findings)?;
     Ok(())

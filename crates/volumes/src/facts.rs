@@ -247,7 +247,7 @@ pub(crate) fn probe(disk: &SharedDisk<'_>, range: &Range<u64>, place: &Place) ->
             Err(e) => unreadable("FAT", &e),
         },
         other => Facts::Other {
-            what: unsupported(disk, range, other),
+            what: unsupported(disk, range, &head, other),
         },
     }
 }

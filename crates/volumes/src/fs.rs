@@ -93,7 +93,7 @@ impl<'a> Volume<'a> {
             Some("FAT") => Fs::Fat,
             other => {
                 return Err(Error::Unsupported {
-                    what: unsupported(&disk, &range, other),
+                    what: unsupported(&disk, &range, &head, other),
                     place: place.to_string(),
                 })
             }
@@ -478,6 +478,7 @@ fn clean(path: &str) -> String {
 pub(crate) fn unsupported(
     disk: &SharedDisk<'_>,
     range: &Range<u64>,
+    head: &[u8],
     sniffed: Option<&str>,
 ) -> String {
     match sniffed {
@@ -488,6 +489,9 @@ pub(crate) fn unsupported(
             Ok(ddgz_vmfs::Probe::Volume(_) | ddgz_vmfs::Probe::Invalid { .. }) => "VMFS".into(),
             _ => match ddgz_disk::first_data(&**disk, range.start, range.end - range.start) {
                 Ok(None) => "blank (all zero)".into(),
+                _ if head.iter().all(|&b| b == 0) => {
+                    "no filesystem (its first 8 KiB are zero)".into()
+                }
                 _ => "unknown data".into(),
             },
         },

@@ -92,6 +92,7 @@ pub(super) fn print_inspect(
     out: &mut impl std::io::Write,
     img: &ImageJson,
     r: &Report,
+    fs: &super::volumes::FsReport,
 ) -> std::io::Result<()> {
     writeln!(out, "image:      {}", img.path.display())?;
     let c = &img.container;
@@ -205,8 +206,11 @@ pub(super) fn print_inspect(
             q.name.as_deref().unwrap_or("")
         )?;
         writeln!(out, "     {}", describe(&p.content))?;
+        if let Some(l) = fs.partition_line(q.number) {
+            writeln!(out, "     {l}")?;
+        }
     }
-    Ok(())
+    fs.print(out)
 }
 
 /// `C12A7328-F81F-11D2-BA4B-00A0C93EC93B EFI System` stays; only the width is padded.
