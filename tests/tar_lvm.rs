@@ -43,7 +43,7 @@ find . \( -type b -o -type c \) -exec stat -c '%n %t %T' {} + | LC_ALL=C sort
 find . -print0 | LC_ALL=C sort -z | xargs -0 getfattr -h -d -m - -e hex --absolute-names 2>/dev/null | grep -v '^trusted[.]SGI_ACL_'"#;
 
 /// Root, loop devices and the tools, or the reason to skip.
-fn lab(test: &str) -> Option<Dir> {
+pub(crate) fn lab(test: &str) -> Option<Dir> {
     let tools =
         "mkfs.xfs xfs_io mkfs.ext4 sgdisk qemu-img lvm losetup setfattr getfattr setfacl tar";
     let d = Dir::new();
@@ -68,7 +68,7 @@ fn lab(test: &str) -> Option<Dir> {
 }
 
 /// Makes `xfs.img` (320 MiB, sparse) and fills it through a loop mount.
-fn make_xfs(d: &Dir) {
+pub(crate) fn make_xfs(d: &Dir) {
     std::fs::write(d.join("fill.sh"), FILL).unwrap();
     d.sh(
         "truncate -s 320M xfs.img && mkfs.xfs -q -f xfs.img && mkdir -p mnt a b

@@ -169,6 +169,44 @@ impl<'a> Volumes<'a> {
         }
     }
 
+    /// Reads every data byte of the volume at `place` once, when it holds at most
+    /// `limit` bytes of data (else nothing), and says whether it did. On a disk read in
+    /// passes over a compressed stream (`ddgz-packed`), a filesystem walk is a chain of
+    /// dependent reads — record, index, child record — each costing a pass; reading the
+    /// whole volume first asks for all of it in one pass.
+    pub fn prefetch(&self, place: &Place, limit: u64) -> Result<bool> {
+        let (disk, range) = match place {
+            Place::Partition(n) => (self.disk.clone(), self.partition_range(*n)?),
+            Place::Lv(name) => {
+                let found = self.scan_lvm()?;
+                lvm::open_lv(&found.0, &found.1, name)?
+            }
+        };
+        let read = |e: ddgz_disk::Error| crate::error::fs_err(place, e);
+        let len = range.end - range.start;
+        if ddgz_disk::data_bytes_in(&*disk, range.start, len).map_err(read)? > limit {
+            return Ok(false);
+        }
+        let mut data = Vec::new();
+        ddgz_disk::walk_extents(&*disk, range.start, len, |e| {
+            if e.kind == ddgz_disk::ExtentKind::Data {
+                data.push((e.offset, e.len));
+            }
+            std::ops::ControlFlow::<()>::Continue(())
+        })
+        .map_err(read)?;
+        let mut buf = vec![0u8; 1 << 20];
+        for (mut at, len) in data {
+            let end = at + len;
+            while at < end {
+                let n = (end - at).min(buf.len() as u64) as usize;
+                disk.read_at(at, &mut buf[..n]).map_err(read)?;
+                at += n as u64;
+            }
+        }
+        Ok(true)
+    }
+
     /// The volume groups on the partitions, with notes on the partitions that look like
     /// LVM but could not be read.
     pub(crate) fn scan_lvm(&self) -> Result<(ddgz_lvm::Found<SharedDisk<'a>>, Vec<String>)> {

@@ -6,6 +6,8 @@ use std::process::Command;
 
 use ddgz_disk::MemoryDisk;
 
+pub mod windows;
+
 /// Whether `tool` is on PATH.
 pub fn have(tool: &str) -> bool {
     Command::new("sh")
