@@ -93,14 +93,20 @@ mod volumes;
 /// Version of the `--json` shapes, bumped only on an incompatible change.
 pub const SCHEMA_VERSION: u32 = 2;
 
-/// Show what is in a disk image: container, partitions, filesystems, ESXi layout.
+/// Show what is in a disk image: container, partitions, filesystems, LVM, ESXi layout.
 ///
-/// Reads headers, FAT metadata and the extent map only: fast on a 32 GiB image.
+/// Reads headers, filesystem metadata and the extent map only: fast on a 32 GiB image.
+/// Under each partition, what its filesystem says of itself: NTFS label, version,
+/// cluster size, serial, clean/dirty, $LogFile, hibernation; ext and XFS label, UUID,
+/// block size, clean state; FAT type and label. LVM volume groups are listed with each
+/// logical volume's size, segment types and filesystem.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
 Examples:
   ddgz inspect output-esxi/packer-esxi
-  ddgz inspect disk.qcow2 --json | jq '.partitions[] | {number, content}'")]
+  ddgz inspect disk.qcow2 --json | jq '.partitions[] | {number, content, filesystem}'
+  ddgz inspect windows.dd.gz --json | jq '.partitions[3].filesystem | {dirty, log, hibernated}'
+  ddgz inspect rocky9.qcow2 --json | jq '.lvm.groups[].lvs[] | {name, size, filesystem}'")]
 pub struct InspectArgs {
     /// The image (any format ddgz reads, detected by content), or a finished .dd.gz / .dd.xz.
     pub image: PathBuf,

@@ -13,6 +13,9 @@ use crate::{time, Place, SharedDisk};
 
 /// Directory levels a recursive listing descends at most.
 const MAX_DEPTH: usize = 256;
+/// Names a recursive listing shows at most (a Windows volume has about a million; a
+/// damaged FAT whose directories point at their ancestors would otherwise never end).
+const MAX_ENTRIES: u64 = 1 << 23;
 /// NTFS records below this are the volume's own metafiles (`$MFT`, `$Bitmap`, `$Extend`
 /// …), which Windows and `ntfsls` do not list.
 const NTFS_FIRST_USER_RECORD: u64 = 16;
@@ -163,7 +166,21 @@ impl<'a> Volume<'a> {
     pub fn walk(&self, path: &str, f: &mut dyn FnMut(&[u8], &Entry) -> Result<()>) -> Result<()> {
         let top = self.list(path)?;
         let mut seen = BTreeSet::new();
-        self.walk_in(Vec::new(), top, 0, &mut seen, f)
+        let mut count = 0u64;
+        let mut counted = |p: &[u8], e: &Entry| -> Result<()> {
+            count += 1;
+            if count > MAX_ENTRIES {
+                return Err(fs_err(
+                    &self.place,
+                    Limit(format!(
+                        "more than {MAX_ENTRIES} names below /{}",
+                        clean(path)
+                    )),
+                ));
+            }
+            f(p, e)
+        };
+        self.walk_in(Vec::new(), top, 0, &mut seen, &mut counted)
     }
 
     fn walk_in(

@@ -228,3 +228,6 @@ impl<'a> Volumes<'a> {
         Ok((found, notes))
     }
 }
+
+#[cfg(test)]
+mod tests;
