@@ -5,7 +5,7 @@ use std::ops::Range;
 
 use serde::Serialize;
 
-use crate::fs::{head, sniff, unsupported};
+use crate::detect::{detect, head, unsupported};
 use crate::{Place, SharedDisk};
 
 /// `$LogFile`'s state on NTFS.
@@ -161,7 +161,7 @@ pub(crate) fn probe(disk: &SharedDisk<'_>, range: &Range<u64>, place: &Place) ->
         }
     };
     let len = range.end - range.start;
-    match sniff(&head) {
+    match detect(disk, range, &head) {
         Some("NTFS") => {
             match ddgz_ntfs::Volume::open(disk.clone(), range.start, len).and_then(|v| v.facts()) {
                 Ok(f) => Facts::Ntfs {

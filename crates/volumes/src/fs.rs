@@ -7,6 +7,7 @@ use std::ops::Range;
 
 use ddgz_fs::Tree;
 
+use crate::detect::{detect, head, unsupported};
 use crate::entry::{Entry, Kind, Node};
 use crate::error::{fs_err, Error, Result};
 use crate::{time, Place, SharedDisk};
@@ -44,43 +45,12 @@ pub struct Volume<'a> {
     pub(crate) fs: Fs<'a>,
 }
 
-/// What the first bytes of a volume say it is.
-pub(crate) fn sniff(head: &[u8]) -> Option<&'static str> {
-    let at = |r: Range<usize>| head.get(r);
-    if at(3..11) == Some(b"NTFS    ") {
-        Some("NTFS")
-    } else if at(3..11) == Some(b"EXFAT   ") {
-        Some("exFAT")
-    } else if at(1080..1082) == Some(&[0x53, 0xEF]) {
-        Some("ext")
-    } else if at(0..4) == Some(b"XFSB") {
-        Some("XFS")
-    } else if head.len() >= 512 && ddgz_fat::looks_like_fat(head) {
-        Some("FAT")
-    } else if at(512..520) == Some(b"LABELONE") || at(0..8) == Some(b"LABELONE") {
-        Some("LVM")
-    } else if at(4086..4096) == Some(b"SWAPSPACE2") {
-        Some("swap")
-    } else {
-        None
-    }
-}
-
-/// The first 8 KiB of `range` (fewer when it is smaller).
-pub(crate) fn head(disk: &SharedDisk<'_>, range: &Range<u64>, place: &Place) -> Result<Vec<u8>> {
-    let len = (range.end - range.start).min(8192) as usize;
-    let mut head = vec![0u8; len];
-    disk.read_at(range.start, &mut head)
-        .map_err(|e| fs_err(place, e))?;
-    Ok(head)
-}
-
 impl<'a> Volume<'a> {
     /// Opens the filesystem in `range` of `disk`.
     pub(crate) fn open(disk: SharedDisk<'a>, range: Range<u64>, place: Place) -> Result<Self> {
         let head = head(&disk, &range, &place)?;
         let len = range.end - range.start;
-        let fs = match sniff(&head) {
+        let fs = match detect(&disk, &range, &head) {
             Some("NTFS") => Fs::Ntfs(
                 ddgz_ntfs::Volume::open(disk.clone(), range.start, len)
                     .map_err(|e| fs_err(&place, e))?,
@@ -489,28 +459,4 @@ fn clean(path: &str) -> String {
         .filter(|c| !c.is_empty() && *c != ".")
         .collect::<Vec<_>>()
         .join("/")
-}
-
-/// What a volume that is not a readable filesystem holds, for the error.
-pub(crate) fn unsupported(
-    disk: &SharedDisk<'_>,
-    range: &Range<u64>,
-    head: &[u8],
-    sniffed: Option<&str>,
-) -> String {
-    match sniffed {
-        Some("LVM") => "an LVM2 physical volume (name its logical volumes as VG/LV:PATH)".into(),
-        Some("swap") => "Linux swap".into(),
-        Some("exFAT") => "exFAT".into(),
-        _ => match ddgz_vmfs::probe(&**disk, range.clone()) {
-            Ok(ddgz_vmfs::Probe::Volume(_) | ddgz_vmfs::Probe::Invalid { .. }) => "VMFS".into(),
-            _ => match ddgz_disk::first_data(&**disk, range.start, range.end - range.start) {
-                Ok(None) => "blank (all zero)".into(),
-                _ if head.iter().all(|&b| b == 0) => {
-                    "no filesystem (its first 8 KiB are zero)".into()
-                }
-                _ => "unknown data".into(),
-            },
-        },
-    }
 }

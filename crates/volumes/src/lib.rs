@@ -27,6 +27,7 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+mod detect;
 mod entry;
 mod error;
 mod facts;
