@@ -54,6 +54,7 @@ const TEST_TOOLS: &[(&str, &str)] = &[
     ("ntfsinfo", "ntfs-3g"),
     ("ntfs-3g", "ntfs-3g"),
     ("blkid", "util-linux"),
+    ("mkswap", "util-linux"),
     ("strace", "strace"),
     ("make", "make"),
     ("packer", "packer"),
