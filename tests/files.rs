@@ -104,7 +104,10 @@ touch -d '2001-02-03 04:05:06' src/etc/os-release
 #[test]
 fn ls_cat_inspect_of_ext4_equal_the_source_tree() {
     let t = "ls_cat_inspect_of_ext4_equal_the_source_tree";
-    if !tools(t, "mkfs.ext4 mkfs.vfat mkswap sgdisk qemu-img blkid") {
+    if !tools(
+        t,
+        "mkfs.ext4 mkfs.vfat mmd mcopy mkswap sgdisk qemu-img blkid",
+    ) {
         return;
     }
     let d = Dir::new();
@@ -115,6 +118,9 @@ fn ls_cat_inspect_of_ext4_equal_the_source_tree() {
           truncate -s 100M disk.img
           sgdisk -n1:1M:+8M -t1:ef00 -n2:9M:+64M -t2:8300 -n3:73M:+8M -t3:8200 -n4:81M:0 disk.img >/dev/null
           mkfs.vfat --offset 2048 disk.img 8192 >/dev/null
+          export MTOOLS_SKIP_CHECK=1
+          mmd -i disk.img@@1M ::/EFI ::/EFI/BOOT
+          printf boot > BOOTX64.EFI && mcopy -i disk.img@@1M BOOTX64.EFI ::/EFI/BOOT/
           dd if=e4.img of=disk.img bs=1M seek=9 conv=notrunc status=none
           dd if=swap.img of=disk.img bs=1M seek=73 conv=notrunc status=none
           qemu-img convert -O qcow2 disk.img disk.qcow2");
@@ -130,6 +136,22 @@ fn ls_cat_inspect_of_ext4_equal_the_source_tree() {
         assert!(ours.contains(&"bell\\u{7}name".to_string()), "{ours:?}");
         ours.retain(|p| !p.starts_with("bell"));
         assert_eq!(ours, want, "{img}: ls -R differs from the source tree");
+    }
+    // Every container format reads alike.
+    let qcow2 = d.ddgz_ok(&["ls", "-lR", "disk.qcow2", "2:/"]);
+    for (fmt, ext) in [
+        ("vmdk", "vmdk"),
+        ("vpc", "vhd"),
+        ("vhdx", "vhdx"),
+        ("vdi", "vdi"),
+    ] {
+        d.sh(&format!("qemu-img convert -O {fmt} disk.img disk.{ext}"));
+        let img = format!("disk.{ext}");
+        assert_eq!(d.ddgz_ok(&["ls", "-lR", &img, "2:/"]), qcow2, "{img}");
+        assert_eq!(
+            cat(&d, &img, "2:/etc/os-release"),
+            b"NAME=\"Test\"\nID=test\n"
+        );
     }
     let files = regular_files(&d, "src");
     assert!(files.len() > 400, "{}", files.len());
@@ -201,8 +223,13 @@ fn ls_cat_inspect_of_ext4_equal_the_source_tree() {
         2,
         &["no logical volume vg/lv (found: none)"],
     );
-    // The FAT partition still reads as before.
-    assert_eq!(d.ddgz_ok(&["ls", "disk.qcow2", "1:/"]), "");
+    // The FAT partition reads as before, and recursively.
+    assert_eq!(d.ddgz_ok(&["ls", "disk.qcow2", "1:/"]), "EFI/\n");
+    assert_eq!(
+        d.ddgz_ok(&["ls", "-R", "disk.dd.gz", "1:/"]),
+        "EFI/\nEFI/BOOT/\nEFI/BOOT/BOOTX64.EFI\n"
+    );
+    assert_eq!(cat(&d, "disk.qcow2", "1:/efi/boot/bootx64.efi"), b"boot");
 
     // inspect: the ext facts against blkid and the label given to mkfs.
     let uuid = d.sh("blkid -p -o value -s UUID e4.img");
