@@ -288,7 +288,8 @@ impl<'a> Volume<'a> {
             .as_bytes()
             .to_vec();
         match &self.fs {
-            Fs::Fat => unreachable_fat(),
+            // FAT is listed by path ([`Self::list`]), never looked up here.
+            Fs::Fat => Err(self.err(Limit("FAT is read by path".into()))),
             Fs::Ext(t) => self.lookup_tree(t, path, name),
             Fs::Xfs(t) => self.lookup_tree(t, path, name),
             Fs::Ntfs(v) => {
@@ -396,10 +397,6 @@ impl<E> From<E> for Either<E> {
     fn from(e: E) -> Self {
         Either::Fs(e)
     }
-}
-
-fn unreachable_fat() -> ! {
-    unreachable!("FAT is listed by path")
 }
 
 fn ntfs_placeholder(name: Vec<u8>) -> Entry {
