@@ -70,6 +70,14 @@ fn check(cluster: u32) {
         // The unnamed stream of a file with alternate data streams, found by any case.
         assert_eq!(cat(&d, "disk.qcow2", "4:/ADS/FILE.TXT"), b"main stream");
         assert_eq!(
+            d.ddgz_ok(&["ls", "disk.qcow2", "4:/ADS/FILE.TXT"]),
+            "file.txt\n"
+        );
+        assert_eq!(
+            d.ddgz_ok(&["ls", "disk.qcow2", "4:/ads"]),
+            "file.txt\nlisted.txt\n"
+        );
+        assert_eq!(
             cat(&d, "disk.dd.gz", "4:/ads/listed.txt"),
             b"has an attribute list"
         );

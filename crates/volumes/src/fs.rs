@@ -301,6 +301,16 @@ impl<'a> Volume<'a> {
                 if f.is_directory() {
                     return Ok((Some(Node::Number(rec)), ntfs_placeholder(name)));
                 }
+                // The name as stored (the path may spell it in another case).
+                let typed: Vec<u16> = String::from_utf8_lossy(&name).encode_utf16().collect();
+                let name = match f.file_names() {
+                    Ok(names) => names
+                        .iter()
+                        .filter(|n| n.namespace != ddgz_ntfs::attr::namespace::DOS)
+                        .find(|n| v.upcase().eq(&n.name, &typed))
+                        .map_or(name, |n| String::from_utf16_lossy(&n.name).into_bytes()),
+                    Err(_) => name,
+                };
                 Ok((None, self.ntfs_entry(v, rec, name)?))
             }
         }
