@@ -30,3 +30,4 @@ mod vhd;
 mod vhdx;
 mod vmdk;
 mod xz;
+mod zerofree;

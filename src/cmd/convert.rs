@@ -102,6 +102,14 @@ pub struct Args {
     #[command(flatten)]
     pub add: crate::cmd::fat::AddArgs,
 
+    /// Write zeros for every block that the disk's filesystems (FAT, ext2/3/4, NTFS) mark
+    /// free, instead of the deleted data they still hold: never inside a file, the journal
+    /// or metadata; a dirty, needs-recovery or hibernated filesystem, and partitions ddgz
+    /// does not read (VMFS, LVM, XFS, unknown), are copied as they are. The report says
+    /// what was zeroed per partition; `verify --against SRC --zero-free` checks it.
+    #[arg(long)]
+    pub zero_free: bool,
+
     #[command(flatten)]
     pub allow: crate::cmd::inspect::AllowArgs,
 
@@ -200,6 +208,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         allow_outside_files: a.outside.allow_outside_files,
         add: crate::cmd::fat::add_specs(&a.add)?,
         replace: a.add.replace,
+        zero_free: a.zero_free,
         validate: !a.no_validate,
         allow: a.allow.codes.clone(),
         codec,

@@ -30,6 +30,9 @@ pub struct Options {
     pub add: Vec<AddSpec>,
     /// With `add`: overwrite files that exist (otherwise that is an error).
     pub replace: bool,
+    /// Write zeros for every block the disk's clean filesystems mark free
+    /// ([`crate::zero_free`]), computed after `add`.
+    pub zero_free: bool,
     /// Validate the layout first, and refuse ([`ErrorKind::Invalid`]) on an error.
     pub validate: bool,
     /// Finding codes to accept (errors with these codes are downgraded).
@@ -57,6 +60,7 @@ impl Default for Options {
             allow_outside_files: false,
             add: Vec::new(),
             replace: false,
+            zero_free: false,
             validate: true,
             allow: Vec::new(),
             codec: d.codec,
@@ -109,6 +113,7 @@ pub struct Converter<'w> {
     work: u64,
     disk: Box<dyn Disk>,
     layout: Option<ddgz_layout::Report>,
+    zero_free: Option<crate::ZeroFree>,
     sink: Sink<'w>,
 }
 
@@ -250,6 +255,12 @@ impl<'w> Converter<'w> {
         } else {
             Box::new(Overlay::new(image, patches).map_err(|e| Error::wrap(ErrorKind::Input, e))?)
         };
+        let (disk, zero_free) = if opts.zero_free {
+            let (disk, z) = crate::zero_free(disk)?;
+            (disk, Some(z))
+        } else {
+            (disk, None)
+        };
         let layout = ddgz_layout::inspect(&*disk).map_err(|e| {
             Error::wrap(ErrorKind::Input, e).context(format!(
                 "{}: validating the partition table",
@@ -284,6 +295,7 @@ impl<'w> Converter<'w> {
             work,
             disk,
             layout,
+            zero_free,
             sink,
         })
     }
@@ -365,6 +377,7 @@ impl<'w> Converter<'w> {
                 Codec::Xz => "xz",
             },
             findings: self.layout.map(|r| r.findings),
+            zero_free: self.zero_free,
         })
     }
 }

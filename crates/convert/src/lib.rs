@@ -31,6 +31,8 @@
 mod convert;
 mod error;
 mod summary;
+mod zeroed;
+mod zerofree;
 
 pub use convert::{convert, Converter, Options, Output};
 pub use ddgz_deflate::{Codec, Progress};
@@ -38,3 +40,17 @@ pub use ddgz_deflate::{Codec, Progress};
 pub use ddgz_output::{files_under, OutputError, OutputFile};
 pub use error::{Error, ErrorKind, Result};
 pub use summary::Summary;
+pub use zeroed::Zeroed;
+pub use zerofree::{plan as zero_free_plan, VolumeZeroing, ZeroFree, MAX_RANGES};
+
+/// `disk` with the free space of its clean filesystems read as zeros ([`zero_free_plan`]),
+/// and what was zeroed: what `convert --zero-free` writes, and what `verify --against
+/// --zero-free` compares with.
+pub fn zero_free(disk: Box<dyn ddgz_image::Disk>) -> Result<(Box<dyn ddgz_image::Disk>, ZeroFree)> {
+    let (ranges, report) = zerofree::plan(&*disk);
+    if ranges.is_empty() {
+        return Ok((disk, report));
+    }
+    let z = Zeroed::new(disk, ranges).map_err(|e| Error::wrap(ErrorKind::Input, e))?;
+    Ok((Box::new(z), report))
+}

@@ -48,6 +48,10 @@ pub struct Summary {
     /// What validation found (as `ddgz validate --json`'s); `None` without validation when
     /// the layout could not be read.
     pub findings: Option<ddgz_layout::Findings>,
+    /// What `--zero-free` zeroed, per partition, and why it left the others as they were
+    /// (absent without `--zero-free`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub zero_free: Option<crate::ZeroFree>,
 }
 
 impl fmt::Display for Summary {
@@ -92,6 +96,16 @@ impl fmt::Display for Summary {
             if self.compression == "xz" { "xz " } else { "" },
             self.level
         )?;
+        if let Some(z) = &self.zero_free {
+            writeln!(
+                w,
+                "  zero-free      {} of free space written as zeros",
+                human(z.zeroed_bytes)
+            )?;
+            for v in &z.volumes {
+                writeln!(w, "                 {v}")?;
+            }
+        }
         writeln!(w, "  sha256         {}", self.sha256)?;
         writeln!(w, "  size           {}", self.output_bytes)
     }
