@@ -19,6 +19,7 @@ mod packed;
 mod packer;
 mod paste;
 mod proptests;
+mod raw;
 mod safety;
 mod tar;
 mod tar_exact;

@@ -30,6 +30,7 @@
 
 mod convert;
 mod error;
+mod raw;
 mod summary;
 mod zeroed;
 mod zerofree;
