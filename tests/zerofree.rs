@@ -190,3 +190,51 @@ fn zero_free_leaves_a_dirty_fat_as_it_is() {
     );
     d.sh("zcat zf.dd.gz | cmp - disk.raw");
 }
+
+/// XFS: free space from the free-space B+ trees. The volume is made over random bytes
+/// without discarding them (`mkfs.xfs -K`), files put in by a prototype file: no mount
+/// needed to build it. `xfs_repair -n` is clean afterwards; the files are compared through
+/// a read-only loop mount when run as root.
+#[test]
+fn zero_free_reads_xfs_free_space_trees() {
+    let d = Dir::new();
+    d.sh("head -c 3M /dev/urandom > keep1 && head -c 5000 /dev/urandom > keep2
+          head -c 320M /dev/urandom > xfs.img
+          printf '/dev/null\\n0 0\\nd--755 0 0\\nkeep1 ---644 0 0 %s/keep1\\nd d--755 0 0\\nkeep2 ---644 0 0 %s/keep2\\n$\\n$\\n' \"$PWD\" \"$PWD\" > proto
+          mkfs.xfs -q -K -p proto xfs.img
+          truncate -s 330M disk.raw && sgdisk -o -n 1:1M:+320M disk.raw >/dev/null
+          dd if=xfs.img of=disk.raw bs=1M seek=1 conv=notrunc status=none && rm xfs.img");
+    let json = d.ddgz_ok(&[
+        "convert",
+        "disk.raw",
+        "-o",
+        "zf.dd.gz",
+        "--zero-free",
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let p1 = &v["zero_free"]["volumes"][0];
+    assert_eq!(p1["filesystem"], "XFS", "{json}");
+    // Of 320 MiB: all but the log (up to 64 MiB) and a few MiB of metadata and files.
+    assert!(p1["zeroed_bytes"].as_u64().unwrap() > 200 << 20, "{json}");
+    let zf = std::fs::metadata(d.join("zf.dd.gz")).unwrap().len();
+    assert!(zf < 5 << 20, "{zf}");
+    d.sh(
+        "zcat zf.dd.gz | dd of=p1.img bs=1M skip=1 count=320 iflag=fullblock status=none
+          xfs_repair -n p1.img >/dev/null 2>&1",
+    );
+    d.ddgz_ok(&["verify", "zf.dd.gz", "--against", "disk.raw", "--zero-free"]);
+    if is_root(&d) {
+        d.sh("mkdir m && mount -o loop,ro p1.img m
+              s=0; cmp m/keep1 keep1 && cmp m/d/keep2 keep2 || s=1; umount m; exit $s");
+    } else {
+        crate::util::say(
+            "zero_free_reads_xfs_free_space_trees: not root, files not compared through a mount",
+        );
+    }
+}
+
+/// Whether the tests run as root (`id -u`), which a loop mount needs.
+fn is_root(d: &Dir) -> bool {
+    d.sh("id -u").trim() == "0"
+}

@@ -3,10 +3,10 @@
 //!
 //! Each partition (or the whole disk, without a partition table) is probed; a filesystem
 //! ddgz reads lists its free space through its own crate (FAT: the FAT; ext2/3/4: the
-//! block bitmaps; NTFS: `$Bitmap`), and only when it is clean — a dirty, needs-recovery
-//! or hibernated one, a partition that overlaps another, and anything ddgz does not read
-//! (VMFS, LVM, XFS, swap, unknown) are left as they are, each with the reason in the
-//! report. The ranges are computed on the disk as it will be written (after `--add`), so
+//! block bitmaps; NTFS: `$Bitmap`; XFS: the free-space B+ trees), and only when it is
+//! clean — a dirty, needs-recovery or hibernated one, a partition that overlaps another,
+//! and anything ddgz does not read (VMFS, LVM, swap, unknown) are left as they are, each
+//! with the reason in the report. The ranges are computed on the disk as it will be written (after `--add`), so
 //! clusters an edit allocates are in use, not free. `verify --against --zero-free`
 //! computes the same ranges from the source the same way.
 
@@ -208,7 +208,21 @@ fn volume(
     }
     if head.starts_with(b"XFSB") {
         *fs = "XFS".into();
-        return Err("free space of XFS is not read (its B+ trees): left as it is".into());
+        let xfs = match ddgz_xfs::Fs::open(disk, range.start, len) {
+            Ok(f) => f,
+            Err(ddgz_xfs::Error::DirtyLog(why)) => {
+                return Err(left(
+                    "not clean:",
+                    format!("its log holds work to replay ({why})"),
+                ))
+            }
+            Err(e) => return Err(left("cannot be read", format!("({e})"))),
+        };
+        return match xfs.free_space(emit) {
+            Ok(ddgz_xfs::FreeSpace::Listed { .. }) => Ok(()),
+            Ok(ddgz_xfs::FreeSpace::Unclean(why)) => Err(left("not clean:", why)),
+            Err(e) => Err(left("cannot be read", format!("({e})"))),
+        };
     }
     if matches!(
         ddgz_vmfs::probe(disk, range.clone()),
