@@ -1,7 +1,8 @@
 //! What the `ddgz` command line and other image builders call to turn a disk image into a
 //! MAAS `ddgz` file: open (any format of the registry) → add files into FAT partitions, in
-//! memory → validate the layout → compress in parallel → write atomically (or to any
-//! `Write`), with the sha256 and size MAAS asks for.
+//! memory → (with [`Options::zero_free`]) read the filesystems' free space as zeros →
+//! validate the layout → compress in parallel → write atomically (or to any `Write`), with
+//! the sha256 and size MAAS asks for; or ([`Options::raw`]) write the raw disk with holes.
 //!
 //! ```
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
