@@ -173,7 +173,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
                     Code::Failed,
                     anyhow::anyhow!(
                         "{} (an image made with `convert --add` or `--zero-free` equals its \
-                         source only with the same --add / --zero-free arguments given to verify)",
+                         source only with the same --add arguments, and --zero-free, given to verify)",
                         crate::exit::message(&e)
                     ),
                 )

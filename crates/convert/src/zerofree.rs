@@ -122,18 +122,23 @@ pub fn plan(disk: &dyn Disk) -> (Vec<Range<u64>>, ZeroFree) {
         };
         if v.note.is_none() {
             let mut mine = Vec::new();
+            let mut dropped = false;
             let room = MAX_RANGES.saturating_sub(ranges.len());
             let outcome = volume(disk, &range, &mut v.filesystem, &mut |r: Range<u64>| {
                 // Inside the volume, whatever the filesystem said.
                 let r = range.start + r.start.min(v.size)..range.start + r.end.min(v.size);
-                if r.start < r.end && mine.len() < room {
-                    mine.push(r);
+                if r.start < r.end {
+                    if mine.len() < room {
+                        mine.push(r);
+                    } else {
+                        dropped = true;
+                    }
                 }
             });
             match outcome {
                 Ok(()) => {
                     v.zeroed_bytes = mine.iter().map(|r| r.end - r.start).sum();
-                    if mine.len() >= room {
+                    if dropped {
                         v.note = Some(format!(
                             "free space in more than {MAX_RANGES} pieces: only the first \
                              zeroed"
