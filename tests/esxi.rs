@@ -556,8 +556,9 @@ fn an_error_cause_is_printed_once() {
 fn an_output_named_for_another_format_is_refused() {
     let dir = Dir::new();
     crate::util::write_pattern(&dir.join("d.raw"), 1 << 20, 0, 4096, 3);
-    // `.dd.xz` is written as xz (MAAS ddxz; tests/xz.rs); other names of other formats are refused.
-    for out in ["d.img", "d.dd.bz2", "d.qcow2", "D.DD.ZST"] {
+    // `.dd.xz` is written as xz (MAAS ddxz; tests/xz.rs), `.img` raw (tests/raw.rs); other
+    // names of other formats are refused.
+    for out in ["d.dd.bz2", "d.qcow2", "D.DD.ZST"] {
         let o = dir.ddgz(&["convert", "d.raw", "--no-validate", "-o", out]);
         assert_eq!(o.status.code(), Some(2), "{out}: {}", text(&o));
         assert!(text(&o).contains("name it .dd.gz"), "{}", text(&o));

@@ -102,6 +102,14 @@ pub struct Args {
     #[command(flatten)]
     pub add: crate::cmd::fat::AddArgs,
 
+    /// Write zeros for every block that the disk's filesystems (FAT, ext2/3/4, NTFS) mark
+    /// free, instead of the deleted data they still hold: never inside a file, the journal
+    /// or metadata; a dirty, needs-recovery or hibernated filesystem, and partitions ddgz
+    /// does not read (VMFS, LVM, XFS, unknown), are copied as they are. The report says
+    /// what was zeroed per partition; `verify --against SRC --zero-free` checks it.
+    #[arg(long)]
+    pub zero_free: bool,
+
     #[command(flatten)]
     pub allow: crate::cmd::inspect::AllowArgs,
 
@@ -126,6 +134,18 @@ pub enum CompressArg {
     Gzip,
     /// One xz stream of independent blocks (MAAS filetype ddxz).
     Xz,
+    /// None: the raw disk, written with holes where it is zero (not a MAAS filetype: for
+    /// a VM or a further build step). Also chosen by an output named .raw or .img.
+    None,
+}
+
+/// Whether to write the raw disk: `--compress none`, or an output named `.raw` / `.img`.
+pub fn raw_output(asked: Option<CompressArg>, out: Option<&Path>) -> bool {
+    let raw_name = out.is_some_and(|p| {
+        p.extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("raw") || e.eq_ignore_ascii_case("img"))
+    });
+    asked == Some(CompressArg::None) || asked.is_none() && raw_name
 }
 
 /// The codec: `--compress`, else xz for an output named `.xz`, else gzip.
@@ -136,7 +156,7 @@ pub fn codec(asked: Option<CompressArg>, out: Option<&Path>) -> ddgz_convert::Co
     });
     match asked {
         Some(CompressArg::Xz) => ddgz_convert::Codec::Xz,
-        Some(CompressArg::Gzip) => ddgz_convert::Codec::Gzip,
+        Some(CompressArg::Gzip | CompressArg::None) => ddgz_convert::Codec::Gzip,
         None if xz_name => ddgz_convert::Codec::Xz,
         None => ddgz_convert::Codec::Gzip,
     }
@@ -173,17 +193,28 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     }
     let to_stdout = a.output.as_deref() == Some(Path::new("-"));
     let codec = codec(a.compress, a.output.as_deref());
+    let raw = raw_output(a.compress, a.output.as_deref());
     let out_path = if to_stdout {
         None
     } else {
         Some(a.output.clone().unwrap_or_else(|| {
             let out = default_output(&a.input);
             match codec {
+                _ if raw => crate::cli::output_beside(&a.input, ".raw", "disk"),
                 ddgz_convert::Codec::Xz => out.with_extension("xz"),
                 ddgz_convert::Codec::Gzip => out,
             }
         }))
     };
+    if raw && (to_stdout || a.upload) {
+        return Err(with_code(
+            Code::Usage,
+            anyhow::anyhow!(
+                "the raw disk is written to a file, with holes, and is not a MAAS filetype: \
+                 not to `-o -`, not with --upload"
+            ),
+        ));
+    }
     if to_stdout {
         crate::cli::refuse_terminal_stdout()?;
     }
@@ -200,9 +231,11 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         allow_outside_files: a.outside.allow_outside_files,
         add: crate::cmd::fat::add_specs(&a.add)?,
         replace: a.add.replace,
+        zero_free: a.zero_free,
         validate: !a.no_validate,
         allow: a.allow.codes.clone(),
         codec,
+        raw,
         level: a.level,
         threads: a.threads.unwrap_or(0),
         chunk_size: chunk_size(codec, a.deflate_chunk_size),
@@ -277,6 +310,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     };
     let maas_command = out_abs
         .as_ref()
+        .filter(|_| !raw)
         .map(|p| maas_command(p, &resource, filetype));
     let report = Report {
         schema_version: crate::cmd::inspect::SCHEMA_VERSION,

@@ -65,6 +65,10 @@ pub struct Args {
     /// are added to the source in memory, as convert did, before comparing.
     #[command(flatten)]
     pub add: crate::cmd::fat::AddArgs,
+    /// With --against: the image was made with `convert --zero-free`; the free space of
+    /// the source's filesystems (after --add) is read as zeros, as convert wrote it.
+    #[arg(long)]
+    pub zero_free: bool,
     /// Check only the gzip stream (and the comparison), not the disk's partition table.
     #[arg(long)]
     pub no_layout: bool,
@@ -79,8 +83,24 @@ pub struct Args {
 }
 
 /// The source to compare with: the image at `path`, with the files of `add` added in
-/// memory as `convert --add` adds them; and what was added, for the report.
-fn open_source(path: &Path, a: &Args) -> anyhow::Result<Box<dyn Disk>> {
+/// memory as `convert --add` adds them and, with `--zero-free`, its free space zeroed as
+/// `convert --zero-free` zeroes it (and what was zeroed, for the report).
+fn open_source(
+    path: &Path,
+    a: &Args,
+) -> anyhow::Result<(Box<dyn Disk>, Option<ddgz_convert::ZeroFree>)> {
+    let disk = open_added(path, a)?;
+    if !a.zero_free {
+        return Ok((disk, None));
+    }
+    let (disk, z) = ddgz_convert::zero_free(disk)
+        .map_err(crate::cmd::convert::library_error)
+        .with_context(|| format!("--zero-free on the source {}", path.display()))?;
+    Ok((disk, Some(z)))
+}
+
+/// The image at `path` with the files of `add` added in memory.
+fn open_added(path: &Path, a: &Args) -> anyhow::Result<Box<dyn Disk>> {
     let add = &a.add;
     let opts = OpenOptions {
         allow_outside_files: a.outside.allow_outside_files,
@@ -103,15 +123,20 @@ fn open_source(path: &Path, a: &Args) -> anyhow::Result<Box<dyn Disk>> {
 
 pub fn run(a: Args) -> anyhow::Result<()> {
     let name = a.file.display().to_string();
-    if a.against.is_none() && (!a.add.add.is_empty() || a.add.replace) {
+    if a.against.is_none() && (!a.add.add.is_empty() || a.add.replace || a.zero_free) {
         return Err(with_code(
             Code::Usage,
-            anyhow::anyhow!("--add and --replace describe the source: they need --against"),
+            anyhow::anyhow!(
+                "--add, --replace and --zero-free describe the source: they need --against"
+            ),
         ));
     }
-    let source = match &a.against {
-        Some(p) => Some(open_source(p, &a)?),
-        None => None,
+    let (source, zeroed) = match &a.against {
+        Some(p) => {
+            let (d, z) = open_source(p, &a)?;
+            (Some(d), z)
+        }
+        None => (None, None),
     };
     let progress = Progress::new(&a.file, a.quiet);
 
@@ -143,12 +168,12 @@ pub fn run(a: Args) -> anyhow::Result<()> {
                     Some(verify::Error::Differs { .. })
                 )
             });
-            if differs && a.add.add.is_empty() {
+            if differs && (a.add.add.is_empty() || !a.zero_free) {
                 with_code(
                     Code::Failed,
                     anyhow::anyhow!(
-                        "{} (an image made with `convert --add` equals its source only with \
-                         the same --add arguments given to verify)",
+                        "{} (an image made with `convert --add` or `--zero-free` equals its \
+                         source only with the same --add arguments, and --zero-free, given to verify)",
                         crate::exit::message(&e)
                     ),
                 )
@@ -178,11 +203,22 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         } else {
             format!(" with the files of {} --add added", a.add.add.len())
         };
+        let zeroed_words = match &zeroed {
+            Some(z) => format!(
+                "{} with {} of free space read as zeros",
+                if added.is_empty() { "" } else { " and" },
+                crate::cli::human(z.zeroed_bytes)
+            ),
+            None => String::new(),
+        };
         lines.push(format!(
-            "{name}: equal to {}{added} ({} bytes), byte for byte",
+            "{name}: equal to {}{added}{zeroed_words} ({} bytes), byte for byte",
             p.display(),
             src.size()
         ));
+        if let Some(z) = &zeroed {
+            lines.extend(z.volumes.iter().map(|v| format!("{name}: zero-free: {v}")));
+        }
     }
 
     if !a.no_layout {

@@ -13,7 +13,8 @@ use ddgz_synth::content::{Content, Kind, Rng};
 
 use crate::bench::measure;
 
-fn sh(dir: &Path, script: &str) -> Result<()> {
+/// Runs `script` with `sh -ec` in `dir`; fails if it does.
+pub(crate) fn sh(dir: &Path, script: &str) -> Result<()> {
     let st = Command::new("sh")
         .args(["-ec", script])
         .current_dir(dir)
@@ -97,7 +98,11 @@ fn fixture(dir: &Path, mib: u64) -> Result<(PathBuf, PathBuf)> {
 }
 
 /// Median of `runs` timings of `cmd`, output size of `out`.
-fn time(runs: usize, out: &Path, mut cmd: impl FnMut() -> Command) -> Result<(f64, f64, u64, u64)> {
+pub(crate) fn time(
+    runs: usize,
+    out: &Path,
+    mut cmd: impl FnMut() -> Command,
+) -> Result<(f64, f64, u64, u64)> {
     let mut v = Vec::new();
     for _ in 0..runs {
         let _ = std::fs::remove_file(out);

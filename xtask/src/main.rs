@@ -1,7 +1,8 @@
 //! Project tasks: `cargo xtask test` (install what the tests need; the lints fmt, clippy,
 //! machete and doc; then every test), `demo` (the README's first command), `fixtures`
 //! (realistic synthetic disks), `bench` (ddgz against pigz, gzip and qemu-img + pigz on
-//! them) and `bench-tar` (`ddgz tar` against packer-maas's nbd + fuse2fs + GNU tar).
+//! them), `bench-tar` (`ddgz tar` against packer-maas's nbd + fuse2fs + GNU tar) and
+//! `bench-free` (`--zero-free` and `.dd.xz` against qemu-img + xz).
 //!
 //! Run through the `.cargo/config.toml` alias, so `$CARGO` names the cargo that runs us.
 
@@ -11,6 +12,7 @@ use std::process::Command;
 use anyhow::{bail, Context, Result};
 
 mod bench;
+mod bench_free;
 mod bench_tar;
 mod demo;
 mod fat;
@@ -52,6 +54,9 @@ const TEST_TOOLS: &[(&str, &str)] = &[
     ("ntfsls", "ntfs-3g"),
     ("ntfscat", "ntfs-3g"),
     ("ntfsinfo", "ntfs-3g"),
+    ("ntfswipe", "ntfs-3g"),
+    ("ntfsfix", "ntfs-3g"),
+    ("zerofree", "zerofree"),
     ("ntfs-3g", "ntfs-3g"),
     ("blkid", "util-linux"),
     ("mkswap", "util-linux"),
@@ -73,6 +78,7 @@ fn main() -> Result<()> {
         Some("fixtures") => fixtures::main(&args[1..]),
         Some("bench") => bench::main(&args[1..]),
         Some("bench-tar") => bench_tar::main(&args[1..]),
+        Some("bench-free") => bench_free::main(&args[1..]),
         _ => {
             eprintln!(
                 "usage: cargo xtask <task>\n\n\
@@ -86,7 +92,9 @@ fn main() -> Result<()> {
                  bench [--quick] [--runs N] [--big-peer-runs N] [--gzip-max-gib N] [--json FILE] [--svg FILE] [FIXTURE...]\n                        \
                  ddgz against pigz, gzip and qemu-img + pigz on the fixtures (ends with bench-tar)\n  \
                  bench-tar [--mib N] [--runs N]\n                        \
-                 ddgz tar against qemu-nbd + fuse2fs + GNU tar + gzip on an OS-like root"
+                 ddgz tar against qemu-nbd + fuse2fs + GNU tar + gzip on an OS-like root\n  \
+                 bench-free [--mib N] [--runs N] [--no-xz]\n                        \
+                 convert plain / --zero-free, .dd.gz / .dd.xz, against qemu-img + xz, on a disk with deleted data"
             );
             std::process::exit(2);
         }

@@ -30,12 +30,18 @@ pub struct Options {
     pub add: Vec<AddSpec>,
     /// With `add`: overwrite files that exist (otherwise that is an error).
     pub replace: bool,
+    /// Write zeros for every block the disk's clean filesystems mark free
+    /// ([`crate::zero_free`]), computed after `add`.
+    pub zero_free: bool,
     /// Validate the layout first, and refuse ([`ErrorKind::Invalid`]) on an error.
     pub validate: bool,
     /// Finding codes to accept (errors with these codes are downgraded).
     pub allow: Vec<String>,
     /// The output codec: gzip (MAAS `ddgz`) or xz (`ddxz`).
     pub codec: Codec,
+    /// Write the raw disk instead, with holes where it is zero (a file only; `codec`,
+    /// `level`, `threads` and `verify` do not apply).
+    pub raw: bool,
     /// Deflate level, 0 (store) to 9, or the xz preset (0 to 9) for [`Codec::Xz`].
     pub level: u32,
     /// Compression threads; 0 means one per core.
@@ -57,9 +63,11 @@ impl Default for Options {
             allow_outside_files: false,
             add: Vec::new(),
             replace: false,
+            zero_free: false,
             validate: true,
             allow: Vec::new(),
             codec: d.codec,
+            raw: false,
             level: d.level,
             threads: 0,
             chunk_size: d.chunk_size,
@@ -109,6 +117,7 @@ pub struct Converter<'w> {
     work: u64,
     disk: Box<dyn Disk>,
     layout: Option<ddgz_layout::Report>,
+    zero_free: Option<crate::ZeroFree>,
     sink: Sink<'w>,
 }
 
@@ -127,19 +136,20 @@ impl std::fmt::Debug for Converter<'_> {
 }
 
 /// The extension of `out` when it names a format other than `codec`'s (`NAME.dd.xz` for
-/// gzip, `disk.qcow2`, …): writing gzip under that name would mislead MAAS and people
-/// alike.
-fn foreign_extension(out: &Path, codec: Codec) -> Option<String> {
+/// gzip, `disk.qcow2`, …; `raw`: other than `.raw` / `.img`): writing gzip under that name
+/// would mislead MAAS and people alike.
+fn foreign_extension(out: &Path, codec: Codec, raw: bool) -> Option<String> {
     const OTHERS: [&str; 22] = [
         "gz", "xz", "bz2", "zst", "zstd", "lz4", "lzma", "lz", "zip", "tar", "tgz", "txz", "tbz",
         "tbz2", "raw", "img", "qcow2", "vmdk", "vhd", "vhdx", "vdi", "iso",
     ];
     let ext = out.extension()?.to_string_lossy().to_ascii_lowercase();
-    let own = match codec {
-        Codec::Gzip => "gz",
-        Codec::Xz => "xz",
+    let own: &[&str] = match codec {
+        _ if raw => &["raw", "img"],
+        Codec::Gzip => &["gz"],
+        Codec::Xz => &["xz"],
     };
-    (ext != own && OTHERS.contains(&ext.as_str())).then(|| format!(".{ext}"))
+    (!own.contains(&ext.as_str()) && OTHERS.contains(&ext.as_str())).then(|| format!(".{ext}"))
 }
 
 /// What `codec` writes, for messages: the stream and its MAAS filetype.
@@ -208,6 +218,12 @@ impl<'w> Converter<'w> {
             .allocated_bytes()
             .map_err(|e| Error::wrap(ErrorKind::Input, e))?;
         let sink = match output {
+            Output::Writer(_) if opts.raw => {
+                return Err(Error::new(
+                    ErrorKind::Usage,
+                    "the raw disk is written to a file (with holes), not to a stream",
+                ))
+            }
             Output::Writer(w) => Sink::Writer(w),
             Output::File { path, force } => {
                 // Never a file this run reads: the image (whatever its reader lists, the
@@ -218,7 +234,17 @@ impl<'w> Converter<'w> {
                 }
                 reads.extend(add_sources(&opts.add)?);
                 let file = OutputFile::create(&path, force, &reads)?;
-                if let Some(ext) = foreign_extension(&path, opts.codec) {
+                if let Some(ext) = foreign_extension(&path, opts.codec, opts.raw) {
+                    if opts.raw {
+                        return Err(Error::new(
+                            ErrorKind::Usage,
+                            format!(
+                                "-o {}: ddgz writes the raw disk here, and {ext} names another \
+                                 format; name it .raw or .img",
+                                path.display()
+                            ),
+                        ));
+                    }
                     let (stream, filetype, name) = codec_words(opts.codec);
                     return Err(Error::new(
                         ErrorKind::Usage,
@@ -249,6 +275,12 @@ impl<'w> Converter<'w> {
             Box::new(image)
         } else {
             Box::new(Overlay::new(image, patches).map_err(|e| Error::wrap(ErrorKind::Input, e))?)
+        };
+        let (disk, zero_free) = if opts.zero_free {
+            let (disk, z) = crate::zero_free(disk)?;
+            (disk, Some(z))
+        } else {
+            (disk, None)
         };
         let layout = ddgz_layout::inspect(&*disk).map_err(|e| {
             Error::wrap(ErrorKind::Input, e).context(format!(
@@ -284,6 +316,7 @@ impl<'w> Converter<'w> {
             work,
             disk,
             layout,
+            zero_free,
             sink,
         })
     }
@@ -314,6 +347,9 @@ impl<'w> Converter<'w> {
             verify: self.opts.verify,
             cancel: self.opts.cancel.clone(),
         };
+        if self.opts.raw {
+            return self.run_raw(progress, threads);
+        }
         let (output, (summary, sha256)) = match self.sink {
             Sink::Writer(w) => {
                 let w = BufWriter::with_capacity(1 << 20, w);
@@ -365,6 +401,60 @@ impl<'w> Converter<'w> {
                 Codec::Xz => "xz",
             },
             findings: self.layout.map(|r| r.findings),
+            zero_free: self.zero_free,
+        })
+    }
+}
+
+impl Converter<'_> {
+    /// [`Converter::run`] for the raw output: the disk with holes, no compression.
+    fn run_raw(self, progress: &mut dyn FnMut(Progress), threads: usize) -> Result<Summary> {
+        let Sink::File(file) = self.sink else {
+            return Err(Error::new(
+                ErrorKind::Usage,
+                "the raw disk is written to a file",
+            ));
+        };
+        let w = crate::raw::write(
+            &*self.disk,
+            file.file(),
+            self.opts.cancel.as_deref(),
+            progress,
+        )
+        .map_err(|e| {
+            e.context(format!(
+                "converting {} to {}",
+                self.input.display(),
+                file.path().display()
+            ))
+        })?;
+        let path = file.path().to_path_buf();
+        file.commit()?;
+        let seconds = self.started.elapsed().as_secs_f64();
+        Ok(Summary {
+            input: self.input,
+            format: self.format.name(),
+            named_files: self.named_files,
+            output: Some(path),
+            virtual_size: w.size,
+            allocated_bytes: self.allocated,
+            output_bytes: w.data,
+            ratio: if w.size == 0 {
+                0.0
+            } else {
+                w.data as f64 / w.size as f64
+            },
+            seconds,
+            throughput_bytes_per_second: w.size as f64 / seconds.max(1e-9),
+            sha256: String::new(),
+            crc32: String::new(),
+            zero_chunks: 0,
+            data_chunks: 0,
+            threads: threads.min(1),
+            level: 0,
+            compression: "none",
+            findings: self.layout.map(|r| r.findings),
+            zero_free: self.zero_free,
         })
     }
 }

@@ -1,7 +1,8 @@
 //! What the `ddgz` command line and other image builders call to turn a disk image into a
 //! MAAS `ddgz` file: open (any format of the registry) → add files into FAT partitions, in
-//! memory → validate the layout → compress in parallel → write atomically (or to any
-//! `Write`), with the sha256 and size MAAS asks for.
+//! memory → (with [`Options::zero_free`]) read the filesystems' free space as zeros →
+//! validate the layout → compress in parallel → write atomically (or to any `Write`), with
+//! the sha256 and size MAAS asks for; or ([`Options::raw`]) write the raw disk with holes.
 //!
 //! ```
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -30,7 +31,10 @@
 
 mod convert;
 mod error;
+mod raw;
 mod summary;
+mod zeroed;
+mod zerofree;
 
 pub use convert::{convert, Converter, Options, Output};
 pub use ddgz_deflate::{Codec, Progress};
@@ -38,3 +42,17 @@ pub use ddgz_deflate::{Codec, Progress};
 pub use ddgz_output::{files_under, OutputError, OutputFile};
 pub use error::{Error, ErrorKind, Result};
 pub use summary::Summary;
+pub use zeroed::Zeroed;
+pub use zerofree::{plan as zero_free_plan, VolumeZeroing, ZeroFree, MAX_RANGES};
+
+/// `disk` with the free space of its clean filesystems read as zeros ([`zero_free_plan`]),
+/// and what was zeroed: what `convert --zero-free` writes, and what `verify --against
+/// --zero-free` compares with.
+pub fn zero_free(disk: Box<dyn ddgz_image::Disk>) -> Result<(Box<dyn ddgz_image::Disk>, ZeroFree)> {
+    let (ranges, report) = zerofree::plan(&*disk);
+    if ranges.is_empty() {
+        return Ok((disk, report));
+    }
+    let z = Zeroed::new(disk, ranges).map_err(|e| Error::wrap(ErrorKind::Input, e))?;
+    Ok((Box::new(z), report))
+}

@@ -29,6 +29,7 @@
 pub mod acl;
 mod dir;
 mod error;
+mod free;
 mod inode;
 mod journal;
 mod map;
@@ -42,6 +43,7 @@ use ddgz_disk::Disk;
 
 pub use dir::DirEntry;
 pub use error::{Error, Result};
+pub use free::FreeSpace;
 pub use inode::{FileType, Inode, Time};
 pub use map::Run;
 pub use superblock::Superblock;

@@ -29,6 +29,7 @@
 mod add;
 mod bpb;
 mod cow;
+mod free;
 mod info;
 mod ks;
 mod read;
@@ -43,6 +44,7 @@ use std::path::PathBuf;
 
 pub use add::{add_files, plan, source_files};
 pub use bpb::FatType;
+pub use free::{free_space, FreeSpace};
 pub use info::{looks_like_fat, probe, Info, Probe, MAX_ROOT_ENTRIES};
 pub use ks::{ks_media, KsOptions, KS_MIN_SIZE, KS_PARTITION_START};
 pub use read::{copy_file, copy_file_in, list, list_in, read_file, Entry};

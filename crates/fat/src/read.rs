@@ -40,7 +40,11 @@ impl From<&RawEntry> for Entry {
     }
 }
 
-fn open<'d>(disk: &'d dyn Disk, range: &Range<u64>, label: Option<&str>) -> Result<Volume<'d>> {
+pub(crate) fn open<'d>(
+    disk: &'d dyn Disk,
+    range: &Range<u64>,
+    label: Option<&str>,
+) -> Result<Volume<'d>> {
     let len = range.end.saturating_sub(range.start);
     check_range(disk.size(), range.start, len)?;
     let store = Rc::new(RefCell::new(Store::new(disk, range.start, len)));

@@ -42,6 +42,7 @@ mod file;
 mod fileref;
 pub mod find;
 pub mod fixup;
+mod free;
 #[doc(hidden)]
 pub mod fuzz;
 pub mod index;
@@ -59,6 +60,7 @@ pub use attr::{Attribute, FileName, StandardInformation};
 pub use dir::{DirEntry, ROOT_RECORD};
 pub use error::{Error, Result};
 pub use file::{File, Stream, StreamData};
+pub use free::FreeSpace;
 pub use logfile::LogState;
 pub use record::{FileRef, Record};
 pub use runs::Run;

@@ -1,13 +1,15 @@
 //! How every ddgz command writes a file (convert's `.dd.gz`, tar's `.tar.gz`, ks-media's
 //! image): [`OutputFile`], a temporary no one else can have created, never one of the
 //! files the run reads, fsynced and renamed into place only when complete (removed if
-//! dropped before); and [`DirectWriter`], which writes it past the page cache where the
-//! file system allows. A crate of its own so that a command writing a file does not
+//! dropped before); [`DirectWriter`], which writes it past the page cache where the
+//! file system allows; and [`SparseWriter`], which writes a raw disk with holes. A crate of its own so that a command writing a file does not
 //! depend on the converter.
 #![deny(missing_docs)]
 
 mod direct;
 mod file;
+mod sparse;
 
 pub use direct::DirectWriter;
 pub use file::{files_under, OutputError, OutputFile};
+pub use sparse::{SparseWriter, HOLE_BLOCK};

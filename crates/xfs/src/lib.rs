@@ -9,8 +9,9 @@
 //! works on any [`Disk`] at a byte range (the partition) and never writes. A log that is
 //! not clean is refused ([`Error::DirtyLog`]): replaying it is left out.
 //!
-//! The inode B+ trees and free-space trees are not read: a tree walk starts at the root
-//! inode and follows directory entries. v5 metadata (superblock, inodes, extent tree,
+//! The inode B+ trees are not read: a tree walk starts at the root inode and follows
+//! directory entries. The free-space trees by block number are, for `convert
+//! --zero-free` ([`Fs::free_space`]). v5 metadata (superblock, inodes, extent tree,
 //! directory and attribute blocks, remote values) has its CRC and owner checked.
 //!
 //! Untrusted input: every number read from the image is checked before use; extent
@@ -36,6 +37,7 @@ mod bmap;
 mod crc;
 mod dir;
 mod error;
+mod free;
 #[doc(hidden)]
 pub mod fuzz;
 mod inode;
@@ -51,6 +53,7 @@ pub use bmap::{Fork, Run};
 pub use crc::crc32c;
 pub use dir::DirEntry;
 pub use error::{Error, Result};
+pub use free::FreeSpace;
 pub use inode::{FileType, Format, Inode, Time};
 pub use superblock::Superblock;
 

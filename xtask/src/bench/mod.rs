@@ -224,6 +224,8 @@ pub fn main(argv: &[String]) -> Result<()> {
     // The Linux root tarball row (`ddgz tar`), on its own fixture: see bench_tar.rs.
     if !quick {
         crate::bench_tar::main(&["--runs".into(), runs.to_string()])?;
+        // --zero-free and .dd.xz on a disk with deleted data: see bench_free.rs.
+        crate::bench_free::main(&["--runs".into(), runs.to_string()])?;
     }
     Ok(())
 }
