@@ -117,7 +117,9 @@ Examples:
   ddgz ls disk.qcow2 5:/                   # an ESXi bootbank
   ddgz ls part.img 0:/EFI/BOOT             # a bare FAT volume")]
 pub struct LsArgs {
-    /// The image (any format ddgz reads, detected by content), or a finished .dd.gz / .dd.xz.
+    /// The image (any format ddgz reads, detected by content), or a finished .dd.gz / .dd.xz
+    /// (decoded whole however far it expands, with a progress bar on a terminal; memory stays
+    /// bounded: zeros are kept as a map, not bytes).
     pub image: PathBuf,
     /// [PART:]PATH, e.g. 1:/curtin
     #[arg(default_value = "1:/")]
@@ -139,7 +141,9 @@ Examples:
   ddgz cat disk.qcow2 1:/curtin/curtin-hooks > hooks
   ddgz cat disk.qcow2 5:/boot.cfg | grep kernelopt")]
 pub struct CatArgs {
-    /// The image (any format ddgz reads, detected by content), or a finished .dd.gz / .dd.xz.
+    /// The image (any format ddgz reads, detected by content), or a finished .dd.gz / .dd.xz
+    /// (decoded whole however far it expands, with a progress bar on a terminal; memory stays
+    /// bounded: zeros are kept as a map, not bytes).
     pub image: PathBuf,
     /// [PART:]PATH, e.g. 1:/curtin/curtin-hooks
     pub path: String,

@@ -83,7 +83,9 @@ Examples:
   ddgz inspect output-esxi/packer-esxi
   ddgz inspect disk.qcow2 --json | jq '.partitions[] | {number, content}'")]
 pub struct InspectArgs {
-    /// The image (any format ddgz reads, detected by content), or a finished .dd.gz / .dd.xz.
+    /// The image (any format ddgz reads, detected by content), or a finished .dd.gz / .dd.xz
+    /// (decoded whole however far it expands, with a progress bar on a terminal; memory stays
+    /// bounded: zeros are kept as a map, not bytes).
     pub image: PathBuf,
 
     /// Read the image as this format instead of detecting it.
@@ -116,7 +118,9 @@ Examples:
 Each finding has a stable code in brackets; MAAS readiness (curtin hooks, the maas/
 scripts tarball, room in partition 6) is a section of its own for ESXi images.")]
 pub struct ValidateArgs {
-    /// The image (any format ddgz reads, detected by content), or a finished .dd.gz / .dd.xz.
+    /// The image (any format ddgz reads, detected by content), or a finished .dd.gz / .dd.xz
+    /// (decoded whole however far it expands, with a progress bar on a terminal; memory stays
+    /// bounded: zeros are kept as a map, not bytes).
     pub image: PathBuf,
 
     /// Read the image as this format instead of detecting it.

@@ -45,6 +45,7 @@ const TEST_TOOLS: &[(&str, &str)] = &[
     ("xfs_io", "xfsprogs"),
     ("xfs_logprint", "xfsprogs"),
     ("tar", "tar"),
+    ("/usr/bin/time", "time"),
     ("lvm", "lvm2"),
     ("losetup", "mount"),
     ("mkntfs", "ntfs-3g"),
@@ -55,6 +56,7 @@ const TEST_TOOLS: &[(&str, &str)] = &[
     ("ntfs-3g", "ntfs-3g"),
     ("blkid", "util-linux"),
     ("strace", "strace"),
+    ("script", "bsdutils"),
     ("make", "make"),
     ("packer", "packer"),
 ];
