@@ -16,7 +16,11 @@
 //! so it is the result on the real disk. Memory is bounded by [`Options::budget`] (plus the
 //! head, one MiB of tail and 2 KiB of zero map per GiB) whatever the disk's size; a reader
 //! that needs more, or more than [`Options::max_passes`] passes, is refused with the
-//! reason. Nothing is written to disk.
+//! reason. Nothing is written to disk. All-zero blocks are kept as the zero map, never as
+//! bytes, so a stream that expands enormously (a bomb) is decoded in the same memory, at
+//! the decoder's speed; the decoder adds its dictionary (xz: at most 64 MiB, `xz -9`'s;
+//! more is refused). The xz container is read by this crate (`xz.rs`), LZMA2 by
+//! lzma-rust2.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
@@ -254,7 +258,11 @@ impl Packed {
         let src = std::io::BufReader::with_capacity(1 << 20, at);
         let mut r: Box<dyn Read + '_> = match self.compression {
             Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(src)),
-            Compression::Xz if general => Box::new(lzma_rust2::XzReader::new(src, true)),
+            Compression::Xz if general => Box::new(lzma_rust2::XzReader::new_mem_limit(
+                src,
+                true,
+                xz::MEM_LIMIT_KIB,
+            )),
             Compression::Xz => Box::new(xz::XzDecoder::new(src)),
         };
         let mut buf = vec![0u8; 1 << 20];

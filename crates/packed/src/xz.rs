@@ -14,9 +14,13 @@ use std::io::{self, Read};
 
 use lzma_rust2::Lzma2Reader;
 
-/// Decoder memory allowed per block (KiB): a hostile header may announce a 4 GiB
-/// dictionary; xz's presets need at most 64 MiB, ddgz's blocks 2 MiB.
-const MEM_LIMIT_KIB: u32 = 256 << 10;
+/// Largest LZMA2 dictionary decoded: 64 MiB, what `xz -9` uses (ddgz writes 2 MiB, `xz
+/// -6` 8 MiB). Our limit: a hostile header may announce 4 GiB, and a bomb's output
+/// touches the whole dictionary, so it is the decoder's memory.
+pub(crate) const MAX_DICT: u32 = 64 << 20;
+
+/// Decoder memory allowed per block (KiB): [`MAX_DICT`] and lzma-rust2's buffers.
+pub(crate) const MEM_LIMIT_KIB: u32 = (MAX_DICT >> 10) + 1024;
 
 const MAGIC: [u8; 6] = [0xfd, b'7', b'z', b'X', b'Z', 0];
 
@@ -269,6 +273,14 @@ impl<R: Read> XzDecoder<R> {
         } else {
             (2 | (u32::from(d) & 1)) << (d / 2 + 11)
         };
+        if dict > MAX_DICT {
+            return Err(bad(format!(
+                "an xz block needs a {} MiB LZMA2 dictionary, more than the {} MiB of xz -9 \
+                 (our limit, to bound memory); unpack it with xzcat and read the raw disk",
+                dict >> 20,
+                MAX_DICT >> 20
+            )));
+        }
         if h[hr.read as usize..].iter().any(|&b| b != 0) {
             return Err(bad("xz block header padding is not zeros"));
         }
@@ -466,5 +478,7 @@ mod tests {
         assert!(is_unsupported(&e), "{e}");
         let e = decode(&xz("--x86 --lzma2=preset=0")).unwrap_err();
         assert!(is_unsupported(&e), "{e}");
+        let e = decode(&xz("--lzma2=preset=0,dict=96MiB")).unwrap_err();
+        assert!(e.to_string().contains("96 MiB LZMA2 dictionary"), "{e}");
     }
 }
