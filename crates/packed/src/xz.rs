@@ -474,6 +474,20 @@ mod tests {
             }
             assert!(decode(&s[..s.len() - 1]).is_err());
         }
+        // A small two-block stream: every byte damaged in turn (each bit pattern a hostile
+        // header, size, padding or index), every truncation: an error, never a panic.
+        std::fs::write(&raw, &d[(1 << 20) - 3000..(1 << 20) + 3000]).unwrap();
+        let s = xz("-0 -T2 --block-size=4000");
+        for at in 0..s.len() {
+            for flip in [0x01, 0x80, 0xff] {
+                let mut bad = s.clone();
+                bad[at] ^= flip;
+                assert!(decode(&bad).is_err(), "byte {at} ^ {flip:#x}");
+            }
+        }
+        for n in 0..s.len() {
+            assert!(decode(&s[..n]).is_err(), "cut at {n}");
+        }
         let e = decode(&xz("-0 -C sha256")).unwrap_err();
         assert!(is_unsupported(&e), "{e}");
         let e = decode(&xz("--x86 --lzma2=preset=0")).unwrap_err();
