@@ -380,6 +380,22 @@ impl Container for PackedDisk<'_> {
     }
 }
 
+/// Fuzzing entry point: decodes `data` as an xz file with this crate's reader, at most
+/// 64 MiB of output. Must never panic, loop forever or allocate without bound, whatever
+/// the input.
+#[doc(hidden)]
+pub fn fuzz_xz(data: &[u8]) {
+    let mut r = xz::XzDecoder::new(data);
+    let mut buf = vec![0u8; 1 << 16];
+    let mut out = 0usize;
+    while out < 64 << 20 {
+        match r.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => out += n,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
