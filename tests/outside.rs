@@ -130,3 +130,34 @@ fn qcow2_backing_outside_the_directory_needs_the_flag() {
     refused(&d, &["validate", "img/top.qcow2"]);
     converts_with_flag(&d, "img/top.qcow2");
 }
+
+/// `ddgz tar` opens its image as `convert` does: a VMDK whose extent (an ext4 root) lies
+/// outside its directory is refused, naming the flag, and nothing is written; with
+/// `--allow-outside-files` the tarball holds the root's files (GNU tar lists them).
+#[test]
+fn tar_of_an_image_naming_a_file_outside_needs_the_flag() {
+    let d = Dir::new();
+    d.sh(
+        "mkdir -p src/etc img && printf 'ID=debian\\nVERSION_ID=12\\n' >src/etc/os-release && \
+         mkfs.ext4 -q -F -d src root.raw 8M",
+    );
+    let text = "# Disk DescriptorFile\nversion=1\nCID=fffffffe\nparentCID=ffffffff\n\
+                createType=\"monolithicFlat\"\nRW 16384 FLAT \"../root.raw\" 0\n";
+    std::fs::write(d.join("img/a.vmdk"), text).unwrap();
+    let args = [
+        "tar",
+        "img/a.vmdk",
+        "--partition",
+        "0",
+        "-o",
+        "r.tar.gz",
+        "-q",
+    ];
+    refused(&d, &args);
+    assert!(!d.join("r.tar.gz").exists());
+    let mut with = args.to_vec();
+    with.push(FLAG);
+    d.ddgz_ok(&with);
+    let list = d.sh("tar -tzf r.tar.gz");
+    assert!(list.lines().any(|l| l == "./etc/os-release"), "{list}");
+}

@@ -194,3 +194,26 @@ fn dd_xz_and_broken_streams() {
     let out = d.ddgz_ok(&["inspect", "disk.dd.gz", "--format", "raw"]);
     assert!(out.contains("table:      none usable"), "{out}");
 }
+
+/// Decoding a `.dd.gz` shows a progress bar over the compressed bytes on a terminal (a
+/// pass over a 32 GiB disk takes many seconds; before, a spinner without an end), and
+/// nothing on stderr when it is not a terminal. The terminal is `script`'s pseudo-terminal.
+#[test]
+fn decoding_shows_a_bar_on_a_terminal_only() {
+    let d = Dir::new();
+    d.sh("truncate -s 6G z.raw");
+    d.ddgz_ok(&["convert", "z.raw", "-o", "z.dd.gz", "--no-validate", "-q"]);
+    let tty = d.sh(&format!(
+        "script -qec '{} inspect z.dd.gz' /dev/null </dev/null || true",
+        env!("CARGO_BIN_EXE_ddgz")
+    ));
+    assert!(
+        tty.contains("decoding z.dd.gz") && tty.contains("eta"),
+        "no progress bar on a terminal:\n{tty}"
+    );
+    let out = d.ddgz(&["inspect", "z.dd.gz"]);
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("decoding"),
+        "{out:?}"
+    );
+}

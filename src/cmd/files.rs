@@ -37,7 +37,9 @@ Examples:
   ddgz ls -R rocky9.qcow2 rl/root:/etc     # XFS in an LVM logical volume
   ddgz ls part.img 0:/EFI/BOOT             # a bare filesystem image"))]
 pub struct LsArgs {
-    /// The image (any format ddgz reads, detected by content), or a finished .dd.gz / .dd.xz.
+    /// The image (any format ddgz reads, detected by content), or a finished .dd.gz / .dd.xz
+    /// (decoded whole however far it expands, with a progress bar on a terminal; memory stays
+    /// bounded: zeros are kept as a map, not bytes).
     pub image: PathBuf,
     /// [PART:]PATH or VG/LV:PATH, e.g. 1:/curtin or rl/root:/etc
     #[arg(default_value = "1:/")]
@@ -65,7 +67,9 @@ Examples:
   ddgz cat windows.qcow2 4:/Windows/Panther/unattend.xml
   ddgz cat rocky9.qcow2 rl/root:/etc/os-release"))]
 pub struct CatArgs {
-    /// The image (any format ddgz reads, detected by content), or a finished .dd.gz / .dd.xz.
+    /// The image (any format ddgz reads, detected by content), or a finished .dd.gz / .dd.xz
+    /// (decoded whole however far it expands, with a progress bar on a terminal; memory stays
+    /// bounded: zeros are kept as a map, not bytes).
     pub image: PathBuf,
     /// [PART:]PATH or VG/LV:PATH, e.g. 1:/curtin/curtin-hooks or rl/root:/etc/fstab
     pub path: String,

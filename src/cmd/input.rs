@@ -14,8 +14,8 @@ use crate::exit::ResultExt;
 pub enum Input {
     /// An image file of a registered format.
     Image(Image),
-    /// A compressed raw disk.
-    Packed(Box<ddgz_packed::Packed>),
+    /// A compressed raw disk, and the progress bar its passes move.
+    Packed(Box<(ddgz_packed::Packed, indicatif::ProgressBar)>),
 }
 
 /// Opens `path`: a compressed disk when `opts.format` is unset and the file starts with
@@ -30,9 +30,13 @@ pub fn open(path: &Path, opts: &OpenOptions) -> anyhow::Result<Input> {
             .input()?;
         if ddgz_packed::detect(&head[..n]).is_some() {
             let bar = decoding(path, input.size());
-            let p = ddgz_packed::Packed::from_input(input, &ddgz_packed::Options::default());
+            let p = ddgz_packed::Packed::from_input_progress(
+                input,
+                &ddgz_packed::Options::default(),
+                Some(follow(&bar)),
+            );
             bar.finish_and_clear();
-            return Ok(Input::Packed(Box::new(p.input()?)));
+            return Ok(Input::Packed(Box::new((p.input()?, bar))));
         }
     }
     Ok(Input::Image(Image::open(path, opts).input()?))
@@ -57,7 +61,8 @@ impl Input {
         match self {
             Input::Image(i) => f(i),
             Input::Packed(p) => {
-                let bar = decoding(p.path(), 0);
+                // Later passes move the bar of the first again (see `follow`).
+                let (p, bar) = &mut **p;
                 let r = p.run(|d| f(d));
                 bar.finish_and_clear();
                 r.input()?
@@ -66,28 +71,33 @@ impl Input {
     }
 }
 
-/// A spinner with the elapsed time while a compressed disk is decoded (a pass over a
-/// 32 GiB `.dd.gz` takes many seconds), on a terminal only: stderr, never with the output.
+/// A progress bar over the compressed file while it is decoded (a pass over a 32 GiB
+/// `.dd.gz` takes many seconds), on a terminal only: stderr, never with the output.
 fn decoding(path: &Path, compressed: u64) -> indicatif::ProgressBar {
-    if !crate::cli::show_progress(false) {
-        return indicatif::ProgressBar::hidden();
-    }
-    let bar = indicatif::ProgressBar::new_spinner();
-    if let Ok(style) = indicatif::ProgressStyle::with_template("{spinner} {elapsed_precise} {msg}")
-    {
-        bar.set_style(style);
-    }
-    let size = if compressed > 0 {
-        format!(" ({})", crate::cli::human(compressed))
-    } else {
-        String::new()
-    };
+    let bar = crate::cli::progress_bar(compressed, "decoding", crate::cli::show_progress(false));
     bar.set_message(format!(
-        "decoding {}{size}",
+        "decoding {}",
         ddgz_image::escape(std::os::unix::ffi::OsStrExt::as_bytes(path.as_os_str()))
     ));
-    bar.enable_steady_tick(std::time::Duration::from_millis(200));
     bar
+}
+
+/// Moves `bar` as a pass reads the compressed file; a pass after the first says so.
+fn follow(bar: &indicatif::ProgressBar) -> ddgz_packed::Progress {
+    let bar = bar.clone();
+    Box::new(move |pass, at| {
+        if bar.is_hidden() {
+            return;
+        }
+        if at < bar.position() || bar.is_finished() {
+            bar.reset();
+            bar.set_message(format!("pass {pass}"));
+        }
+        bar.set_position(at);
+        if at >= bar.length().unwrap_or(0) {
+            bar.finish_and_clear();
+        }
+    })
 }
 
 /// `--format` values: the names of the format registry's entries (`ddgz_image::FORMATS`),

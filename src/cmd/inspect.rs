@@ -108,7 +108,9 @@ Examples:
   ddgz inspect windows.dd.gz --json | jq '.partitions[3].filesystem | {dirty, log, hibernated}'
   ddgz inspect rocky9.qcow2 --json | jq '.lvm.groups[].lvs[] | {name, size, filesystem}'")]
 pub struct InspectArgs {
-    /// The image (any format ddgz reads, detected by content), or a finished .dd.gz / .dd.xz.
+    /// The image (any format ddgz reads, detected by content), or a finished .dd.gz / .dd.xz
+    /// (decoded whole however far it expands, with a progress bar on a terminal; memory stays
+    /// bounded: zeros are kept as a map, not bytes).
     pub image: PathBuf,
 
     /// Read the image as this format instead of detecting it.
@@ -141,7 +143,9 @@ Examples:
 Each finding has a stable code in brackets; MAAS readiness (curtin hooks, the maas/
 scripts tarball, room in partition 6) is a section of its own for ESXi images.")]
 pub struct ValidateArgs {
-    /// The image (any format ddgz reads, detected by content), or a finished .dd.gz / .dd.xz.
+    /// The image (any format ddgz reads, detected by content), or a finished .dd.gz / .dd.xz
+    /// (decoded whole however far it expands, with a progress bar on a terminal; memory stays
+    /// bounded: zeros are kept as a map, not bytes).
     pub image: PathBuf,
 
     /// Read the image as this format instead of detecting it.

@@ -105,6 +105,9 @@ pub struct Args {
     pub upload: bool,
 
     #[command(flatten)]
+    pub outside: crate::cli::OutsideArgs,
+
+    #[command(flatten)]
     pub resource: crate::cmd::upload::ResourceArgs,
 }
 
@@ -152,6 +155,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     opts.threads = a.threads.unwrap_or(0);
     opts.verify = !a.no_verify;
     opts.cancel = Some(crate::cli::interrupt_flag()?);
+    opts.open.allow_outside_files = a.outside.allow_outside_files;
     let output = Output::File {
         path: out.clone(),
         force: a.force,

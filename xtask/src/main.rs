@@ -47,6 +47,7 @@ const TEST_TOOLS: &[(&str, &str)] = &[
     ("xfs_io", "xfsprogs"),
     ("xfs_logprint", "xfsprogs"),
     ("tar", "tar"),
+    ("/usr/bin/time", "time"),
     ("lvm", "lvm2"),
     ("losetup", "mount"),
     ("mkntfs", "ntfs-3g"),
@@ -61,6 +62,7 @@ const TEST_TOOLS: &[(&str, &str)] = &[
     ("blkid", "util-linux"),
     ("mkswap", "util-linux"),
     ("strace", "strace"),
+    ("script", "bsdutils"),
     ("make", "make"),
     ("packer", "packer"),
 ];

@@ -65,7 +65,10 @@ pub const CAPTURE_HEAD: u64 = 1024 * 1024;
 pub struct Capture {
     /// Ranges to keep, sorted, disjoint, aligned to [`CAPTURE_ALIGN`].
     wanted: Vec<Range<u64>>,
-    /// Kept bytes, keyed by the start of their range in `wanted`.
+    /// Kept bytes of the wanted ranges, in pieces of at most one [`ZERO_BLOCK`] keyed by
+    /// their first byte (a block's start, or a wanted range's start inside it). A block
+    /// of a wanted range seen so far with no piece is all zeros: zeros cost no memory, so
+    /// the 64 MiB head of a disk of zeros (a `.dd.xz` bomb) holds nothing.
     kept: BTreeMap<u64, Vec<u8>>,
     /// The last [`CAPTURE_TAIL`] bytes of the stream: byte `o` is at `o % CAPTURE_TAIL`.
     tail: Vec<u8>,
@@ -198,14 +201,24 @@ impl Capture {
             ring_read(&self.tail, offset, buf);
             return true;
         }
-        let Some((&start, data)) = self.kept.range(..=offset).next_back() else {
+        // Kept: inside one wanted range, and seen in this pass.
+        let i = self.wanted.partition_point(|r| r.end <= offset);
+        let Some(r) = self.wanted.get(i) else {
             return false;
         };
-        if end > start + data.len() as u64 {
+        if r.start > offset || end > r.end || end > self.seen {
             return false;
         }
-        let s = (offset - start) as usize;
-        buf.copy_from_slice(&data[s..s + buf.len()]);
+        buf.fill(0);
+        let from = offset / ZERO_BLOCK * ZERO_BLOCK;
+        for (&start, data) in self.kept.range(from..end) {
+            let a = start.max(offset);
+            let b = (start + data.len() as u64).min(end);
+            if a < b {
+                buf[(a - offset) as usize..(b - offset) as usize]
+                    .copy_from_slice(&data[(a - start) as usize..(b - start) as usize]);
+            }
+        }
         true
     }
 }
@@ -219,12 +232,25 @@ impl Capture {
             if r.start >= end {
                 break;
             }
-            let from = r.start.max(offset);
-            let to = r.end.min(end);
-            let buf = self.kept.entry(r.start).or_default();
-            // Bytes arrive in order, so the kept part of `r` grows at its end.
-            debug_assert_eq!(r.start + buf.len() as u64, from);
-            buf.extend_from_slice(&data[(from - offset) as usize..(to - offset) as usize]);
+            let (from, to) = (r.start.max(offset), r.end.min(end));
+            // Block by block; bytes arrive in order, so a block's piece grows at its end.
+            let mut pos = from;
+            while pos < to {
+                let block = pos / ZERO_BLOCK * ZERO_BLOCK;
+                let upto = (block + ZERO_BLOCK).min(to);
+                let piece = &data[(pos - offset) as usize..(upto - offset) as usize];
+                let key = block.max(r.start);
+                if let Some(kept) = self.kept.get_mut(&key) {
+                    kept.extend_from_slice(piece);
+                } else if first_nonzero(piece).is_some() {
+                    // The block's earlier bytes (if any) were zeros.
+                    let mut kept = Vec::with_capacity((block + ZERO_BLOCK - key) as usize);
+                    kept.resize((pos - key) as usize, 0);
+                    kept.extend_from_slice(piece);
+                    self.kept.insert(key, kept);
+                }
+                pos = upto;
+            }
         }
         // The zero map.
         let mut pos = offset;

@@ -50,6 +50,9 @@ pub struct Options {
     pub verify: bool,
     /// Set from elsewhere (a signal handler) to stop: the output is removed.
     pub cancel: Option<Arc<AtomicBool>>,
+    /// How the image is opened (as `convert` and `inspect` open it): its format, whether
+    /// it may name files outside its own directory.
+    pub open: OpenOptions,
 }
 
 impl Default for Options {
@@ -68,6 +71,7 @@ impl Default for Options {
             threads: 0,
             verify: true,
             cancel: None,
+            open: OpenOptions::default(),
         }
     }
 }
@@ -208,8 +212,7 @@ impl<'w> Archiver<'w> {
                 Error::wrap(ErrorKind::Usage, e).context(format!("--add {}", a.src.display()))
             })?;
         }
-        let image = Image::open(input, &OpenOptions::default())
-            .map_err(|e| Error::wrap(ErrorKind::Input, e))?;
+        let image = Image::open(input, &opts.open).map_err(|e| Error::wrap(ErrorKind::Input, e))?;
         let sink = match output {
             Output::Writer(w) => Sink::Writer(w),
             Output::File { path, force } => {

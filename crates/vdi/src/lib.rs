@@ -22,6 +22,7 @@
 
 mod facts;
 mod header;
+mod map;
 
 use std::path::{Path, PathBuf};
 
@@ -63,8 +64,13 @@ pub struct Info {
 pub struct Vdi {
     source: ImageFile,
     header: Header,
-    /// Block map entries, as many as the virtual size needs.
-    map: Vec<u32>,
+    /// Block map entries the virtual size needs (at most [`MAX_BLOCKS`]).
+    entries: u64,
+    /// Blocks stored in the file, and blocks marked zero (counted at open).
+    allocated: u64,
+    zero: u64,
+    /// The block map, read in windows on demand: never held whole.
+    windows: map::Windows,
 }
 
 const _: () = {
@@ -130,46 +136,72 @@ impl Vdi {
                 ),
             ));
         }
-        // needed * 4 <= file size (checked) and <= 64 MiB; read in 64 KiB windows, so the
-        // map is held once.
-        let mut map = Vec::with_capacity(needed as usize);
-        let mut raw = vec![0u8; (needed * 4).min(64 << 10) as usize];
-        while (map.len() as u64) < needed {
-            let i = map.len() as u64;
-            let k = (needed - i).min(raw.len() as u64 / 4) as usize;
-            source.read(&mut raw[..k * 4], at + i * 4, "the block map")?;
-            map.extend(
-                raw[..k * 4]
-                    .chunks_exact(4)
-                    .map(|c| ddgz_disk::bytes::le32(c, 0)),
-            );
-        }
-        let vdi = Self {
+        // needed * 4 <= file size (checked) and <= 64 MiB: checked and counted one window
+        // at a time, then read again in windows on demand (a 4 PiB disk's map is 64 MiB).
+        let mut vdi = Self {
             source,
             header,
-            map,
+            entries: needed,
+            allocated: 0,
+            zero: 0,
+            windows: map::Windows::new(),
         };
-        for (i, &e) in vdi.map.iter().enumerate() {
+        let mut w = 0;
+        while w * map::WINDOW < needed {
+            let win = vdi.read_window(w)?;
+            vdi.allocated += win.iter().filter(|&&e| e < ZERO).count() as u64;
+            vdi.zero += win.iter().filter(|&&e| e == ZERO).count() as u64;
+            w += 1;
+        }
+        Ok(vdi)
+    }
+
+    /// Window `w` of the block map, from the cache or the file.
+    fn window(&self, w: u64) -> Result<std::sync::Arc<[u32]>, Error> {
+        if let Some(win) = self.windows.get(w) {
+            return Ok(win);
+        }
+        let win = self.read_window(w)?;
+        self.windows.put(w, win.clone());
+        Ok(win)
+    }
+
+    /// Reads window `w` of the block map from the file, checking that every stored block
+    /// it names lies inside the file.
+    fn read_window(&self, w: u64) -> Result<std::sync::Arc<[u32]>, Error> {
+        let first = w * map::WINDOW;
+        let k = (self.entries - first).min(map::WINDOW);
+        let mut raw = vec![0u8; (k * 4) as usize];
+        let at = self.header.offset_bmap + first * 4;
+        self.source.read(&mut raw, at, "the block map")?;
+        let win: std::sync::Arc<[u32]> = raw
+            .chunks_exact(4)
+            .map(|c| ddgz_disk::bytes::le32(c, 0))
+            .collect();
+        let bs = u64::from(self.header.block_size);
+        let file_size = self.source.size();
+        for (i, &e) in win.iter().enumerate() {
             if e >= ZERO {
                 continue;
             }
-            let ok = vdi
+            let ok = self
                 .block_offset(e)
                 .and_then(|o| o.checked_add(bs))
                 .is_some_and(|end| end <= file_size);
             if !ok {
                 return Err(Error::new(
-                    &path,
+                    self.source.path(),
                     ErrorKind::Corrupt,
                     format!(
-                        "block {i} is stored as block {e}, at 0x{:x}, past the end of the file \
+                        "block {} is stored as block {e}, at 0x{:x}, past the end of the file \
                          (size 0x{file_size:x})",
-                        vdi.block_offset(e).unwrap_or(u64::MAX)
+                        first + i as u64,
+                        self.block_offset(e).unwrap_or(u64::MAX)
                     ),
                 ));
             }
         }
-        Ok(vdi)
+        Ok(win)
     }
 
     /// File offset of stored block `index`: data offset + index × (block size + extra)
@@ -200,8 +232,8 @@ impl Vdi {
             image_type: self.header.image_type,
             virtual_size: self.header.disk_size,
             block_size: u64::from(self.header.block_size),
-            blocks_allocated: self.map.iter().filter(|&&e| e < ZERO).count() as u64,
-            blocks_zero: self.map.iter().filter(|&&e| e == ZERO).count() as u64,
+            blocks_allocated: self.allocated,
+            blocks_zero: self.zero,
         }
     }
 }
@@ -220,23 +252,38 @@ impl Mapping for Vdi {
         let bs = u64::from(self.header.block_size);
         let mut pos = offset;
         while pos < end && !runs.full() {
+            // pos < disk size <= entries × bs: the block's entry exists.
             let bi = pos / bs;
-            let bstart = bi * bs;
-            let bend = (bstart + bs).min(end);
-            // bi < map.len(): the map covers the disk (built at open).
-            let e = self.map[bi as usize];
-            let map = if e == NOT_ALLOCATED || e == ZERO {
-                Map::Zero
-            } else {
-                // Checked at open: the block lies inside the file.
-                let base = self.block_offset(e).unwrap_or(0);
-                Map::Data {
-                    source: 0,
-                    offset: base + (pos - bstart),
-                }
-            };
-            runs.push(pos, bend - pos, map);
-            pos = bend;
+            let win = self.window(bi / map::WINDOW)?;
+            let first = bi / map::WINDOW * map::WINDOW;
+            let before = pos;
+            while pos < end && !runs.full() {
+                let bi = pos / bs;
+                let Some(&e) = win.get((bi - first) as usize) else {
+                    break;
+                };
+                let bstart = bi * bs;
+                let bend = (bstart + bs).min(end);
+                let map = if e == NOT_ALLOCATED || e == ZERO {
+                    Map::Zero
+                } else {
+                    // Checked when the window was read: the block lies inside the file.
+                    let base = self.block_offset(e).unwrap_or(0);
+                    Map::Data {
+                        source: 0,
+                        offset: base + (pos - bstart),
+                    }
+                };
+                runs.push(pos, bend - pos, map);
+                pos = bend;
+            }
+            if pos == before {
+                return Err(Error::new(
+                    self.source.path(),
+                    ErrorKind::Corrupt,
+                    format!("the block map has no entry for block {bi}"),
+                ));
+            }
         }
         Ok(())
     }

@@ -161,7 +161,9 @@ impl Vhdx {
             // len <= MAX_LOG (64 MiB) and lies inside the file (checked).
             let mut bytes = vec![0u8; len as usize];
             view.read(&mut bytes, at, "the log")?;
-            if let Some(r) = log::replay(&bytes, &header.log_guid, size).map_err(err)? {
+            let replayed = log::replay(&bytes, &header.log_guid, size).map_err(err)?;
+            drop(bytes);
+            if let Some(r) = replayed {
                 log = Some(LogReplay {
                     entries: r.entries,
                     sequence: (r.first_seq, r.last_seq),

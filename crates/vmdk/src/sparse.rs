@@ -107,8 +107,22 @@ impl SparseExtent {
             // gdi < gd_entries (pos < capacity); the directory lies inside the file
             // (checked by `geometry`).
             if gdi < gd.0 || gdi >= gd.0 + gd.1.len() as u64 / 4 {
-                let need = (to - 1) / g.span + 1 - gdi;
-                let n = need.min(g.gd_entries - gdi).min(GD_WINDOW);
+                let need = ((to - 1) / g.span + 1 - gdi).min(g.gd_entries - gdi);
+                // Entries in a hole of the file are 0 (no table): skipped without reading,
+                // so a directory of millions of entries over a hole costs one look-up.
+                let at = g.gd_offset + gdi * 4;
+                let hole = ddgz_disk::Disk::extents(&self.file, at, need * 4)
+                    .ok()
+                    .and_then(|x| x.first().copied())
+                    .filter(|e| e.kind == ddgz_disk::ExtentKind::Zero && e.offset == at)
+                    .map_or(0, |e| e.len / 4);
+                if hole > 0 {
+                    let stop = (gdi + hole).saturating_mul(g.span).min(to);
+                    runs.push(base + pos, stop - pos, Map::Unallocated);
+                    pos = stop;
+                    continue;
+                }
+                let n = need.min(GD_WINDOW);
                 gd = (gdi, vec![0u8; (n * 4) as usize]);
                 self.file
                     .read(&mut gd.1, g.gd_offset + gdi * 4, "the grain directory")?;
