@@ -1,7 +1,7 @@
 //! The conversion itself: open → (output checked and created) → add files → validate →
 //! compress → commit.
 
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -10,10 +10,9 @@ use std::time::Instant;
 use ddgz_deflate::Codec;
 use ddgz_fat::AddSpec;
 use ddgz_image::{Disk, FileId, Format, Image, OpenOptions, Overlay};
-use sha2::{Digest, Sha256};
 
 use crate::{Error, ErrorKind, OutputFile, Progress, Result, Summary};
-use ddgz_output::DirectWriter;
+use ddgz_output::Sink;
 
 /// How to convert. `Options::default()`: detect the format, validate, level 6, one thread
 /// per core, 1 MiB chunks, each chunk checked by decoding it again.
@@ -110,11 +109,6 @@ pub struct Converter<'w> {
     disk: Box<dyn Disk>,
     layout: Option<ddgz_layout::Report>,
     sink: Sink<'w>,
-}
-
-enum Sink<'w> {
-    File(OutputFile),
-    Writer(Box<dyn Write + Send + 'w>),
 }
 
 impl std::fmt::Debug for Converter<'_> {
@@ -314,29 +308,18 @@ impl<'w> Converter<'w> {
             verify: self.opts.verify,
             cancel: self.opts.cancel.clone(),
         };
-        let (output, (summary, sha256)) = match self.sink {
-            Sink::Writer(w) => {
-                let w = BufWriter::with_capacity(1 << 20, w);
-                let r = compress(&*self.disk, w, &dopts, progress)
-                    .map_err(|e| stream_cut(e, dopts.codec))?;
-                (None, r)
-            }
-            Sink::File(file) => {
-                let w = DirectWriter::new(file.file()).map_err(|e| {
-                    Error::wrap(ErrorKind::Output, e).context("starting the output writer")
-                })?;
-                let r = compress(&*self.disk, w, &dopts, progress).map_err(|e| {
-                    e.context(format!(
-                        "converting {} to {}",
-                        self.input.display(),
-                        file.path().display()
-                    ))
-                })?;
-                let path = file.path().to_path_buf();
-                file.commit()?;
-                (Some(path), r)
-            }
-        };
+        let context = self
+            .sink
+            .path()
+            .map(|out| format!("converting {} to {}", self.input.display(), out.display()));
+        let disk = &*self.disk;
+        let written = self.sink.write(|w| {
+            ddgz_deflate::compress(disk, w, &dopts, progress).map_err(|e| match &context {
+                Some(c) => Error::from(e).context(c.as_str()),
+                None => stream_cut(e.into(), dopts.codec),
+            })
+        })?;
+        let (summary, sha256, output) = (written.value, written.sha256, written.path);
         let seconds = self.started.elapsed().as_secs_f64();
         let virtual_size = summary.input_bytes;
         Ok(Summary {
@@ -374,50 +357,11 @@ fn stream_cut(e: Error, codec: Codec) -> Error {
     if e.kind() != ErrorKind::Cancelled {
         return e;
     }
-    let what = match codec {
-        Codec::Gzip => "the gzip stream written so far is cut short (no trailer)",
-        Codec::Xz => "the xz stream written so far is cut short (no index)",
-    };
+    let what = codec.cut_short();
     Error::new(
         ErrorKind::Cancelled,
         format!("interrupted; {what}: discard it"),
     )
-}
-
-/// A writer that hashes what passes through (the sha256 MAAS asks for).
-struct Hashing<W> {
-    inner: W,
-    sha: Sha256,
-}
-
-impl<W: Write> Write for Hashing<W> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.sha.update(&buf[..n]);
-        Ok(n)
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.inner.flush()
-    }
-}
-
-/// Compresses `disk` into `out` (a buffered writer), hashing; returns the summary and the
-/// sha256 (hex).
-fn compress(
-    disk: &dyn Disk,
-    out: impl Write + Send,
-    opts: &ddgz_deflate::Options,
-    progress: &mut dyn FnMut(Progress),
-) -> Result<(ddgz_deflate::Summary, String)> {
-    let mut w = Hashing {
-        inner: out,
-        sha: Sha256::new(),
-    };
-    let s = ddgz_deflate::compress(disk, &mut w, opts, progress)?;
-    w.inner
-        .flush()
-        .map_err(|e| Error::wrap(ErrorKind::Output, e).context("writing the output"))?;
-    Ok((s, hex::encode(w.sha.finalize())))
 }
 
 /// Converts `input` into the ddgz file `output` (replacing an existing regular file only

@@ -56,6 +56,17 @@ pub enum Codec {
     Xz,
 }
 
+impl Codec {
+    /// What the reader of a stream cut short (cancelled) has: a writer's output cannot be
+    /// taken back, so a cancel says it.
+    pub fn cut_short(self) -> &'static str {
+        match self {
+            Codec::Gzip => "the gzip stream written so far is cut short (no trailer)",
+            Codec::Xz => "the xz stream written so far is cut short (no index)",
+        }
+    }
+}
+
 /// Default chunk size: large enough that per-chunk overhead (a sync marker, a cold window)
 /// costs well under 0.1 % of output, small enough to spread work over cores.
 pub const DEFAULT_CHUNK_SIZE: usize = 1 << 20;

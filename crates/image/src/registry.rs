@@ -4,7 +4,9 @@
 
 use std::path::Path;
 
-use ddgz_disk::{Chain, Container, Error, InputFile, OpenBacking, RawDisk, Result};
+use ddgz_disk::{
+    Chain, Container, Error, InputFile, OpenBacking, Opening, OwnBacking, RawDisk, Result,
+};
 
 use crate::OpenOptions;
 
@@ -165,9 +167,14 @@ fn open_qcow2(
         force_corrupt: opts.force_corrupt,
         max_chain_depth: chain.max_depth(),
     };
-    Ok(Box::new(ddgz_qcow2::Qcow2::open_input(
-        input, &q, backing, chain,
-    )?))
+    let opts = &q;
+    let o = Opening {
+        input,
+        opts,
+        backing,
+        chain,
+    };
+    Ok(Box::new(ddgz_qcow2::Qcow2::open_input(o)?))
 }
 
 /// A VMDK's parent (`parentFileNameHint`) is opened through the registry as a "vmdk".
@@ -180,9 +187,13 @@ fn open_vmdk(
     let o = ddgz_vmdk::OpenOptions {
         max_chain_depth: chain.max_depth(),
     };
-    Ok(Box::new(ddgz_vmdk::Vmdk::open_input(
-        input, &o, backing, chain,
-    )?))
+    let opts = &o;
+    Ok(Box::new(ddgz_vmdk::Vmdk::open_input(Opening {
+        input,
+        opts,
+        backing,
+        chain,
+    })?))
 }
 
 /// A VHD's parents are VHDs found by its locators, opened by the VHD reader itself
