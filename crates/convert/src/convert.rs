@@ -206,10 +206,7 @@ impl<'w> Converter<'w> {
             Output::File { path, force } => {
                 // Never a file this run reads: the image (whatever its reader lists, the
                 // file at `input` too), its backing chain and data file, the files to add.
-                let mut reads = image.files();
-                if let Ok(m) = std::fs::metadata(input) {
-                    reads.push(FileId::of(&m));
-                }
+                let mut reads = image.files_read();
                 reads.extend(add_sources(&opts.add)?);
                 let file = OutputFile::create(&path, force, &reads)?;
                 if let Some(ext) = foreign_extension(&path, opts.codec) {
@@ -296,10 +293,7 @@ impl<'w> Converter<'w> {
 
     /// Compresses, writes and (for a file) commits; `progress` is told how far it got.
     pub fn run(self, progress: &mut dyn FnMut(Progress)) -> Result<Summary> {
-        let threads = match self.opts.threads {
-            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-            n => n,
-        };
+        let threads = ddgz_deflate::threads(self.opts.threads);
         let dopts = ddgz_deflate::Options {
             codec: self.opts.codec,
             level: self.opts.level,

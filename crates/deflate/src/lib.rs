@@ -175,10 +175,15 @@ fn checked_threads(opts: &Options) -> Result<usize, Error> {
             opts.chunk_size
         )));
     }
-    Ok(match opts.threads {
+    Ok(threads(opts.threads))
+}
+
+/// The workers `threads` asks for: 0 means one per available core.
+pub fn threads(threads: usize) -> usize {
+    match threads {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
         n => n,
-    })
+    }
 }
 
 /// Compresses all of `disk` into `out` as one gzip member (or one xz stream, by

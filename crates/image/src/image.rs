@@ -65,6 +65,17 @@ impl Image {
         &self.named
     }
 
+    /// Every file the run reads through this image: its own, its backing chain and data
+    /// files, and the file its path names now (a symbolic link to it counts): what an
+    /// output must never be ([`ddgz_disk::FileId`]).
+    pub fn files_read(&self) -> Vec<ddgz_disk::FileId> {
+        let mut reads = self.disk.files();
+        if let Ok(m) = std::fs::metadata(&self.path) {
+            reads.push(ddgz_disk::FileId::of(&m));
+        }
+        reads
+    }
+
     /// The container format.
     pub fn format(&self) -> Format {
         self.format

@@ -209,10 +209,7 @@ impl<'w> Archiver<'w> {
             Output::File { path, force } => {
                 // Never a file this run reads: the image, its backing chain, the files
                 // to add.
-                let mut reads = image.files();
-                if let Ok(m) = std::fs::metadata(input) {
-                    reads.push(ddgz_image::FileId::of(&m));
-                }
+                let mut reads = image.files_read();
                 for a in &opts.add {
                     reads.extend(ddgz_output::files_under(&a.src).map_err(|e| {
                         Error::wrap(ErrorKind::Input, e)
@@ -286,10 +283,7 @@ impl<'w> Archiver<'w> {
     /// Writes the tarball and (for a file) commits it; `progress` is told the bytes of tar
     /// made so far.
     pub fn run(mut self, progress: &mut dyn FnMut(u64)) -> Result<Summary> {
-        let threads = match self.opts.threads {
-            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-            n => n,
-        };
+        let threads = ddgz_deflate::threads(self.opts.threads);
         let xz = self.opts.codec == ddgz_deflate::Codec::Xz;
         let dopts = ddgz_deflate::Options {
             codec: self.opts.codec,
