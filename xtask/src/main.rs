@@ -12,6 +12,7 @@ use anyhow::{bail, Context, Result};
 
 mod bench;
 mod bench_tar;
+mod check_bytes;
 mod demo;
 mod fat;
 mod fixtures;
@@ -72,6 +73,7 @@ fn main() -> Result<()> {
         Some("fixtures") => fixtures::main(&args[1..]),
         Some("bench") => bench::main(&args[1..]),
         Some("bench-tar") => bench_tar::main(&args[1..]),
+        Some("check-bytes") => check_bytes::main(&args[1..]),
         _ => {
             eprintln!(
                 "usage: cargo xtask <task>\n\n\
@@ -85,7 +87,9 @@ fn main() -> Result<()> {
                  bench [--quick] [--runs N] [--big-peer-runs N] [--gzip-max-gib N] [--json FILE] [--svg FILE] [FIXTURE...]\n                        \
                  ddgz against pigz, gzip and qemu-img + pigz on the fixtures (ends with bench-tar)\n  \
                  bench-tar [--mib N] [--runs N]\n                        \
-                 ddgz tar against qemu-nbd + fuse2fs + GNU tar + gzip on an OS-like root"
+                 ddgz tar against qemu-nbd + fuse2fs + GNU tar + gzip on an OS-like root\n  \
+                 check-bytes [BASELINE_BIN]\n                        \
+                 sha256 of every output of a fixed set of conversions; with a baseline binary, fail unless identical"
             );
             std::process::exit(2);
         }
