@@ -144,30 +144,6 @@ fn codec_words(codec: Codec) -> (&'static str, &'static str, &'static str) {
     }
 }
 
-/// Refuses a raw input that is a finished `.dd.gz` / `.dd.xz` (by its magic number):
-/// compressing it again would make a ddgz of compressed bytes, not of a disk.
-fn refuse_packed(image: &Image, path: &Path) -> Result<()> {
-    let mut head = [0u8; 6];
-    let n = image.size().min(6) as usize;
-    image
-        .read_at(0, &mut head[..n])
-        .map_err(|e| Error::wrap(ErrorKind::Input, e))?;
-    if let Some(c) = ddgz_packed::detect(&head[..n]) {
-        return Err(Error::new(
-            ErrorKind::Usage,
-            format!(
-                "{}: is a {} compressed disk (a finished ddgz?): convert reads disk images; \
-                 `inspect`, `validate`, `ls`, `cat` and `verify` read it as it is, and \
-                 adding files to it needs it unpacked first (or --format raw to compress \
-                 its bytes as they are)",
-                path.display(),
-                c.name()
-            ),
-        ));
-    }
-    Ok(())
-}
-
 /// The files the run reads besides the image: the sources of the files to add.
 fn add_sources(specs: &[AddSpec]) -> Result<Vec<FileId>> {
     ddgz_fat::source_files(specs)?
@@ -193,9 +169,6 @@ impl<'w> Converter<'w> {
             allow_outside_files: opts.allow_outside_files,
         };
         let image = Image::open(input, &open).map_err(|e| Error::wrap(ErrorKind::Input, e))?;
-        if opts.format.is_none() && image.format() == Format::Raw {
-            refuse_packed(&image, input)?;
-        }
         let format = image.format();
         let named_files = image.named_files().to_vec();
         let allocated = image

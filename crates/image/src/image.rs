@@ -4,7 +4,8 @@ use std::path::{Path, PathBuf};
 
 use ddgz_disk::{Chain, Container, Disk, Extent, Facts, InputFile, Result};
 
-use crate::registry::{probe_file, Format, Registry};
+use crate::registry::{identify_file, Format, Identity, Registry};
+use crate::unsupported::{self, refuse};
 
 /// How to open an image.
 #[derive(Debug, Clone, Default)]
@@ -38,13 +39,14 @@ impl Image {
         chain.enter(&input)?;
         let format = match opts.format {
             Some(f) => f,
-            None => probe_file(&input)?,
+            None => match identify_file(&input)? {
+                Identity::Image(f) => f,
+                // A compressed stream or an ISO read as a raw disk would only say "no
+                // partition table": name it instead. `--format raw` still reads it.
+                Identity::Packed(c) => return Err(refuse(&input, unsupported::packed(c))),
+                Identity::Foreign(f) => return Err(refuse(&input, f)),
+            },
         };
-        if opts.format.is_none() && format == Format::Raw {
-            // A compressed stream or an ISO read as a raw disk would only say "no
-            // partition table": name it instead. `--format raw` still reads it.
-            crate::unsupported::refuse(&input)?;
-        }
         let disk = (format.entry().open)(input, opts, &Registry { opts }, &mut chain)?;
         Ok(Self {
             path: path.into(),
