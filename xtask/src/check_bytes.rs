@@ -39,7 +39,10 @@ pub fn main(args: &[String]) -> Result<()> {
             println!("- {b}\n+ {c}");
         }
     }
-    bail!("check-bytes: the outputs differ from {}'s", baseline.display())
+    bail!(
+        "check-bytes: the outputs differ from {}'s",
+        baseline.display()
+    )
 }
 
 /// The script's answer for `bin` (outputs under `dir/out-NAME`, emptied first).
@@ -59,7 +62,12 @@ fn run(dir: &Path, bin: &Path, name: &str) -> Result<String> {
         .output()
         .with_context(|| format!("running {}", script.display()))?;
     if !o.status.success() {
-        bail!("{} {} failed ({})", script.display(), bin.display(), o.status);
+        bail!(
+            "{} {} failed ({})",
+            script.display(),
+            bin.display(),
+            o.status
+        );
     }
     let text = String::from_utf8(o.stdout).context("the script's output is not UTF-8")?;
     if text.contains("FAILED") {
