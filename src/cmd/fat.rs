@@ -192,10 +192,9 @@ fn parse_ks_size(s: &str) -> Result<u64, String> {
 
 /// How `ls` and `cat` open their image.
 fn open_options(outside: crate::cli::OutsideArgs) -> OpenOptions {
-    OpenOptions {
-        allow_outside_files: outside.allow_outside_files,
-        ..OpenOptions::default()
-    }
+    let mut o = OpenOptions::default();
+    o.allow_outside_files = outside.allow_outside_files;
+    o
 }
 
 pub fn run_ls(a: LsArgs) -> anyhow::Result<()> {

@@ -82,10 +82,8 @@ pub struct Args {
 /// memory as `convert --add` adds them; and what was added, for the report.
 fn open_source(path: &Path, a: &Args) -> anyhow::Result<Box<dyn Disk>> {
     let add = &a.add;
-    let opts = OpenOptions {
-        allow_outside_files: a.outside.allow_outside_files,
-        ..OpenOptions::default()
-    };
+    let mut opts = OpenOptions::default();
+    opts.allow_outside_files = a.outside.allow_outside_files;
     let image = Image::open(path, &opts)
         .with_context(|| format!("cannot open the source {}", path.display()))
         .input()?;

@@ -17,6 +17,7 @@ use ddgz_output::Sink;
 /// How to convert. `Options::default()`: detect the format, validate, level 6, one thread
 /// per core, 1 MiB chunks, each chunk checked by decoding it again.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Options {
     /// Read the input as this format instead of detecting it.
     pub format: Option<Format>,
@@ -163,11 +164,10 @@ impl<'w> Converter<'w> {
     /// error nothing is left behind.
     pub fn new(input: &Path, output: Output<'w>, opts: Options) -> Result<Self> {
         let started = Instant::now();
-        let open = OpenOptions {
-            format: opts.format,
-            force_corrupt: opts.force_corrupt,
-            allow_outside_files: opts.allow_outside_files,
-        };
+        let mut open = OpenOptions::default();
+        open.format = opts.format;
+        open.force_corrupt = opts.force_corrupt;
+        open.allow_outside_files = opts.allow_outside_files;
         let image = Image::open(input, &open).map_err(|e| Error::wrap(ErrorKind::Input, e))?;
         let format = image.format();
         let named_files = image.named_files().to_vec();
@@ -267,14 +267,13 @@ impl<'w> Converter<'w> {
     /// Compresses, writes and (for a file) commits; `progress` is told how far it got.
     pub fn run(self, progress: &mut dyn FnMut(Progress)) -> Result<Summary> {
         let threads = ddgz_deflate::threads(self.opts.threads);
-        let dopts = ddgz_deflate::Options {
-            codec: self.opts.codec,
-            level: self.opts.level,
-            threads,
-            chunk_size: self.opts.chunk_size,
-            verify: self.opts.verify,
-            cancel: self.opts.cancel.clone(),
-        };
+        let mut dopts = ddgz_deflate::Options::default();
+        dopts.codec = self.opts.codec;
+        dopts.level = self.opts.level;
+        dopts.threads = threads;
+        dopts.chunk_size = self.opts.chunk_size;
+        dopts.verify = self.opts.verify;
+        dopts.cancel = self.opts.cancel.clone();
         let context = self
             .sink
             .path()

@@ -76,6 +76,7 @@ pub const MAX_CHUNK_SIZE: usize = 64 << 20;
 
 /// How to compress.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Options {
     /// The output codec.
     pub codec: Codec,

@@ -9,6 +9,7 @@ use crate::unsupported::{self, refuse};
 
 /// How to open an image.
 #[derive(Debug, Clone, Default)]
+#[non_exhaustive]
 pub struct OpenOptions {
     /// Force a format instead of detecting it from the content.
     pub format: Option<Format>,

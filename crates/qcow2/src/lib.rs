@@ -108,6 +108,7 @@ pub struct BackingInfo {
 
 /// Container details of a qcow2 image ([`Qcow2::facts`] gives the format-neutral form).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Info {
     /// The image file.
     pub path: PathBuf,

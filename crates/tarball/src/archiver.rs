@@ -285,22 +285,15 @@ impl<'w> Archiver<'w> {
     pub fn run(mut self, progress: &mut dyn FnMut(u64)) -> Result<Summary> {
         let threads = ddgz_deflate::threads(self.opts.threads);
         let xz = self.opts.codec == ddgz_deflate::Codec::Xz;
-        let dopts = ddgz_deflate::Options {
-            codec: self.opts.codec,
-            level: self.opts.level,
-            threads,
-            verify: self.opts.verify,
-            cancel: self.opts.cancel.clone(),
-            ..Default::default()
-        };
-        let dopts = if xz {
-            ddgz_deflate::Options {
-                chunk_size: ddgz_deflate::XZ_CHUNK_SIZE,
-                ..dopts
-            }
-        } else {
-            dopts
-        };
+        let mut dopts = ddgz_deflate::Options::default();
+        dopts.codec = self.opts.codec;
+        dopts.level = self.opts.level;
+        dopts.threads = threads;
+        dopts.verify = self.opts.verify;
+        dopts.cancel = self.opts.cancel.clone();
+        if xz {
+            dopts.chunk_size = ddgz_deflate::XZ_CHUNK_SIZE;
+        }
         let Some(sink) = self.sink.take() else {
             return Err(Error::new(ErrorKind::Usage, "the archiver ran already"));
         };
@@ -366,11 +359,9 @@ fn stream(
 /// host files.
 fn write_tar(a: &Archiver<'_>, out: &mut dyn Write) -> Result<Walks> {
     let o = &a.opts;
-    let mut opts = ddgz_tar::Options {
-        exclude_backups: !o.keep_backups,
-        sparse: !o.no_sparse,
-        ..Default::default()
-    };
+    let mut opts = ddgz_tar::Options::default();
+    opts.exclude_backups = !o.keep_backups;
+    opts.sparse = !o.no_sparse;
     if !o.keep_machine_id {
         opts.empty.push(b"./etc/machine-id".to_vec());
     }
@@ -401,11 +392,9 @@ fn write_tar(a: &Archiver<'_>, out: &mut dyn Write) -> Result<Walks> {
     ))
     .map_err(|e| Error::from(e).context(format!("{input}: {}", a.root)))?;
     if let Some((n, bfs)) = &a.bls {
-        let bopts = ddgz_tar::Options {
-            empty: Vec::new(),
-            exclude: Vec::new(),
-            ..opts.clone()
-        };
+        let mut bopts = opts.clone();
+        bopts.empty = Vec::new();
+        bopts.exclude = Vec::new();
         with_tree!(bfs, t => ddgz_tar::write_fs(
             t,
             t.root(),
