@@ -144,39 +144,22 @@ fn scatter(
 
 /// The boot loader files of an ESXi system partition.
 fn boot_files(rng: &mut Rng) -> Vec<FatFile> {
-    let mut files = vec![
-        FatFile::generated("mboot64.efi", Kind::Binary, 0, 180 * 1024 + rng.below(4096)),
-        FatFile::generated(
-            "safebt64.efi",
-            Kind::Binary,
-            1 << 30,
-            170 * 1024 + rng.below(4096),
-        ),
-        FatFile::generated(
-            "BOOTX64.EFI",
-            Kind::Binary,
-            2 << 30,
-            180 * 1024 + rng.below(4096),
-        ),
-        FatFile::generated(
-            "crypto64.efi",
-            Kind::Binary,
-            3 << 30,
-            110 * 1024 + rng.below(4096),
-        ),
-        FatFile::generated(
-            "mboot32.c32",
-            Kind::Binary,
-            4 << 30,
-            60 * 1024 + rng.below(4096),
-        ),
-        FatFile::generated(
-            "safeboot.c32",
-            Kind::Binary,
-            5 << 30,
-            40 * 1024 + rng.below(4096),
-        ),
+    // (name, KiB at least): the i-th file's content starts at offset i GiB of the
+    // generator; sizes drawn in this order.
+    const BOOT: [(&str, u64); 6] = [
+        ("mboot64.efi", 180),
+        ("safebt64.efi", 170),
+        ("BOOTX64.EFI", 180),
+        ("crypto64.efi", 110),
+        ("mboot32.c32", 60),
+        ("safeboot.c32", 40),
     ];
+    let mut files: Vec<FatFile> = (0u64..)
+        .zip(BOOT)
+        .map(|(i, (name, kib))| {
+            FatFile::generated(name, Kind::Binary, i << 30, kib * 1024 + rng.below(4096))
+        })
+        .collect();
     files.push(FatFile::bytes(
         "syslinux.cfg",
         "DEFAULT safeboot.c32\nLABEL safeboot\n  KERNEL safeboot.c32\n  APPEND -s 1\n",

@@ -359,20 +359,21 @@ mod tests {
         let g = tempfile::NamedTempFile::new().unwrap();
         let h = tempfile::NamedTempFile::new().unwrap();
         let mut c = Chain::new(1);
-        c.enter(&InputFile::open(f.path()).unwrap()).unwrap();
-        assert_eq!(c.depth(), 0);
-        let e = c
-            .enter(&InputFile::open(f.path()).unwrap())
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("loops"), "{e}");
-        c.enter(&InputFile::open(g.path()).unwrap()).unwrap();
-        assert_eq!(c.depth(), 1);
-        let e = c
-            .enter(&InputFile::open(h.path()).unwrap())
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("longer than the limit of 1"), "{e}");
+        let mut enter = |p: &Path| {
+            let r = c.enter(&InputFile::open(p).unwrap());
+            (r.map_err(|e| e.to_string()), c.depth())
+        };
+        assert_eq!(enter(f.path()), (Ok(()), 0));
+        let (e, _) = enter(f.path());
+        assert!(e.as_ref().unwrap_err().contains("loops"), "{e:?}");
+        assert_eq!(enter(g.path()), (Ok(()), 1));
+        let (e, _) = enter(h.path());
+        assert!(
+            e.as_ref()
+                .unwrap_err()
+                .contains("longer than the limit of 1"),
+            "{e:?}"
+        );
     }
 
     #[test]
