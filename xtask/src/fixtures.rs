@@ -87,6 +87,16 @@ fn seed_of(name: &str) -> u64 {
     })
 }
 
+/// A disk of `size` bytes with one Linux root partition from LBA 2048 to the end, its
+/// data at `extents` (offset, kind, length).
+fn linux_root(size: u64, seed: u64, extents: Vec<(u64, Kind, u64)>) -> Spec {
+    Spec {
+        gpt: simple_gpt(size, seed, &[(1, 2048, None, types::LINUX, "root")]),
+        seed,
+        fills: vec![(1, Fill::Raw { extents })],
+    }
+}
+
 /// A GPT of `size` bytes with `(number, first LBA, last LBA or None = last usable, type, name)`.
 fn simple_gpt(size: u64, seed: u64, parts: &[(u32, u64, Option<u64>, &str, &str)]) -> Gpt {
     let mut g = Gpt {
@@ -425,32 +435,26 @@ fn spec(name: &str) -> Result<Spec> {
                 ],
             }
         }
-        "generic-2g" => {
-            let extents = vec![
+        "generic-2g" => linux_root(
+            2 * GIB,
+            seed,
+            vec![
                 (15 * MIB, Kind::Text, 96 * MIB),
                 (300 * MIB, Kind::Binary, 64 * MIB),
                 (700 * MIB, Kind::Mixed, 48 * MIB),
                 (1100 * MIB, Kind::Text, 64 * MIB),
                 (1800 * MIB, Kind::Binary, 28 * MIB),
-            ];
-            Spec {
-                gpt: simple_gpt(2 * GIB, seed, &[(1, 2048, None, types::LINUX, "root")]),
-                seed,
-                fills: vec![(1, Fill::Raw { extents })],
-            }
-        }
-        "tiny-64m" => {
-            let extents = vec![
+            ],
+        ),
+        "tiny-64m" => linux_root(
+            64 * MIB,
+            seed,
+            vec![
                 (MIB, Kind::Text, 4 * MIB),
                 (20 * MIB, Kind::Binary, 3 * MIB),
                 (40 * MIB, Kind::Mixed, 5 * MIB),
-            ];
-            Spec {
-                gpt: simple_gpt(64 * MIB, seed, &[(1, 2048, None, types::LINUX, "root")]),
-                seed,
-                fills: vec![(1, Fill::Raw { extents })],
-            }
-        }
+            ],
+        ),
         "demo-4g" => {
             let esp = vec![
                 FatFile::generated("BOOTX64.EFI", Kind::Binary, 0, 950 * 1024),
