@@ -21,11 +21,10 @@ use ddgz_synth::content::{Content, Kind};
 const MIB: usize = 1 << 20;
 
 fn opts(verify: bool) -> Options {
-    Options {
-        threads: 1,
-        verify,
-        ..Options::default()
-    }
+    let mut o = Options::default();
+    o.threads = 1;
+    o.verify = verify;
+    o
 }
 
 fn chunk_deflate(c: &mut Criterion) {

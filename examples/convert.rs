@@ -9,10 +9,8 @@ pub fn convert(
     output: &Path,
     validate: bool,
 ) -> ddgz_convert::Result<ddgz_convert::Summary> {
-    let opts = ddgz_convert::Options {
-        validate,
-        ..Default::default()
-    };
+    let mut opts = ddgz_convert::Options::default();
+    opts.validate = validate;
     ddgz_convert::convert(input, output, false, opts)
 }
 

@@ -225,23 +225,22 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         ));
     }
     let cancel = Arc::new(AtomicBool::new(false));
-    let opts = ddgz_convert::Options {
-        format: a.format.map(Into::into),
-        force_corrupt: a.force,
-        allow_outside_files: a.outside.allow_outside_files,
-        add: crate::cmd::fat::add_specs(&a.add)?,
-        replace: a.add.replace,
-        zero_free: a.zero_free,
-        validate: !a.no_validate,
-        allow: a.allow.codes.clone(),
-        codec,
-        raw,
-        level: a.level,
-        threads: a.threads.unwrap_or(0),
-        chunk_size: chunk_size(codec, a.deflate_chunk_size),
-        verify: !a.no_verify,
-        cancel: Some(cancel.clone()),
-    };
+    let mut opts = ddgz_convert::Options::default();
+    opts.format = a.format.map(Into::into);
+    opts.force_corrupt = a.force;
+    opts.allow_outside_files = a.outside.allow_outside_files;
+    opts.add = crate::cmd::fat::add_specs(&a.add)?;
+    opts.replace = a.add.replace;
+    opts.zero_free = a.zero_free;
+    opts.validate = !a.no_validate;
+    opts.allow = a.allow.codes.clone();
+    opts.codec = codec;
+    opts.raw = raw;
+    opts.level = a.level;
+    opts.threads = a.threads.unwrap_or(0);
+    opts.chunk_size = chunk_size(codec, a.deflate_chunk_size);
+    opts.verify = !a.no_verify;
+    opts.cancel = Some(cancel.clone());
     let output = match &out_path {
         // Not locked: the output is written on a thread of its own (a lock is not Send).
         None => Output::Writer(Box::new(std::io::stdout())),

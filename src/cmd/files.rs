@@ -91,10 +91,9 @@ fn warm(packed: bool, vols: &Volumes<'_>, place: &ddgz_volumes::Place) {
 
 /// How `ls` and `cat` open their image.
 fn open_options(outside: crate::cli::OutsideArgs) -> OpenOptions {
-    OpenOptions {
-        allow_outside_files: outside.allow_outside_files,
-        ..OpenOptions::default()
-    }
+    let mut o = OpenOptions::default();
+    o.allow_outside_files = outside.allow_outside_files;
+    o
 }
 
 /// The exit code of a `ddgz-volumes` error: the request 2, the image 3, the output 4; a

@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use ddgz_image::{Container, Format, Image, InputFile, OpenOptions};
+use ddgz_image::{Container, Format, Identity, Image, InputFile, OpenOptions};
 
 use crate::exit::ResultExt;
 
@@ -18,17 +18,12 @@ pub enum Input {
     Packed(Box<(ddgz_packed::Packed, indicatif::ProgressBar)>),
 }
 
-/// Opens `path`: a compressed disk when `opts.format` is unset and the file starts with
-/// the gzip or xz magic, else an image.
+/// Opens `path`: a compressed disk when `opts.format` is unset and the registry
+/// identifies it as one ([`ddgz_image::identify`]), else an image.
 pub fn open(path: &Path, opts: &OpenOptions) -> anyhow::Result<Input> {
     if opts.format.is_none() {
         let input = InputFile::open(path).input()?;
-        let mut head = [0u8; 6];
-        let n = input.size().min(6) as usize;
-        input
-            .read_exact_at(&mut head[..n], 0, "the first bytes")
-            .input()?;
-        if ddgz_packed::detect(&head[..n]).is_some() {
+        if let Identity::Packed(_) = ddgz_image::identify_file(&input).input()? {
             let bar = decoding(path, input.size());
             let p = ddgz_packed::Packed::from_input_progress(
                 input,

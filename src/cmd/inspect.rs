@@ -223,11 +223,10 @@ fn open(
     force: bool,
     outside: crate::cli::OutsideArgs,
 ) -> anyhow::Result<Input> {
-    let opts = OpenOptions {
-        format: format.map(Format::from),
-        force_corrupt: force,
-        allow_outside_files: outside.allow_outside_files,
-    };
+    let mut opts = OpenOptions::default();
+    opts.format = format.map(Format::from);
+    opts.force_corrupt = force;
+    opts.allow_outside_files = outside.allow_outside_files;
     crate::cmd::input::open(path, &opts)
 }
 

@@ -102,10 +102,8 @@ fn open_source(
 /// The image at `path` with the files of `add` added in memory.
 fn open_added(path: &Path, a: &Args) -> anyhow::Result<Box<dyn Disk>> {
     let add = &a.add;
-    let opts = OpenOptions {
-        allow_outside_files: a.outside.allow_outside_files,
-        ..OpenOptions::default()
-    };
+    let mut opts = OpenOptions::default();
+    opts.allow_outside_files = a.outside.allow_outside_files;
     let image = Image::open(path, &opts)
         .with_context(|| format!("cannot open the source {}", path.display()))
         .input()?;

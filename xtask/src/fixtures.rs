@@ -87,6 +87,16 @@ fn seed_of(name: &str) -> u64 {
     })
 }
 
+/// A disk of `size` bytes with one Linux root partition from LBA 2048 to the end, its
+/// data at `extents` (offset, kind, length).
+fn linux_root(size: u64, seed: u64, extents: Vec<(u64, Kind, u64)>) -> Spec {
+    Spec {
+        gpt: simple_gpt(size, seed, &[(1, 2048, None, types::LINUX, "root")]),
+        seed,
+        fills: vec![(1, Fill::Raw { extents })],
+    }
+}
+
 /// A GPT of `size` bytes with `(number, first LBA, last LBA or None = last usable, type, name)`.
 fn simple_gpt(size: u64, seed: u64, parts: &[(u32, u64, Option<u64>, &str, &str)]) -> Gpt {
     let mut g = Gpt {
@@ -144,39 +154,22 @@ fn scatter(
 
 /// The boot loader files of an ESXi system partition.
 fn boot_files(rng: &mut Rng) -> Vec<FatFile> {
-    let mut files = vec![
-        FatFile::generated("mboot64.efi", Kind::Binary, 0, 180 * 1024 + rng.below(4096)),
-        FatFile::generated(
-            "safebt64.efi",
-            Kind::Binary,
-            1 << 30,
-            170 * 1024 + rng.below(4096),
-        ),
-        FatFile::generated(
-            "BOOTX64.EFI",
-            Kind::Binary,
-            2 << 30,
-            180 * 1024 + rng.below(4096),
-        ),
-        FatFile::generated(
-            "crypto64.efi",
-            Kind::Binary,
-            3 << 30,
-            110 * 1024 + rng.below(4096),
-        ),
-        FatFile::generated(
-            "mboot32.c32",
-            Kind::Binary,
-            4 << 30,
-            60 * 1024 + rng.below(4096),
-        ),
-        FatFile::generated(
-            "safeboot.c32",
-            Kind::Binary,
-            5 << 30,
-            40 * 1024 + rng.below(4096),
-        ),
+    // (name, KiB at least): the i-th file's content starts at offset i GiB of the
+    // generator; sizes drawn in this order.
+    const BOOT: [(&str, u64); 6] = [
+        ("mboot64.efi", 180),
+        ("safebt64.efi", 170),
+        ("BOOTX64.EFI", 180),
+        ("crypto64.efi", 110),
+        ("mboot32.c32", 60),
+        ("safeboot.c32", 40),
     ];
+    let mut files: Vec<FatFile> = (0u64..)
+        .zip(BOOT)
+        .map(|(i, (name, kib))| {
+            FatFile::generated(name, Kind::Binary, i << 30, kib * 1024 + rng.below(4096))
+        })
+        .collect();
     files.push(FatFile::bytes(
         "syslinux.cfg",
         "DEFAULT safeboot.c32\nLABEL safeboot\n  KERNEL safeboot.c32\n  APPEND -s 1\n",
@@ -442,32 +435,26 @@ fn spec(name: &str) -> Result<Spec> {
                 ],
             }
         }
-        "generic-2g" => {
-            let extents = vec![
+        "generic-2g" => linux_root(
+            2 * GIB,
+            seed,
+            vec![
                 (15 * MIB, Kind::Text, 96 * MIB),
                 (300 * MIB, Kind::Binary, 64 * MIB),
                 (700 * MIB, Kind::Mixed, 48 * MIB),
                 (1100 * MIB, Kind::Text, 64 * MIB),
                 (1800 * MIB, Kind::Binary, 28 * MIB),
-            ];
-            Spec {
-                gpt: simple_gpt(2 * GIB, seed, &[(1, 2048, None, types::LINUX, "root")]),
-                seed,
-                fills: vec![(1, Fill::Raw { extents })],
-            }
-        }
-        "tiny-64m" => {
-            let extents = vec![
+            ],
+        ),
+        "tiny-64m" => linux_root(
+            64 * MIB,
+            seed,
+            vec![
                 (MIB, Kind::Text, 4 * MIB),
                 (20 * MIB, Kind::Binary, 3 * MIB),
                 (40 * MIB, Kind::Mixed, 5 * MIB),
-            ];
-            Spec {
-                gpt: simple_gpt(64 * MIB, seed, &[(1, 2048, None, types::LINUX, "root")]),
-                seed,
-                fills: vec![(1, Fill::Raw { extents })],
-            }
-        }
+            ],
+        ),
         "demo-4g" => {
             let esp = vec![
                 FatFile::generated("BOOTX64.EFI", Kind::Binary, 0, 950 * 1024),

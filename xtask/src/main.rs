@@ -14,6 +14,7 @@ use anyhow::{bail, Context, Result};
 mod bench;
 mod bench_free;
 mod bench_tar;
+mod check_bytes;
 mod demo;
 mod fat;
 mod fixtures;
@@ -81,6 +82,7 @@ fn main() -> Result<()> {
         Some("bench") => bench::main(&args[1..]),
         Some("bench-tar") => bench_tar::main(&args[1..]),
         Some("bench-free") => bench_free::main(&args[1..]),
+        Some("check-bytes") => check_bytes::main(&args[1..]),
         _ => {
             eprintln!(
                 "usage: cargo xtask <task>\n\n\
@@ -96,7 +98,9 @@ fn main() -> Result<()> {
                  bench-tar [--mib N] [--runs N]\n                        \
                  ddgz tar against qemu-nbd + fuse2fs + GNU tar + gzip on an OS-like root\n  \
                  bench-free [--mib N] [--runs N] [--no-xz]\n                        \
-                 convert plain / --zero-free, .dd.gz / .dd.xz, against qemu-img + xz, on a disk with deleted data"
+                 convert plain / --zero-free, .dd.gz / .dd.xz, against qemu-img + xz, on a disk with deleted data\n  \
+                 check-bytes [BASELINE_BIN]\n                        \
+                 sha256 of every output of a fixed set of conversions; with a baseline binary, fail unless identical"
             );
             std::process::exit(2);
         }

@@ -1,7 +1,7 @@
 //! The conversion itself: open → (output checked and created) → add files → validate →
 //! compress → commit.
 
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -10,14 +10,14 @@ use std::time::Instant;
 use ddgz_deflate::Codec;
 use ddgz_fat::AddSpec;
 use ddgz_image::{Disk, FileId, Format, Image, OpenOptions, Overlay};
-use sha2::{Digest, Sha256};
 
 use crate::{Error, ErrorKind, OutputFile, Progress, Result, Summary};
-use ddgz_output::DirectWriter;
+use ddgz_output::Sink;
 
 /// How to convert. `Options::default()`: detect the format, validate, level 6, one thread
 /// per core, 1 MiB chunks, each chunk checked by decoding it again.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Options {
     /// Read the input as this format instead of detecting it.
     pub format: Option<Format>,
@@ -121,11 +121,6 @@ pub struct Converter<'w> {
     sink: Sink<'w>,
 }
 
-enum Sink<'w> {
-    File(OutputFile),
-    Writer(Box<dyn Write + Send + 'w>),
-}
-
 impl std::fmt::Debug for Converter<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Converter")
@@ -160,30 +155,6 @@ fn codec_words(codec: Codec) -> (&'static str, &'static str, &'static str) {
     }
 }
 
-/// Refuses a raw input that is a finished `.dd.gz` / `.dd.xz` (by its magic number):
-/// compressing it again would make a ddgz of compressed bytes, not of a disk.
-fn refuse_packed(image: &Image, path: &Path) -> Result<()> {
-    let mut head = [0u8; 6];
-    let n = image.size().min(6) as usize;
-    image
-        .read_at(0, &mut head[..n])
-        .map_err(|e| Error::wrap(ErrorKind::Input, e))?;
-    if let Some(c) = ddgz_packed::detect(&head[..n]) {
-        return Err(Error::new(
-            ErrorKind::Usage,
-            format!(
-                "{}: is a {} compressed disk (a finished ddgz?): convert reads disk images; \
-                 `inspect`, `validate`, `ls`, `cat` and `verify` read it as it is, and \
-                 adding files to it needs it unpacked first (or --format raw to compress \
-                 its bytes as they are)",
-                path.display(),
-                c.name()
-            ),
-        ));
-    }
-    Ok(())
-}
-
 /// The files the run reads besides the image: the sources of the files to add.
 fn add_sources(specs: &[AddSpec]) -> Result<Vec<FileId>> {
     ddgz_fat::source_files(specs)?
@@ -203,15 +174,11 @@ impl<'w> Converter<'w> {
     /// error nothing is left behind.
     pub fn new(input: &Path, output: Output<'w>, opts: Options) -> Result<Self> {
         let started = Instant::now();
-        let open = OpenOptions {
-            format: opts.format,
-            force_corrupt: opts.force_corrupt,
-            allow_outside_files: opts.allow_outside_files,
-        };
+        let mut open = OpenOptions::default();
+        open.format = opts.format;
+        open.force_corrupt = opts.force_corrupt;
+        open.allow_outside_files = opts.allow_outside_files;
         let image = Image::open(input, &open).map_err(|e| Error::wrap(ErrorKind::Input, e))?;
-        if opts.format.is_none() && image.format() == Format::Raw {
-            refuse_packed(&image, input)?;
-        }
         let format = image.format();
         let named_files = image.named_files().to_vec();
         let allocated = image
@@ -228,10 +195,7 @@ impl<'w> Converter<'w> {
             Output::File { path, force } => {
                 // Never a file this run reads: the image (whatever its reader lists, the
                 // file at `input` too), its backing chain and data file, the files to add.
-                let mut reads = image.files();
-                if let Ok(m) = std::fs::metadata(input) {
-                    reads.push(FileId::of(&m));
-                }
+                let mut reads = image.files_read();
                 reads.extend(add_sources(&opts.add)?);
                 let file = OutputFile::create(&path, force, &reads)?;
                 if let Some(ext) = foreign_extension(&path, opts.codec, opts.raw) {
@@ -335,44 +299,29 @@ impl<'w> Converter<'w> {
 
     /// Compresses, writes and (for a file) commits; `progress` is told how far it got.
     pub fn run(self, progress: &mut dyn FnMut(Progress)) -> Result<Summary> {
-        let threads = match self.opts.threads {
-            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-            n => n,
-        };
-        let dopts = ddgz_deflate::Options {
-            codec: self.opts.codec,
-            level: self.opts.level,
-            threads,
-            chunk_size: self.opts.chunk_size,
-            verify: self.opts.verify,
-            cancel: self.opts.cancel.clone(),
-        };
+        let threads = ddgz_deflate::threads(self.opts.threads);
         if self.opts.raw {
             return self.run_raw(progress, threads);
         }
-        let (output, (summary, sha256)) = match self.sink {
-            Sink::Writer(w) => {
-                let w = BufWriter::with_capacity(1 << 20, w);
-                let r = compress(&*self.disk, w, &dopts, progress)
-                    .map_err(|e| stream_cut(e, dopts.codec))?;
-                (None, r)
-            }
-            Sink::File(file) => {
-                let w = DirectWriter::new(file.file()).map_err(|e| {
-                    Error::wrap(ErrorKind::Output, e).context("starting the output writer")
-                })?;
-                let r = compress(&*self.disk, w, &dopts, progress).map_err(|e| {
-                    e.context(format!(
-                        "converting {} to {}",
-                        self.input.display(),
-                        file.path().display()
-                    ))
-                })?;
-                let path = file.path().to_path_buf();
-                file.commit()?;
-                (Some(path), r)
-            }
-        };
+        let mut dopts = ddgz_deflate::Options::default();
+        dopts.codec = self.opts.codec;
+        dopts.level = self.opts.level;
+        dopts.threads = threads;
+        dopts.chunk_size = self.opts.chunk_size;
+        dopts.verify = self.opts.verify;
+        dopts.cancel = self.opts.cancel.clone();
+        let context = self
+            .sink
+            .path()
+            .map(|out| format!("converting {} to {}", self.input.display(), out.display()));
+        let disk = &*self.disk;
+        let written = self.sink.write(|w| {
+            ddgz_deflate::compress(disk, w, &dopts, progress).map_err(|e| match &context {
+                Some(c) => Error::from(e).context(c.as_str()),
+                None => stream_cut(e.into(), dopts.codec),
+            })
+        })?;
+        let (summary, sha256, output) = (written.value, written.sha256, written.path);
         let seconds = self.started.elapsed().as_secs_f64();
         let virtual_size = summary.input_bytes;
         Ok(Summary {
@@ -464,50 +413,11 @@ fn stream_cut(e: Error, codec: Codec) -> Error {
     if e.kind() != ErrorKind::Cancelled {
         return e;
     }
-    let what = match codec {
-        Codec::Gzip => "the gzip stream written so far is cut short (no trailer)",
-        Codec::Xz => "the xz stream written so far is cut short (no index)",
-    };
+    let what = codec.cut_short();
     Error::new(
         ErrorKind::Cancelled,
         format!("interrupted; {what}: discard it"),
     )
-}
-
-/// A writer that hashes what passes through (the sha256 MAAS asks for).
-struct Hashing<W> {
-    inner: W,
-    sha: Sha256,
-}
-
-impl<W: Write> Write for Hashing<W> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.sha.update(&buf[..n]);
-        Ok(n)
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.inner.flush()
-    }
-}
-
-/// Compresses `disk` into `out` (a buffered writer), hashing; returns the summary and the
-/// sha256 (hex).
-fn compress(
-    disk: &dyn Disk,
-    out: impl Write + Send,
-    opts: &ddgz_deflate::Options,
-    progress: &mut dyn FnMut(Progress),
-) -> Result<(ddgz_deflate::Summary, String)> {
-    let mut w = Hashing {
-        inner: out,
-        sha: Sha256::new(),
-    };
-    let s = ddgz_deflate::compress(disk, &mut w, opts, progress)?;
-    w.inner
-        .flush()
-        .map_err(|e| Error::wrap(ErrorKind::Output, e).context("writing the output"))?;
-    Ok((s, hex::encode(w.sha.finalize())))
 }
 
 /// Converts `input` into the ddgz file `output` (replacing an existing regular file only

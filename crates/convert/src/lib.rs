@@ -10,10 +10,8 @@
 //! # let input = dir.path().join("disk.raw");
 //! # std::fs::File::create(&input)?.set_len(4 << 20)?;
 //! # let output = dir.path().join("disk.dd.gz");
-//! let opts = ddgz_convert::Options {
-//!     validate: false, // a bare disk with no partition table
-//!     ..Default::default()
-//! };
+//! let mut opts = ddgz_convert::Options::default();
+//! opts.validate = false; // a bare disk with no partition table
 //! let summary = ddgz_convert::convert(&input, &output, false, opts)?;
 //! println!("{summary}"); // the text report; serde_json::to_string(&summary) for JSON
 //! assert_eq!(summary.virtual_size, 4 << 20);

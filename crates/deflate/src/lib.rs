@@ -56,6 +56,17 @@ pub enum Codec {
     Xz,
 }
 
+impl Codec {
+    /// What the reader of a stream cut short (cancelled) has: a writer's output cannot be
+    /// taken back, so a cancel says it.
+    pub fn cut_short(self) -> &'static str {
+        match self {
+            Codec::Gzip => "the gzip stream written so far is cut short (no trailer)",
+            Codec::Xz => "the xz stream written so far is cut short (no index)",
+        }
+    }
+}
+
 /// Default chunk size: large enough that per-chunk overhead (a sync marker, a cold window)
 /// costs well under 0.1 % of output, small enough to spread work over cores.
 pub const DEFAULT_CHUNK_SIZE: usize = 1 << 20;
@@ -65,6 +76,7 @@ pub const MAX_CHUNK_SIZE: usize = 64 << 20;
 
 /// How to compress.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Options {
     /// The output codec.
     pub codec: Codec,
@@ -164,10 +176,15 @@ fn checked_threads(opts: &Options) -> Result<usize, Error> {
             opts.chunk_size
         )));
     }
-    Ok(match opts.threads {
+    Ok(threads(opts.threads))
+}
+
+/// The workers `threads` asks for: 0 means one per available core.
+pub fn threads(threads: usize) -> usize {
+    match threads {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
         n => n,
-    })
+    }
 }
 
 /// Compresses all of `disk` into `out` as one gzip member (or one xz stream, by

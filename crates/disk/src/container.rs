@@ -266,6 +266,89 @@ impl OpenBacking for RawBackingOnly {
     }
 }
 
+/// A reader whose images name backing files of its own format (a qcow2 on a qcow2, a
+/// VMDK on its parent): what [`open_own`] needs to read one with no format registry at
+/// hand. The registry (`ddgz-image`) calls [`OwnBacking::open_input`] with itself as
+/// the backing opener instead, so that any format it knows may sit below.
+pub trait OwnBacking: Container + Sized + 'static {
+    /// The reader's options.
+    type Options: Sync;
+    /// The format name an image records for a backing file of this format ("qcow2").
+    const FORMAT: &'static str;
+    /// Whether its images may also sit on raw backing files.
+    const RAW_BACKING: bool;
+
+    /// Reads the image of `o.input`, already opened and entered into `o.chain` by the
+    /// caller. Its backing file, if it names one, is opened by `o.backing` as the next
+    /// file of the chain.
+    fn open_input(o: Opening<'_, Self>) -> std::result::Result<Self, ReaderError>;
+}
+
+/// What [`OwnBacking::open_input`] is handed.
+pub struct Opening<'a, R: OwnBacking> {
+    /// The image file, opened and entered into `chain`.
+    pub input: InputFile,
+    /// The reader's options.
+    pub opts: &'a R::Options,
+    /// Opens the backing file the image names (the registry, or [`open_own`]'s).
+    pub backing: &'a dyn OpenBacking,
+    /// The chain so far.
+    pub chain: &'a mut Chain,
+}
+
+/// Opens `path` as an `R` with its backing chain of at most `max_depth` files, each of
+/// `R`'s own format (or raw, where `R` allows it): a reader's own `open`.
+pub fn open_own<R: OwnBacking>(
+    path: &Path,
+    opts: &R::Options,
+    max_depth: usize,
+) -> std::result::Result<R, ReaderError> {
+    let (input, mut chain) = open_top(path, max_depth)?;
+    R::open_input(Opening {
+        input,
+        opts,
+        backing: &Own::<R> { opts },
+        chain: &mut chain,
+    })
+}
+
+/// Opens the backing files of [`open_own`].
+struct Own<'a, R: OwnBacking> {
+    opts: &'a R::Options,
+}
+
+impl<R: OwnBacking> OpenBacking for Own<'_, R> {
+    fn knows(&self, format: &str) -> bool {
+        format == R::FORMAT || (R::RAW_BACKING && RawBackingOnly.knows(format))
+    }
+
+    fn open_backing(
+        &self,
+        path: &Path,
+        format: &str,
+        chain: &mut Chain,
+    ) -> Result<Box<dyn Container>> {
+        if format != R::FORMAT {
+            if R::RAW_BACKING {
+                return RawBackingOnly.open_backing(path, format, chain);
+            }
+            return Err(Error::Format {
+                path: path.into(),
+                reason: format!("backing format {format:?} is not supported here"),
+            });
+        }
+        let input = InputFile::open(path)?;
+        chain.enter(&input)?;
+        let opts = self.opts;
+        Ok(Box::new(R::open_input(Opening {
+            input,
+            opts,
+            backing: self,
+            chain,
+        })?))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -276,20 +359,21 @@ mod tests {
         let g = tempfile::NamedTempFile::new().unwrap();
         let h = tempfile::NamedTempFile::new().unwrap();
         let mut c = Chain::new(1);
-        c.enter(&InputFile::open(f.path()).unwrap()).unwrap();
-        assert_eq!(c.depth(), 0);
-        let e = c
-            .enter(&InputFile::open(f.path()).unwrap())
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("loops"), "{e}");
-        c.enter(&InputFile::open(g.path()).unwrap()).unwrap();
-        assert_eq!(c.depth(), 1);
-        let e = c
-            .enter(&InputFile::open(h.path()).unwrap())
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("longer than the limit of 1"), "{e}");
+        let mut enter = |p: &Path| {
+            let r = c.enter(&InputFile::open(p).unwrap());
+            (r.map_err(|e| e.to_string()), c.depth())
+        };
+        assert_eq!(enter(f.path()), (Ok(()), 0));
+        let (e, _) = enter(f.path());
+        assert!(e.as_ref().unwrap_err().contains("loops"), "{e:?}");
+        assert_eq!(enter(g.path()), (Ok(()), 1));
+        let (e, _) = enter(h.path());
+        assert!(
+            e.as_ref()
+                .unwrap_err()
+                .contains("longer than the limit of 1"),
+            "{e:?}"
+        );
     }
 
     #[test]

@@ -39,7 +39,8 @@ mod window;
 
 pub use capture::{first_nonzero, Capture, CaptureView, CAPTURE_HEAD, CAPTURE_TAIL};
 pub use container::{
-    open_top, Chain, Container, Facts, OpenBacking, RawBackingOnly, DEFAULT_MAX_CHAIN_DEPTH,
+    open_own, open_top, Chain, Container, Facts, OpenBacking, Opening, OwnBacking, RawBackingOnly,
+    DEFAULT_MAX_CHAIN_DEPTH,
 };
 pub use error::{Error, Result};
 pub use extent::{push_merged, Extent, ExtentKind};

@@ -4,10 +4,12 @@ use std::path::{Path, PathBuf};
 
 use ddgz_disk::{Chain, Container, Disk, Extent, Facts, InputFile, Result};
 
-use crate::registry::{probe_file, Format, Registry};
+use crate::registry::{identify_file, Format, Identity, Registry};
+use crate::unsupported::{self, refuse};
 
 /// How to open an image.
 #[derive(Debug, Clone, Default)]
+#[non_exhaustive]
 pub struct OpenOptions {
     /// Force a format instead of detecting it from the content.
     pub format: Option<Format>,
@@ -38,13 +40,14 @@ impl Image {
         chain.enter(&input)?;
         let format = match opts.format {
             Some(f) => f,
-            None => probe_file(&input)?,
+            None => match identify_file(&input)? {
+                Identity::Image(f) => f,
+                // A compressed stream or an ISO read as a raw disk would only say "no
+                // partition table": name it instead. `--format raw` still reads it.
+                Identity::Packed(c) => return Err(refuse(&input, unsupported::packed(c))),
+                Identity::Foreign(f) => return Err(refuse(&input, f)),
+            },
         };
-        if opts.format.is_none() && format == Format::Raw {
-            // A compressed stream or an ISO read as a raw disk would only say "no
-            // partition table": name it instead. `--format raw` still reads it.
-            crate::unsupported::refuse(&input)?;
-        }
         let disk = (format.entry().open)(input, opts, &Registry { opts }, &mut chain)?;
         Ok(Self {
             path: path.into(),
@@ -63,6 +66,17 @@ impl Image {
     /// files, through the whole chain), as resolved paths, in the order they were named.
     pub fn named_files(&self) -> &[PathBuf] {
         &self.named
+    }
+
+    /// Every file the run reads through this image: its own, its backing chain and data
+    /// files, and the file its path names now (a symbolic link to it counts): what an
+    /// output must never be ([`ddgz_disk::FileId`]).
+    pub fn files_read(&self) -> Vec<ddgz_disk::FileId> {
+        let mut reads = self.disk.files();
+        if let Ok(m) = std::fs::metadata(&self.path) {
+            reads.push(ddgz_disk::FileId::of(&m));
+        }
+        reads
     }
 
     /// The container format.

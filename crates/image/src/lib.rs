@@ -3,6 +3,8 @@
 //! Each container format lives in a crate of its own that implements [`Container`] (a
 //! [`Disk`] that describes itself); this crate holds the table of formats, [`FORMATS`]:
 //! a name, a probe of the file's first and last bytes, and an open function per format.
+//! [`identify`] is the one answer to "what is this file?" (an image of a registered
+//! format, a packed `.dd.gz`/`.dd.xz`, or a known kind ddgz does not read, named).
 //! [`Image::open`] opens the file once, probes it (or takes `--format`) and hands the open
 //! file to the chosen reader, with a backing opener that uses the same table, so a qcow2
 //! may sit over a raw file, another qcow2 or any format listed. The disk
@@ -27,5 +29,6 @@ pub mod unsupported;
 pub use ddgz_disk::*;
 pub use image::{Image, OpenOptions};
 pub use registry::{
-    format_names, probe, Format, FormatEntry, OpenFn, ProbeInput, FORMATS, PROBE_HEAD, PROBE_TAIL,
+    format_names, identify, identify_file, probe, Foreign, Format, FormatEntry, Identity, OpenFn,
+    ProbeInput, FORMATS, PROBE_HEAD, PROBE_TAIL,
 };

@@ -4,7 +4,9 @@
 
 use std::path::Path;
 
-use ddgz_disk::{Chain, Container, Error, InputFile, OpenBacking, RawDisk, Result};
+use ddgz_disk::{
+    Chain, Container, Error, InputFile, OpenBacking, Opening, OwnBacking, RawDisk, Result,
+};
 
 use crate::OpenOptions;
 
@@ -165,9 +167,14 @@ fn open_qcow2(
         force_corrupt: opts.force_corrupt,
         max_chain_depth: chain.max_depth(),
     };
-    Ok(Box::new(ddgz_qcow2::Qcow2::open_input(
-        input, &q, backing, chain,
-    )?))
+    let opts = &q;
+    let o = Opening {
+        input,
+        opts,
+        backing,
+        chain,
+    };
+    Ok(Box::new(ddgz_qcow2::Qcow2::open_input(o)?))
 }
 
 /// A VMDK's parent (`parentFileNameHint`) is opened through the registry as a "vmdk".
@@ -180,9 +187,13 @@ fn open_vmdk(
     let o = ddgz_vmdk::OpenOptions {
         max_chain_depth: chain.max_depth(),
     };
-    Ok(Box::new(ddgz_vmdk::Vmdk::open_input(
-        input, &o, backing, chain,
-    )?))
+    let opts = &o;
+    Ok(Box::new(ddgz_vmdk::Vmdk::open_input(Opening {
+        input,
+        opts,
+        backing,
+        chain,
+    })?))
 }
 
 /// A VHD's parents are VHDs found by its locators, opened by the VHD reader itself
@@ -212,15 +223,55 @@ pub fn probe(p: &ProbeInput) -> Format {
         .map_or(Format::Raw, |e| e.format)
 }
 
-/// Reads the probes' view of `input` and picks its format.
-pub(crate) fn probe_file(input: &InputFile) -> Result<Format> {
+/// What a file is, from one look at its first and last bytes ([`identify`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Identity {
+    /// A random-access disk image of a registered format (raw when no probe matched and
+    /// it is nothing below).
+    Image(Format),
+    /// A packed raw disk, a finished `.dd.gz` or `.dd.xz`: read as a stream by
+    /// `ddgz-packed` (`inspect`, `validate`, `ls`, `cat`, `verify`), not as an image.
+    Packed(ddgz_packed::Compression),
+    /// A known kind of file ddgz does not read (another compressed stream, an ISO 9660
+    /// image), named, with what to do instead.
+    Foreign(Foreign),
+}
+
+/// A known kind of file that is not a disk ddgz reads ([`Identity::Foreign`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Foreign {
+    /// What it is ("a zstd-compressed stream").
+    pub what: &'static str,
+    /// What to do instead.
+    pub instead: &'static str,
+}
+
+/// The one answer to "what is this file?": a registered format's probe, else a packed
+/// disk's magic, else a known foreign kind, else a raw disk.
+pub fn identify(p: &ProbeInput) -> Identity {
+    match probe(p) {
+        Format::Raw => {}
+        f => return Identity::Image(f),
+    }
+    if let Some(c) = ddgz_packed::detect(p.head) {
+        return Identity::Packed(c);
+    }
+    match crate::unsupported::recognise(p.head) {
+        Some((what, instead)) => Identity::Foreign(Foreign { what, instead }),
+        None => Identity::Image(Format::Raw),
+    }
+}
+
+/// Reads the probes' view of `input` (its first [`PROBE_HEAD`] and last [`PROBE_TAIL`]
+/// bytes) and [`identify`]s it.
+pub fn identify_file(input: &InputFile) -> Result<Identity> {
     let size = input.size();
     let mut head = vec![0u8; size.min(PROBE_HEAD as u64) as usize];
     input.read_exact_at(&mut head, 0, "the first bytes (format probe)")?;
     let tail_len = size.min(PROBE_TAIL as u64);
     let mut tail = vec![0u8; tail_len as usize];
     input.read_exact_at(&mut tail, size - tail_len, "the last bytes (format probe)")?;
-    Ok(probe(&ProbeInput {
+    Ok(identify(&ProbeInput {
         head: &head,
         tail: &tail,
         size,
@@ -285,5 +336,28 @@ mod tests {
         assert_eq!(p(&[0u8; 4096]), Format::Raw);
         assert_eq!(p(b"KDMV\x01\0\0\0"), Format::Vmdk);
         assert_eq!(p(b"# Disk DescriptorFile\nversion=1\n"), Format::Vmdk);
+    }
+
+    #[test]
+    fn one_probe_says_image_packed_or_foreign() {
+        use ddgz_packed::Compression;
+        let id = |head: &[u8]| identify(&ProbeInput::new(head, head, head.len() as u64));
+        assert_eq!(id(b"QFI\xfb\0\0\0\x03"), Identity::Image(Format::Qcow2));
+        assert_eq!(id(&[0u8; 4096]), Identity::Image(Format::Raw));
+        assert_eq!(id(b""), Identity::Image(Format::Raw));
+        assert_eq!(
+            id(b"\x1f\x8b\x08\0\0\0"),
+            Identity::Packed(Compression::Gzip)
+        );
+        assert_eq!(id(b"\xfd7zXZ\0\0"), Identity::Packed(Compression::Xz));
+        for (head, what) in [
+            (&b"\x28\xb5\x2f\xfd\0"[..], "zstd"),
+            (b"\x1f\x8b\x00\0", "gzip"),
+        ] {
+            match id(head) {
+                Identity::Foreign(f) => assert!(f.what.contains(what), "{}", f.what),
+                other => panic!("{what}: {other:?}"),
+            }
+        }
     }
 }

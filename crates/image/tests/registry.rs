@@ -63,10 +63,8 @@ fn chains_open_through_the_table_and_report_facts() {
     assert!(data < 1 << 20, "{data} data bytes");
 
     // --format raw reads the container itself.
-    let raw = OpenOptions {
-        format: Format::from_name("raw"),
-        ..OpenOptions::default()
-    };
+    let mut raw = OpenOptions::default();
+    raw.format = Format::from_name("raw");
     let r = Image::open(&d.join("top.qcow2"), &raw).unwrap();
     assert_eq!(r.format(), Format::Raw);
     assert_eq!(r.facts().format, "raw");

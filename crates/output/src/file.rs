@@ -82,6 +82,15 @@ pub enum OutputError {
         #[source]
         source: io::Error,
     },
+    /// Writing the stream failed (no path: the output may be a writer).
+    #[error("{what}")]
+    Write {
+        /// What was being done.
+        what: &'static str,
+        /// The system's error.
+        #[source]
+        source: io::Error,
+    },
 }
 
 /// An output being written: a temporary beside it, renamed into place by

@@ -56,7 +56,7 @@ use ddgz_disk::{
     Problem, RawBackingOnly, Runs, UnitCache,
 };
 
-pub use ddgz_disk::DEFAULT_MAX_CHAIN_DEPTH;
+pub use ddgz_disk::{Opening, OwnBacking, DEFAULT_MAX_CHAIN_DEPTH};
 pub use ddgz_disk::{ReaderError as Error, ReaderKind as ErrorKind};
 pub use header::Compression;
 
@@ -108,6 +108,7 @@ pub struct BackingInfo {
 
 /// Container details of a qcow2 image ([`Qcow2::facts`] gives the format-neutral form).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Info {
     /// The image file.
     pub path: PathBuf,
@@ -139,32 +140,6 @@ pub struct Info {
     pub backing_chain: Vec<BackingInfo>,
 }
 
-/// Opens qcow2 and raw backing files: what [`Qcow2::open`] uses when no format registry
-/// supplies an [`OpenBacking`].
-struct Qcow2OrRaw<'a> {
-    opts: &'a OpenOptions,
-}
-
-impl OpenBacking for Qcow2OrRaw<'_> {
-    fn knows(&self, format: &str) -> bool {
-        format == "qcow2" || RawBackingOnly.knows(format)
-    }
-
-    fn open_backing(
-        &self,
-        path: &Path,
-        format: &str,
-        chain: &mut Chain,
-    ) -> ddgz_disk::Result<Box<dyn Container>> {
-        if format != "qcow2" {
-            return RawBackingOnly.open_backing(path, format, chain);
-        }
-        let input = InputFile::open(path)?;
-        chain.enter(&input)?;
-        Ok(Box::new(Qcow2::open_input(input, self.opts, self, chain)?))
-    }
-}
-
 /// An opened qcow2 image with its backing chain and data file.
 #[derive(Debug)]
 pub struct Qcow2 {
@@ -194,23 +169,10 @@ const _: () = {
 
 impl Qcow2 {
     /// Opens `path` read-only, with its backing chain (qcow2 and raw files) and external
-    /// data file. The format registry (`ddgz-image`) uses [`Qcow2::open_input`] instead,
-    /// so that a backing file may be in any format it knows.
+    /// data file. The format registry (`ddgz-image`) uses [`OwnBacking::open_input`]
+    /// instead, so that a backing file may be in any format it knows.
     pub fn open(path: &Path, opts: &OpenOptions) -> Result<Self, Error> {
-        let (input, mut chain) = ddgz_disk::open_top(path, opts.max_chain_depth)?;
-        Self::open_input(input, opts, &Qcow2OrRaw { opts }, &mut chain)
-    }
-
-    /// Reads the image held by `input`, already opened (and entered into `chain` by the
-    /// caller). Its backing file, if it names one, is opened by `backing` as the next file
-    /// of `chain`.
-    pub fn open_input(
-        input: InputFile,
-        opts: &OpenOptions,
-        backing: &dyn OpenBacking,
-        chain: &mut Chain,
-    ) -> Result<Self, Error> {
-        Self::open_bytes(ImageFile::file(input), opts, backing, chain)
+        ddgz_disk::open_own(path, opts, opts.max_chain_depth)
     }
 
     /// Parses an image held in memory, named `name` in messages. It may not have a
@@ -656,6 +618,17 @@ impl Qcow2 {
             )
         })?;
         Ok(out)
+    }
+}
+
+/// Its backing file is opened by `o.backing` in the format the image records.
+impl OwnBacking for Qcow2 {
+    type Options = OpenOptions;
+    const FORMAT: &'static str = "qcow2";
+    const RAW_BACKING: bool = true;
+
+    fn open_input(o: Opening<'_, Self>) -> Result<Self, Error> {
+        Self::open_bytes(ImageFile::file(o.input), o.opts, o.backing, o.chain)
     }
 }
 

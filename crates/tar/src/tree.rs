@@ -34,6 +34,7 @@ pub const BACKUP_PATTERNS: [&str; 3] = [".#*", "*~", "#*#"];
 
 /// What to write and what to leave out.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Options {
     /// Drop names matching [`BACKUP_PATTERNS`] (GNU tar's `--exclude-backups`).
     pub exclude_backups: bool,
@@ -65,6 +66,7 @@ impl Default for Options {
 
 /// What the walk wrote and left out.
 #[derive(Debug, Default, Clone)]
+#[non_exhaustive]
 pub struct Report {
     /// Members written.
     pub members: u64,

@@ -1,7 +1,7 @@
 //! The run itself: open → root → edits → stream → commit.
 
 use std::collections::HashSet;
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
@@ -10,8 +10,7 @@ use std::time::Instant;
 
 use ddgz_fs::{FileType, Tree};
 use ddgz_image::{Disk, Image, OpenOptions};
-use ddgz_output::{DirectWriter, OutputFile};
-use sha2::{Digest, Sha256};
+use ddgz_output::{OutputFile, Sink};
 
 use crate::root::{self, Place};
 use crate::volume::{with_tree, VolFs};
@@ -140,11 +139,6 @@ pub enum Output<'w> {
     Writer(Box<dyn Write + Send + 'w>),
 }
 
-enum Sink<'w> {
-    File(OutputFile),
-    Writer(Box<dyn Write + Send + 'w>),
-}
-
 /// What a run wrote.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -218,10 +212,7 @@ impl<'w> Archiver<'w> {
             Output::File { path, force } => {
                 // Never a file this run reads: the image, its backing chain, the files
                 // to add.
-                let mut reads = image.files();
-                if let Ok(m) = std::fs::metadata(input) {
-                    reads.push(ddgz_image::FileId::of(&m));
-                }
+                let mut reads = image.files_read();
                 for a in &opts.add {
                     reads.extend(ddgz_output::files_under(&a.src).map_err(|e| {
                         Error::wrap(ErrorKind::Input, e)
@@ -295,58 +286,32 @@ impl<'w> Archiver<'w> {
     /// Writes the tarball and (for a file) commits it; `progress` is told the bytes of tar
     /// made so far.
     pub fn run(mut self, progress: &mut dyn FnMut(u64)) -> Result<Summary> {
-        let threads = match self.opts.threads {
-            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-            n => n,
-        };
+        let threads = ddgz_deflate::threads(self.opts.threads);
         let xz = self.opts.codec == ddgz_deflate::Codec::Xz;
-        let dopts = ddgz_deflate::Options {
-            codec: self.opts.codec,
-            level: self.opts.level,
-            threads,
-            verify: self.opts.verify,
-            cancel: self.opts.cancel.clone(),
-            ..Default::default()
+        let mut dopts = ddgz_deflate::Options::default();
+        dopts.codec = self.opts.codec;
+        dopts.level = self.opts.level;
+        dopts.threads = threads;
+        dopts.verify = self.opts.verify;
+        dopts.cancel = self.opts.cancel.clone();
+        if xz {
+            dopts.chunk_size = ddgz_deflate::XZ_CHUNK_SIZE;
+        }
+        let Some(sink) = self.sink.take() else {
+            return Err(Error::new(ErrorKind::Usage, "the archiver ran already"));
         };
-        let dopts = if xz {
-            ddgz_deflate::Options {
-                chunk_size: ddgz_deflate::XZ_CHUNK_SIZE,
-                ..dopts
-            }
-        } else {
-            dopts
-        };
-        let (output, written) = match self.sink.take() {
-            Some(Sink::Writer(w)) => {
-                let w = BufWriter::with_capacity(1 << 20, w);
-                let r = stream(&self, w, &dopts, progress).map_err(|e| match e.kind() {
-                    // A writer's output cannot be taken back: say what the reader got.
-                    ErrorKind::Cancelled if xz => Error::new(
-                        ErrorKind::Cancelled,
-                        "interrupted; the xz stream written so far is cut short (no \
-                         index): discard it",
-                    ),
-                    ErrorKind::Cancelled => Error::new(
-                        ErrorKind::Cancelled,
-                        "interrupted; the gzip stream written so far is cut short (no \
-                         trailer): discard it",
-                    ),
-                    _ => e,
-                })?;
-                (None, r)
-            }
-            Some(Sink::File(file)) => {
-                let w = DirectWriter::new(file.file()).map_err(|e| {
-                    Error::wrap(ErrorKind::Output, e).context("starting the output writer")
-                })?;
-                let r = stream(&self, w, &dopts, progress)?;
-                let path = file.path().to_path_buf();
-                file.commit()?;
-                (Some(path), r)
-            }
-            None => return Err(Error::new(ErrorKind::Usage, "the archiver ran already")),
-        };
-        let (walks, summary, sha256) = written;
+        let to_writer = sink.path().is_none();
+        let written = sink.write(|w| {
+            stream(&self, w, &dopts, progress).map_err(|e| match e.kind() {
+                // A writer's output cannot be taken back: say what the reader got.
+                ErrorKind::Cancelled if to_writer => Error::new(
+                    ErrorKind::Cancelled,
+                    format!("interrupted; {}: discard it", dopts.codec.cut_short()),
+                ),
+                _ => e,
+            })
+        })?;
+        let ((walks, summary), sha256, output) = (written.value, written.sha256, written.path);
         let (partition, root_lv) = (self.root_partition(), self.root_lv().map(str::to_string));
         Ok(Summary {
             input: self.input,
@@ -375,63 +340,31 @@ struct Walks {
     added: u64,
 }
 
-/// A writer that hashes what passes through (the sha256 MAAS asks for).
-struct Hashing<W> {
-    inner: W,
-    sha: Sha256,
-}
-
-impl<W: Write> Write for Hashing<W> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.sha.update(&buf[..n]);
-        Ok(n)
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.inner.flush()
-    }
-}
-
-/// The tar stream of `a` compressed into `out`, hashed.
+/// The tar stream of `a` compressed into `out`.
 fn stream(
     a: &Archiver<'_>,
-    out: impl Write + Send,
+    out: &mut (dyn Write + Send),
     dopts: &ddgz_deflate::Options,
     progress: &mut dyn FnMut(u64),
-) -> Result<(Walks, ddgz_deflate::Summary, String)> {
-    let mut w = Hashing {
-        inner: out,
-        sha: Sha256::new(),
-    };
-    let r = ddgz_deflate::compress_stream(&mut w, dopts, progress, |gz| write_tar(a, gz));
-    let (walks, summary) = r.map_err(|e| match e {
-        ddgz_deflate::StreamError::Produce(e) => e,
-        ddgz_deflate::StreamError::Compress(ddgz_deflate::Error::Cancelled) => {
-            Error::new(ErrorKind::Cancelled, "interrupted; no output was kept")
-        }
-        ddgz_deflate::StreamError::Compress(e) => Error::wrap(ErrorKind::Output, e),
-    })?;
-    w.inner
-        .flush()
-        .map_err(|e| Error::wrap(ErrorKind::Output, e).context("writing the output"))?;
-    let sha = w
-        .sha
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    Ok((walks, summary, sha))
+) -> Result<(Walks, ddgz_deflate::Summary)> {
+    ddgz_deflate::compress_stream(out, dopts, progress, |gz| write_tar(a, gz)).map_err(
+        |e| match e {
+            ddgz_deflate::StreamError::Produce(e) => e,
+            ddgz_deflate::StreamError::Compress(ddgz_deflate::Error::Cancelled) => {
+                Error::new(ErrorKind::Cancelled, "interrupted; no output was kept")
+            }
+            ddgz_deflate::StreamError::Compress(e) => Error::wrap(ErrorKind::Output, e),
+        },
+    )
 }
 
 /// The tar stream: the root with its edits, the bls_boot partition under `boot/`, the
 /// host files.
 fn write_tar(a: &Archiver<'_>, out: &mut dyn Write) -> Result<Walks> {
     let o = &a.opts;
-    let mut opts = ddgz_tar::Options {
-        exclude_backups: !o.keep_backups,
-        sparse: !o.no_sparse,
-        ..Default::default()
-    };
+    let mut opts = ddgz_tar::Options::default();
+    opts.exclude_backups = !o.keep_backups;
+    opts.sparse = !o.no_sparse;
     if !o.keep_machine_id {
         opts.empty.push(b"./etc/machine-id".to_vec());
     }
@@ -462,11 +395,9 @@ fn write_tar(a: &Archiver<'_>, out: &mut dyn Write) -> Result<Walks> {
     ))
     .map_err(|e| Error::from(e).context(format!("{input}: {}", a.root)))?;
     if let Some((n, bfs)) = &a.bls {
-        let bopts = ddgz_tar::Options {
-            empty: Vec::new(),
-            exclude: Vec::new(),
-            ..opts.clone()
-        };
+        let mut bopts = opts.clone();
+        bopts.empty = Vec::new();
+        bopts.exclude = Vec::new();
         with_tree!(bfs, t => ddgz_tar::write_fs(
             t,
             t.root(),

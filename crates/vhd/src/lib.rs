@@ -77,6 +77,7 @@ pub enum FooterCopy {
 
 /// One parent of a differencing disk.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ParentInfo {
     /// The path it resolved to.
     pub path: PathBuf,
@@ -90,6 +91,7 @@ pub struct ParentInfo {
 
 /// Container details, for `ddgz inspect`.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Info {
     /// The image file.
     pub path: PathBuf,

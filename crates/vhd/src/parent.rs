@@ -35,16 +35,7 @@ pub(crate) struct Candidate {
 
 /// Quotes a stored name for a message (escaped, shortened).
 pub(crate) fn show(name: &str) -> String {
-    let mut q = format!("{name:?}");
-    if q.len() > 200 {
-        let mut cut = 200;
-        while !q.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        q.truncate(cut);
-        q.push('…');
-    }
-    q
+    ddgz_disk::show_name(name.as_bytes())
 }
 
 fn utf16le(b: &[u8]) -> String {

@@ -33,8 +33,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use ddgz_disk::{
-    Chain, Container, Disk, Facts, ImageFile, InputFile, Map, Mapping, MemoryDisk, OpenBacking,
-    Problem, RawDisk, Runs, UnitCache,
+    Chain, Container, Disk, Facts, ImageFile, Map, Mapping, MemoryDisk, OpenBacking, Problem,
+    RawDisk, Runs, UnitCache,
 };
 
 pub use ddgz_disk::{ReaderError as Error, ReaderKind as ErrorKind};
@@ -44,7 +44,7 @@ use descriptor::{Access, Descriptor, ExtentType};
 use header::{Header, SECTOR};
 use sparse::SparseExtent;
 
-pub use ddgz_disk::DEFAULT_MAX_CHAIN_DEPTH;
+pub use ddgz_disk::{Opening, OwnBacking, DEFAULT_MAX_CHAIN_DEPTH};
 
 /// The name of the CID fact in [`Facts::details`]: how a child checks its parent's content
 /// ID whatever opened the parent.
@@ -182,22 +182,9 @@ fn sector_bytes(sectors: u64, what: &str) -> Result<u64, Problem> {
 impl Vmdk {
     /// Opens `path` (a descriptor or a monolithic file) read-only, with its extent files
     /// and parent chain (parents opened as VMDK). The format registry (`ddgz-image`) uses
-    /// [`Vmdk::open_input`] instead.
+    /// [`OwnBacking::open_input`] instead.
     pub fn open(path: &Path, opts: &OpenOptions) -> Result<Self, Error> {
-        let (input, mut chain) = ddgz_disk::open_top(path, opts.max_chain_depth)?;
-        Self::open_input(input, opts, &VmdkParents { opts }, &mut chain)
-    }
-
-    /// Reads the image held by `input`, already opened (and entered into `chain` by the
-    /// caller). Its parent, if it names one, is opened by `backing` as a "vmdk" file, the
-    /// next file of `chain`.
-    pub fn open_input(
-        input: InputFile,
-        opts: &OpenOptions,
-        backing: &dyn OpenBacking,
-        chain: &mut Chain,
-    ) -> Result<Self, Error> {
-        Self::open_source(ImageFile::file(input), opts, Some((backing, chain)))
+        ddgz_disk::open_own(path, opts, opts.max_chain_depth)
     }
 
     /// Parses an image held in memory, named `name` in messages. It may not name extent
@@ -599,6 +586,17 @@ impl Vmdk {
     }
 }
 
+/// Its parent (`parentFileNameHint`) is opened by `o.backing` as a "vmdk" file.
+impl OwnBacking for Vmdk {
+    type Options = OpenOptions;
+    const FORMAT: &'static str = "vmdk";
+    const RAW_BACKING: bool = false;
+
+    fn open_input(o: Opening<'_, Self>) -> Result<Self, Error> {
+        Self::open_source(ImageFile::file(o.input), o.opts, Some((o.backing, o.chain)))
+    }
+}
+
 /// An empty byte source, for the extents that have none (ZERO).
 static NO_BYTES: MemoryDisk = MemoryDisk(Vec::new());
 
@@ -732,33 +730,6 @@ impl Container for Vmdk {
 }
 
 /// Opens parents as VMDK files: what [`Vmdk::open`] uses without the registry.
-struct VmdkParents<'a> {
-    opts: &'a OpenOptions,
-}
-
-impl OpenBacking for VmdkParents<'_> {
-    fn knows(&self, format: &str) -> bool {
-        format == "vmdk"
-    }
-
-    fn open_backing(
-        &self,
-        path: &Path,
-        format: &str,
-        chain: &mut Chain,
-    ) -> ddgz_disk::Result<Box<dyn Container>> {
-        if !self.knows(format) {
-            return Err(ddgz_disk::Error::Format {
-                path: path.into(),
-                reason: format!("parent format {format:?} is not supported here"),
-            });
-        }
-        let input = InputFile::open(path)?;
-        chain.enter(&input)?;
-        Ok(Box::new(Vmdk::open_input(input, self.opts, self, chain)?))
-    }
-}
-
 /// Fuzzing entry point: parses `data` as a VMDK in memory and, if it opens, maps and
 /// reads it (bounded: at most 64 MiB of guest space mapped, 8 MiB read). Must never
 /// panic, loop forever or allocate without bound, whatever the input.

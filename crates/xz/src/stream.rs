@@ -16,6 +16,7 @@ pub const ZERO_BLOCK_MAX: u64 = 64 << 20;
 
 /// What an [`XzStreamWriter`] wrote.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Summary {
     /// Bytes written: the whole stream.
     pub bytes: u64,

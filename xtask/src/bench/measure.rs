@@ -374,18 +374,6 @@ fn jobs(
         reference,
         runs: usize::MAX,
     };
-    let Some(raw) = &b.raw else {
-        // The 1 TiB twin: only ddgz can afford it.
-        v.push(job(
-            format!("ddgz qcow2 --threads {threads}"),
-            Tool::Ddgz {
-                input: b.qcow2.clone(),
-                threads,
-            },
-            true,
-        ));
-        return v;
-    };
     v.push(job(
         format!("ddgz qcow2 --threads {threads}"),
         Tool::Ddgz {
@@ -394,6 +382,10 @@ fn jobs(
         },
         true,
     ));
+    let Some(raw) = &b.raw else {
+        // The 1 TiB twin: only ddgz can afford it.
+        return v;
+    };
     v.push(job(
         "ddgz qcow2 --threads 1".into(),
         Tool::Ddgz {
