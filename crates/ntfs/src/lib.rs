@@ -52,6 +52,7 @@ pub mod record;
 pub mod runs;
 pub mod upcase;
 mod volume;
+pub mod write;
 
 use ddgz_disk::Disk;
 
