@@ -161,7 +161,8 @@ mod tests {
         c.read_at(0, &mut b).unwrap();
         assert_eq!(&b[10..13], b"abc");
         assert_eq!(b[4095], 7);
-        assert_eq!(b[4100], 7);
+        assert_eq!(b[4099], 7);
+        assert_eq!(b[4100], (1000 + 4100u32) as u8);
         assert_eq!(b[13], (1013u32) as u8);
         assert_eq!(b[8199], (1000 + 8199u32) as u8);
         let p = c.into_patches().unwrap();
