@@ -30,6 +30,10 @@ pub struct Options {
     pub add: Vec<AddSpec>,
     /// With `add`: overwrite files that exist (otherwise that is an error).
     pub replace: bool,
+    /// With `add`: on a Windows image (partition 1 not NTFS, one NTFS partition holding
+    /// `Windows/System32`), files for partition 1 go to the Windows partition instead —
+    /// what `--add curtin` means there. Off when partition 1 was named explicitly.
+    pub add_to_windows: bool,
     /// Validate the layout first, and refuse ([`ErrorKind::Invalid`]) on an error.
     pub validate: bool,
     /// Finding codes to accept (errors with these codes are downgraded).
@@ -57,6 +61,7 @@ impl Default for Options {
             allow_outside_files: false,
             add: Vec::new(),
             replace: false,
+            add_to_windows: true,
             validate: true,
             allow: Vec::new(),
             codec: d.codec,
@@ -238,10 +243,8 @@ impl<'w> Converter<'w> {
         let patches = if opts.add.is_empty() {
             Vec::new()
         } else {
-            ddgz_fat::plan(&image, &opts.add, opts.replace, |n| {
-                ddgz_layout::partition_range(&image, n)
-            })
-            .map_err(|e| Error::from(e).context("--add"))?
+            crate::add::plan(&image, &opts.add, opts.replace, opts.add_to_windows)
+                .map_err(|e| e.context("--add"))?
         };
         // The work: data bytes, and what the added files write.
         let work = allocated + patches.iter().map(|p| p.data.len() as u64).sum::<u64>();

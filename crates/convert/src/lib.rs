@@ -28,6 +28,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod add;
 mod convert;
 mod error;
 mod summary;
