@@ -135,3 +135,106 @@ fn curtin_and_unattend_at_every_cluster_size() {
         assert!(vol.lookup("curtin/finalize.py").unwrap().is_some());
     }
 }
+
+/// `ntfsls` of one directory, in its order (the index's collation order).
+fn ntfsls_dir(img: &Path, dir: &str) -> Vec<String> {
+    let out = run(Command::new("ntfsls")
+        .env("LANG", "C.UTF-8")
+        .arg(img)
+        .arg("-p")
+        .arg(dir));
+    String::from_utf8(out)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.is_empty() && *l != "." && *l != "..")
+        .map(String::from)
+        .collect()
+}
+
+#[test]
+fn a_thousand_files_split_the_index_and_list_in_collation_order() {
+    if let Some(why) = missing(&["mkntfs", "ntfsls", "ntfscat", "ntfsfix"]) {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    for cluster in [512u32, 4096, 65536] {
+        let dir = tempfile::tempdir().unwrap();
+        let img = mkntfs(dir.path(), cluster, 96, "many");
+        let src = dir.path().join("many");
+        std::fs::create_dir(&src).unwrap();
+        let mut names = Vec::new();
+        for i in 0..1000u32 {
+            // Mixed case, digits and '_' (which sorts after upper case letters): collation
+            // by $UpCase, not by bytes.
+            let n = match i % 4 {
+                0 => format!("file-{i:04}.txt"),
+                1 => format!("File_{:04}-{}.dat", 1000 - i, "x".repeat((i % 40) as usize)),
+                2 => format!("zz{i}"),
+                _ => format!("ÄÖ-{i}-Ünïcødé"),
+            };
+            std::fs::write(
+                src.join(&n),
+                content(u64::from(i), (i as usize * 37) % 5000),
+            )
+            .unwrap();
+            names.push(n);
+        }
+        add(&img, &[spec(&src, "many")]).unwrap_or_else(|e| panic!("{cluster}: {e}"));
+        // ntfsls lists the root node, then the INDX records in VCN order (not tree
+        // order): the same names. Our reader walks the tree: collation order. ntfscat
+        // descends the B-tree by collation: it finds names from every part of the tree.
+        let mut listed = ntfsls_dir(&img, "/many");
+        listed.sort();
+        let mut all = names.clone();
+        all.sort();
+        assert_eq!(listed, all, "{cluster}: ntfsls names");
+        let vol =
+            ddgz_ntfs::Volume::open(disk(&img), 0, std::fs::metadata(&img).unwrap().len()).unwrap();
+        let up = vol.upcase().clone();
+        let mut want: Vec<Vec<u16>> = names.iter().map(|n| n.encode_utf16().collect()).collect();
+        want.sort_by(|a, b| up.cmp(a, b));
+        let f = vol.lookup("many").unwrap().unwrap();
+        let ours: Vec<Vec<u16>> = vol
+            .read_dir(&f)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.name.name)
+            .collect();
+        assert_eq!(ours, want, "{cluster}: the tree's order");
+        for i in (0..1000).step_by(23).chain([999]) {
+            assert_eq!(
+                ntfscat(&img, &format!("many/{}", names[i]), None),
+                std::fs::read(src.join(&names[i])).unwrap(),
+                "{cluster}: {}",
+                names[i]
+            );
+        }
+        if no_mount().is_none() {
+            // Every name looked up through ntfs-3g (FUSE lookups descend the tree).
+            let m = dir.path().join("m");
+            std::fs::create_dir(&m).unwrap();
+            run(Command::new("ntfs-3g").args(["-o", "ro"]).arg(&img).arg(&m));
+            let missing: Vec<&String> = names
+                .iter()
+                .filter(|n| !m.join("many").join(n).exists())
+                .collect();
+            umount(&m);
+            assert!(
+                missing.is_empty(),
+                "{cluster}: ntfs-3g cannot find {missing:?}"
+            );
+        }
+        ntfsfix_clean(&img);
+        // A second run adds into the index that now has several levels.
+        let more = dir.path().join("more");
+        std::fs::create_dir(&more).unwrap();
+        for i in 0..300u32 {
+            std::fs::write(more.join(format!("m-{i:03}")), format!("{i}")).unwrap();
+        }
+        add(&img, &[spec(&more, "many/more")]).unwrap_or_else(|e| panic!("{cluster}: {e}"));
+        let listed = ntfsls_dir(&img, "/many/more");
+        assert_eq!(listed.len(), 300);
+        assert!(ntfsls_dir(&img, "/many").len() == 1001);
+        ntfsfix_clean(&img);
+    }
+}

@@ -79,7 +79,10 @@ pub struct Clusters {
     bits: Bits,
     /// Bytes per cluster.
     pub cluster_size: u64,
+    /// Where the next file's data is looked for.
     hint: u64,
+    /// Where the next directory index is looked for.
+    index_hint: u64,
 }
 
 impl Clusters {
@@ -87,6 +90,35 @@ impl Clusters {
     /// refusal when there is no room).
     pub fn alloc(&mut self, n: u64, what: &str) -> WriteResult<Vec<(u64, u64)>> {
         self.alloc_near(n, self.hint, what)
+    }
+
+    /// Takes `n` clusters for a directory index: right after `near` (its last run) when
+    /// free, else from the index hint, so that indexes stay in few runs.
+    pub fn alloc_index(&mut self, n: u64, near: Option<u64>) -> WriteResult<Vec<(u64, u64)>> {
+        if let Some(at) = near {
+            if (at..at.saturating_add(n)).all(|i| i < self.bits.len && !self.bits.get(i)) {
+                self.bits.set_run(at, n);
+                return Ok(vec![(at, n)]);
+            }
+        }
+        let data_hint = self.hint;
+        let r = self.alloc_near(n, self.index_hint, "a directory index");
+        if let Ok(p) = &r {
+            self.index_hint = p.last().map_or(self.index_hint, |&(l, len)| l + len);
+        }
+        self.hint = data_hint;
+        r
+    }
+
+    /// An allocator over `bits` for unit tests.
+    #[cfg(test)]
+    pub(crate) fn for_tests(bits: Bits, cluster_size: u64) -> Self {
+        Self {
+            bits,
+            cluster_size,
+            hint: 0,
+            index_hint: 0,
+        }
     }
 
     fn alloc_near(&mut self, n: u64, hint: u64, what: &str) -> WriteResult<Vec<(u64, u64)>> {
@@ -260,6 +292,8 @@ impl<'a, 'd> Writer<'a, 'd> {
             cluster_size: cs,
             // New data after the MFT zone (an eighth of the volume past $MFT), as Windows.
             hint: vol.boot().mft_lcn.saturating_add(total / 8).min(total),
+            // Indexes in the middle of the data zone, away from file data.
+            index_hint: vol.boot().mft_lcn.saturating_add(total / 2).min(total),
         };
         let mft_bits = Self::mft_bitmap(&vol)?;
         let root = vol.file(crate::ROOT_RECORD)?;
@@ -604,7 +638,22 @@ impl<'a, 'd> Writer<'a, 'd> {
                 }
             },
         };
-        let root_cap = self.root_cap(&rec, ir_attr.length as usize, alloc.is_some());
+        let index_attrs: usize = f
+            .attributes
+            .iter()
+            .map(|(_, a)| a)
+            .filter(|a| {
+                a.name == I30
+                    && matches!(
+                        a.type_code,
+                        kind::INDEX_ROOT | kind::INDEX_ALLOCATION | kind::BITMAP
+                    )
+            })
+            .map(|a| a.length as usize)
+            .sum();
+        let room = self
+            .rs
+            .saturating_sub((rec.bytes_in_use as usize).saturating_sub(index_attrs));
         let irs = ddgz_disk::bytes::le32(&ir_value, 8) as u64;
         let vcn_size = if irs >= cs { cs } else { 512 };
         let vol = &self.vol;
@@ -625,18 +674,7 @@ impl<'a, 'd> Writer<'a, 'd> {
                 .map_err(|m| error::corrupt(format!("MFT record {n} VCN {vcn}: {m}")))?;
             Ok(b)
         };
-        DirIndex::load(n, &ir_value, alloc, bitmap, cs, root_cap, &mut read_node)
-    }
-
-    /// Bytes the root's entries may take in record `rec` whose `$INDEX_ROOT` takes
-    /// `ir_len`: what is free once the root is out, less the root's headers and room for
-    /// `$INDEX_ALLOCATION` and `$BITMAP` (or their growth).
-    fn root_cap(&self, rec: &Record, ir_len: usize, has_alloc: bool) -> usize {
-        let other = (rec.bytes_in_use as usize).saturating_sub(ir_len);
-        // Root attribute header with its name (0x20), index root fixed part and node
-        // header (0x20).
-        let reserve = 0x40 + if has_alloc { 40 } else { 0x48 + 48 + 0x28 };
-        self.rs.saturating_sub(other + reserve)
+        DirIndex::load(n, &ir_value, alloc, bitmap, cs, room, &mut read_node)
     }
 
     /// Applies one operation: the parents, then the directory or file.

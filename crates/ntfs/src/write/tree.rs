@@ -111,8 +111,9 @@ pub struct DirIndex {
     pub alloc: Option<Alloc>,
     /// `$BITMAP` value (resident) and its instance.
     pub bitmap: Option<(Vec<u8>, Option<u16>)>,
-    /// Bytes the root's entries may take in the record.
-    pub root_cap: usize,
+    /// Bytes the directory's record has for `$INDEX_ROOT`, `$INDEX_ALLOCATION` and
+    /// `$BITMAP` together (headers included).
+    pub room: usize,
 }
 
 /// Parses the entries of a node whose entries lie in `b[first..end]`.
@@ -183,7 +184,7 @@ impl DirIndex {
         alloc: Option<Alloc>,
         bitmap: Option<(Vec<u8>, Option<u16>)>,
         cluster_size: u64,
-        root_cap: usize,
+        room: usize,
         read_node: &mut dyn FnMut(u64) -> WriteResult<Vec<u8>>,
     ) -> WriteResult<Self> {
         let what = || format!("MFT record {dir} $INDEX_ROOT");
@@ -214,7 +215,7 @@ impl DirIndex {
             },
             alloc,
             bitmap,
-            root_cap,
+            room,
         };
         let mut todo: Vec<(u64, usize)> = ix
             .root
@@ -250,7 +251,7 @@ impl DirIndex {
     }
 
     /// The index of a new, empty directory.
-    pub fn empty(dir: u64, root_fixed: [u8; 16], cluster_size: u64, root_cap: usize) -> Self {
+    pub fn empty(dir: u64, root_fixed: [u8; 16], cluster_size: u64, room: usize) -> Self {
         let irs = le32(&root_fixed, 8) as usize;
         Self {
             dir,
@@ -267,7 +268,7 @@ impl DirIndex {
             },
             alloc: None,
             bitmap: None,
-            root_cap,
+            room,
         }
     }
 
@@ -298,9 +299,24 @@ impl DirIndex {
     fn fits(&self, id: Id) -> bool {
         let used: usize = self.entries(id).iter().map(IEntry::len).sum();
         match id {
-            None => used <= self.root_cap,
+            None => self.index_attributes_len(used) <= self.room,
             Some(_) => used <= self.node_cap(),
         }
+    }
+
+    /// Bytes `$INDEX_ROOT` (with root entries of `entries` bytes), `$INDEX_ALLOCATION`
+    /// and `$BITMAP` take in the record.
+    fn index_attributes_len(&self, entries: usize) -> usize {
+        // Header with the $I30 name (0x20), fixed part and node header (0x20).
+        let root = 0x40 + entries;
+        let alloc = self.alloc.as_ref().map_or(0, |a| {
+            encode::align8(0x48 + crate::runs::encode(&a.runs).len())
+        });
+        let bitmap = self
+            .bitmap
+            .as_ref()
+            .map_or(0, |b| encode::align8(0x20 + b.0.len()));
+        root + alloc + bitmap
     }
 
     /// Descends to where `name` is or would be: the path of (node, index) pairs, and
@@ -430,6 +446,13 @@ impl DirIndex {
                 }
             }
         }
+        if !self.fits(None) {
+            return Err(WriteError::Unsupported(format!(
+                "directory MFT record {}: its index attributes no longer fit in the record \
+                 (the index allocation has too many runs)",
+                self.dir
+            )));
+        }
         Ok(())
     }
 
@@ -445,8 +468,17 @@ impl DirIndex {
                 .is_some_and(|b| b >> (k % 8) & 1 == 0)
         });
         if k.is_none() {
-            let step = irs.max(cs);
-            let pieces = space.alloc(step / cs, "a directory index")?;
+            // Grow by half the allocation (at least a record or a cluster), next to its
+            // end when free: few runs, so the record keeps room for the run list.
+            let unit = irs.max(cs);
+            let have = self.alloc.as_ref().map_or(0, |a| a.allocated);
+            let step = (have / 2).div_ceil(unit).max(1) * unit;
+            let near = self
+                .alloc
+                .as_ref()
+                .and_then(|a| a.runs.last())
+                .and_then(|r| r.lcn.map(|l| l + r.len));
+            let pieces = space.alloc_index(step / cs, near)?;
             let a = self.alloc.get_or_insert_with(|| Alloc {
                 runs: Vec::new(),
                 allocated: 0,
@@ -552,4 +584,59 @@ fn median(entries: &[IEntry]) -> usize {
         }
     }
     keys / 2
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::write::bits::Bits;
+
+    fn key(name: &str) -> IEntry {
+        let n: Vec<u16> = name.encode_utf16().collect();
+        let key = encode::file_name(&encode::Name {
+            parent: 5,
+            time: 0,
+            allocated: 0,
+            size: 0,
+            attributes: 0,
+            namespace: 0,
+            name: &n,
+        });
+        IEntry {
+            file: 100,
+            key,
+            name: n,
+            child: None,
+        }
+    }
+
+    #[test]
+    fn inserts_keep_collation_order_through_splits() {
+        let up = UpCase::ascii();
+        let mut fixed = [0u8; 16];
+        encode::put32(&mut fixed, 0, 0x30);
+        encode::put32(&mut fixed, 4, 1);
+        encode::put32(&mut fixed, 8, 4096);
+        fixed[12] = 1;
+        let mut ix = DirIndex::empty(64, fixed, 4096, 400);
+        let mut space = Clusters::for_tests(Bits::new(vec![0u8; 1024], 8192), 4096);
+        let mut names = Vec::new();
+        for i in 0..1000u32 {
+            let n = match i % 4 {
+                0 => format!("file-{i:04}.txt"),
+                1 => format!("File_{:04}-{}.dat", 1000 - i, "x".repeat((i % 40) as usize)),
+                2 => format!("zz{i}"),
+                _ => format!("q-{i}"),
+            };
+            names.push(n);
+        }
+        let mut sorted_bytes = names.clone();
+        sorted_bytes.sort();
+        for n in &sorted_bytes {
+            ix.insert(key(n), &up, &mut space).unwrap();
+        }
+        let mut want: Vec<Vec<u16>> = names.iter().map(|n| n.encode_utf16().collect()).collect();
+        want.sort_by(|a, b| up.cmp(a, b));
+        assert_eq!(ix.names(), want);
+    }
 }
