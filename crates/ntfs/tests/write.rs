@@ -238,3 +238,228 @@ fn a_thousand_files_split_the_index_and_list_in_collation_order() {
         ntfsfix_clean(&img);
     }
 }
+
+/// Volume offsets of byte range `[at, at + len)` of stream `s` (one piece per run).
+fn stream_offsets(
+    vol: &ddgz_ntfs::Volume<ddgz_disk::MemoryDisk>,
+    s: &ddgz_ntfs::Stream,
+    at: u64,
+    len: u64,
+) -> Vec<(u64, u64)> {
+    let cs = u64::from(vol.boot().cluster_size);
+    let ddgz_ntfs::StreamData::NonResident { runs, .. } = &s.data else {
+        panic!("resident")
+    };
+    let mut out = Vec::new();
+    let mut pos = at;
+    while pos < at + len {
+        let vcn = pos / cs;
+        let r = runs
+            .iter()
+            .find(|r| r.vcn <= vcn && vcn < r.vcn + r.len)
+            .unwrap();
+        let n = ((r.vcn + r.len) * cs - pos).min(at + len - pos);
+        out.push(((r.lcn.unwrap() + vcn - r.vcn) * cs + pos % cs, n));
+        pos += n;
+    }
+    out
+}
+
+/// Rewrites MFT record `n` of the image through `edit` (fixups removed and applied again).
+fn edit_record(img: &Path, n: u64, edit: impl Fn(&mut Vec<u8>)) {
+    let d = disk(img);
+    let size = d.size();
+    let vol = ddgz_ntfs::Volume::open(d, 0, size).unwrap();
+    let rs = u64::from(vol.boot().record_size);
+    let mut bytes = std::fs::read(img).unwrap();
+    let pieces = stream_offsets(&vol, vol.mft(), n * rs, rs);
+    let mut rec = Vec::new();
+    for &(o, l) in &pieces {
+        rec.extend_from_slice(&bytes[o as usize..(o + l) as usize]);
+    }
+    ddgz_ntfs::fixup::unprotect(&mut rec).unwrap();
+    edit(&mut rec);
+    ddgz_ntfs::fixup::protect(&mut rec).unwrap();
+    let mut at = 0;
+    for &(o, l) in &pieces {
+        bytes[o as usize..(o + l) as usize].copy_from_slice(&rec[at..at + l as usize]);
+        at += l as usize;
+    }
+    std::fs::write(img, bytes).unwrap();
+}
+
+/// Asserts that adding is refused with a message containing `why` and the image is
+/// unchanged.
+fn refused(img: &Path, src: &Path, why: &str) {
+    let before = std::fs::read(img).unwrap();
+    let e = add(img, &[spec(src, "curtin")]).unwrap_err().to_string();
+    assert!(e.contains(why), "{e}");
+    assert_eq!(std::fs::read(img).unwrap(), before);
+}
+
+#[test]
+fn dirty_hibernated_unclean_log_and_full_volumes_are_refused() {
+    if let Some(why) = missing(&["mkntfs", "ntfscp", "ntfsls"]) {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    let (curtin, _) = sources(&src);
+
+    // Dirty: the flag in $Volume's $VOLUME_INFORMATION.
+    let img = mkntfs(dir.path(), 4096, 16, "dirty");
+    edit_record(&img, 3, |r| {
+        let mut at = usize::from(u16::from_le_bytes([r[0x14], r[0x15]]));
+        loop {
+            let t = u32::from_le_bytes(r[at..at + 4].try_into().unwrap());
+            let len = u32::from_le_bytes(r[at + 4..at + 8].try_into().unwrap()) as usize;
+            if t == 0x70 {
+                let v = at + usize::from(u16::from_le_bytes([r[at + 0x14], r[at + 0x15]]));
+                r[v + 10] |= 1;
+                return;
+            }
+            at += len;
+        }
+    });
+    assert!(
+        ddgz_ntfs::Volume::open(disk(&img), 0, 16 << 20)
+            .unwrap()
+            .facts()
+            .unwrap()
+            .dirty
+    );
+    refused(&img, &curtin, "dirty");
+
+    // Hibernated: hiberfil.sys starting with "hibr".
+    let img = mkntfs(dir.path(), 4096, 16, "hiber");
+    let h = dir.path().join("hiberfil.sys");
+    let mut hb = b"hibr".to_vec();
+    hb.resize(8192, 0);
+    std::fs::write(&h, hb).unwrap();
+    run(Command::new("ntfscp").arg(&img).arg(&h).arg("hiberfil.sys"));
+    refused(&img, &curtin, "hibernation");
+
+    // $LogFile with a client in use and no clean flag.
+    let img = mkntfs(dir.path(), 4096, 16, "log");
+    {
+        let d = disk(&img);
+        let vol = ddgz_ntfs::Volume::open(d, 0, 16 << 20).unwrap();
+        let f = vol.file(2).unwrap();
+        let s = vol.data(&f, "").unwrap().unwrap();
+        let mut page = vec![0u8; 4096];
+        page[..4].copy_from_slice(b"RSTR");
+        page[4..6].copy_from_slice(&0x1Eu16.to_le_bytes());
+        page[6..8].copy_from_slice(&9u16.to_le_bytes());
+        page[0x10..0x14].copy_from_slice(&4096u32.to_le_bytes());
+        page[0x14..0x18].copy_from_slice(&4096u32.to_le_bytes());
+        page[0x18..0x1A].copy_from_slice(&0x30u16.to_le_bytes());
+        page[0x30..0x38].copy_from_slice(&1234u64.to_le_bytes());
+        page[0x38..0x3A].copy_from_slice(&1u16.to_le_bytes()); // clients
+        page[0x3A..0x3C].copy_from_slice(&0xFFFFu16.to_le_bytes()); // free list
+        page[0x3C..0x3E].copy_from_slice(&0u16.to_le_bytes()); // in use: client 0
+        ddgz_ntfs::fixup::protect(&mut page).unwrap();
+        let mut bytes = std::fs::read(&img).unwrap();
+        for (o, l) in stream_offsets(&vol, &s, 0, 4096) {
+            bytes[o as usize..(o + l) as usize].copy_from_slice(&page[..l as usize]);
+        }
+        let mut rest = stream_offsets(&vol, &s, 4096, 4096);
+        for (o, l) in rest.drain(..) {
+            bytes[o as usize..(o + l) as usize].copy_from_slice(&page[..l as usize]);
+        }
+        std::fs::write(&img, bytes).unwrap();
+    }
+    refused(&img, &curtin, "$LogFile");
+
+    // Nearly full: a 16 MiB volume filled by ntfscp, then more data than is free.
+    let img = mkntfs(dir.path(), 4096, 16, "full");
+    let fill = dir.path().join("fill.bin");
+    let free = ddgz_ntfs::Volume::open(disk(&img), 0, 16 << 20)
+        .unwrap()
+        .facts()
+        .unwrap()
+        .free_clusters;
+    std::fs::write(&fill, content(5, ((free - 70) * 4096) as usize)).unwrap();
+    run(Command::new("ntfscp").arg(&img).arg(&fill).arg("fill.bin"));
+    let big = dir.path().join("big");
+    std::fs::create_dir(&big).unwrap();
+    std::fs::write(big.join("x.bin"), content(6, 400_000)).unwrap();
+    let before = std::fs::read(&img).unwrap();
+    let e = add(&img, &[spec(&big, "curtin")]).unwrap_err().to_string();
+    assert!(e.contains("no room") && e.contains("curtin/x.bin"), "{e}");
+    assert_eq!(std::fs::read(&img).unwrap(), before);
+    // What still fits goes in: the small hooks.
+    add(&img, &[spec(&curtin, "curtin")]).unwrap();
+    assert_eq!(
+        ntfscat(&img, "curtin/finalize", None),
+        std::fs::read(curtin.join("finalize")).unwrap()
+    );
+    ntfsfix_clean(&img);
+}
+
+/// The shape `ntfsinfo -F` gives of a file: each attribute's name, residency, and the
+/// `$FILE_NAME` namespace and flags (times, sizes and numbers left out).
+fn shape(img: &Path, path: &str) -> Vec<String> {
+    let out = run(Command::new("ntfsinfo").arg("-F").arg(path).arg(img));
+    String::from_utf8_lossy(&out)
+        .lines()
+        .filter_map(|l| {
+            let l = l.trim();
+            if l.starts_with("Dumping attribute") {
+                Some(l.split(" from ").next().unwrap().to_string())
+            } else if l.starts_with("Resident:")
+                || l.starts_with("Namespace:")
+                || l.starts_with("File attributes:")
+                || l.starts_with("MFT Record Flags:")
+            {
+                Some(l.split_whitespace().collect::<Vec<_>>().join(" "))
+            } else {
+                None
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn ddgz_makes_the_same_attributes_as_ntfs_3g() {
+    if let Some(why) = missing(&["mkntfs", "ntfsinfo"]).or_else(no_mount) {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    let (curtin, unattend) = sources(&src);
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    std::fs::create_dir(&a).unwrap();
+    std::fs::create_dir(&b).unwrap();
+    let ours = mkntfs(&a, 4096, 32, "ours");
+    add(
+        &ours,
+        &[
+            spec(&curtin, "curtin"),
+            spec(&unattend, "Windows/Panther/unattend.xml"),
+        ],
+    )
+    .unwrap();
+    let theirs = mkntfs(&b, 4096, 32, "theirs");
+    let m = dir.path().join("m");
+    std::fs::create_dir(&m).unwrap();
+    run(Command::new("ntfs-3g").arg(&theirs).arg(&m));
+    run(Command::new("cp")
+        .arg("-r")
+        .arg(&curtin)
+        .arg(m.join("curtin")));
+    std::fs::create_dir_all(m.join("Windows/Panther")).unwrap();
+    std::fs::copy(&unattend, m.join("Windows/Panther/unattend.xml")).unwrap();
+    umount(&m);
+    for p in [
+        "/curtin",
+        "/curtin/curtin-hooks",
+        "/curtin/finalize.py",
+        "/curtin/empty",
+        "/Windows/Panther",
+        "/Windows/Panther/unattend.xml",
+    ] {
+        assert_eq!(shape(&ours, p), shape(&theirs, p), "{p}");
+    }
+}

@@ -812,11 +812,10 @@ impl<'a, 'd> Writer<'a, 'd> {
         self.write_record(n, b)?;
         let reference = n | u64::from(seq) << 48;
         if is_dir {
-            let other = used - body_len;
-            let reserve = 0x40 + 0x48 + 48 + 0x28;
-            let cap = self.rs.saturating_sub(other + reserve);
+            // The record's room for the index attributes: all but the others.
+            let room = self.rs.saturating_sub(used - body_len);
             self.dirs
-                .insert(n, DirIndex::empty(n, self.root_fixed, self.cs(), cap));
+                .insert(n, DirIndex::empty(n, self.root_fixed, self.cs(), room));
             self.info.insert(
                 n,
                 DirInfo {
