@@ -463,3 +463,64 @@ fn ddgz_makes_the_same_attributes_as_ntfs_3g() {
         assert_eq!(shape(&ours, p), shape(&theirs, p), "{p}");
     }
 }
+
+#[test]
+fn replace_swaps_a_files_data_and_frees_its_clusters() {
+    if let Some(why) = missing(&["mkntfs", "ntfscat", "ntfsfix"]) {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    let (curtin, _) = sources(&src);
+    let img = mkntfs(dir.path(), 4096, 32, "replace");
+    add(&img, &[spec(&curtin, "curtin")]).unwrap();
+    let free = |img: &Path| {
+        ddgz_ntfs::Volume::open(disk(img), 0, 32 << 20)
+            .unwrap()
+            .facts()
+            .unwrap()
+            .free_clusters
+    };
+    let before = free(&img);
+    // Without --replace: refused.
+    let e = add(&img, &[spec(&curtin.join("finalize"), "curtin/finalize")]).unwrap_err();
+    assert!(matches!(e, WriteError::Exists(_)), "{e}");
+    // finalize.py (200 KB, 49 clusters) becomes 10 bytes (resident); curtin-hooks (small,
+    // resident) becomes 50 KB (13 clusters).
+    let new = dir.path().join("new");
+    std::fs::create_dir(&new).unwrap();
+    std::fs::write(new.join("small"), b"0123456789").unwrap();
+    std::fs::write(new.join("big"), content(11, 50_000)).unwrap();
+    let d = disk(&img);
+    let patches = add_files(
+        &d,
+        0..d.size(),
+        &[
+            spec(&new.join("small"), "curtin/finalize.py"),
+            spec(&new.join("big"), "CURTIN/Curtin-Hooks"),
+        ],
+        true,
+    )
+    .unwrap();
+    let mut bytes = d.0;
+    for p in &patches {
+        bytes[p.offset as usize..p.offset as usize + p.data.len()].copy_from_slice(&p.data);
+    }
+    std::fs::write(&img, bytes).unwrap();
+    assert_eq!(ntfscat(&img, "curtin/finalize.py", None), b"0123456789");
+    assert_eq!(
+        ntfscat(&img, "curtin/curtin-hooks", None),
+        content(11, 50_000)
+    );
+    assert_eq!(free(&img), before + 49 - 13);
+    let listed = ntfsls_dir(&img, "/curtin");
+    assert!(listed.contains(&"curtin-hooks".to_string()), "{listed:?}");
+    ntfsfix_clean(&img);
+    let info = String::from_utf8(run(Command::new("ntfsinfo")
+        .arg("-F")
+        .arg("/curtin/finalize.py")
+        .arg(&img)))
+    .unwrap();
+    assert!(info.contains("Data Size:\t\t 10 (0xa)"), "{info}");
+}

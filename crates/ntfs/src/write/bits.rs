@@ -47,9 +47,36 @@ impl Bits {
         }
     }
 
+    /// Clears bits `first..first + n` (inside the bytes; others are ignored).
+    pub fn clear_run(&mut self, first: u64, n: u64) {
+        for i in first..first.saturating_add(n).min(self.len) {
+            let at = (i / 8) as usize;
+            if let Some(b) = self.bytes.get_mut(at) {
+                *b &= !(1 << (i % 8));
+                self.changed = Some(match self.changed {
+                    None => (at, at + 1),
+                    Some((a, b)) => (a.min(at), b.max(at + 1)),
+                });
+            }
+        }
+    }
+
     /// Free bits in `from..to` (bounded by the length).
     pub fn count_free(&self, from: u64, to: u64) -> u64 {
-        (from..to.min(self.len)).filter(|&i| !self.get(i)).count() as u64
+        let to = to.min(self.len);
+        let mut free = 0;
+        let mut i = from;
+        while i < to {
+            if i % 8 == 0 && i + 8 <= to {
+                let b = self.bytes.get((i / 8) as usize).copied().unwrap_or(0xFF);
+                free += u64::from(b.count_zeros());
+                i += 8;
+            } else {
+                free += u64::from(!self.get(i));
+                i += 1;
+            }
+        }
+        free
     }
 
     /// The first free bit in `from..to`.

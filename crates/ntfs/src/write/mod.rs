@@ -36,6 +36,8 @@ pub mod bits;
 pub mod cow;
 pub mod encode;
 mod error;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod source;
 pub mod tree;
 
@@ -68,8 +70,8 @@ const ATTR_COMPRESSED: u32 = 0x0800;
 const ATTR_ENCRYPTED: u32 = 0x4000;
 /// `$SECURITY_DESCRIPTOR`'s type.
 const SECURITY_DESCRIPTOR: u32 = 0x50;
-/// Bytes of a `$Bitmap` held in memory at most (a 16 TiB volume of 4 KiB clusters).
-const MAX_BITMAP: u64 = 512 << 20;
+/// Bytes of a `$Bitmap` held in memory at most (an 8 TiB volume of 4 KiB clusters).
+const MAX_BITMAP: u64 = 256 << 20;
 /// Bytes of a file read from the host at once.
 const PIECE: usize = 1 << 20;
 
@@ -410,6 +412,13 @@ impl<'a, 'd> Writer<'a, 'd> {
             return Err(error::corrupt("$MFT's $DATA is resident"));
         };
         let old_count = nr.data_size / rs;
+        if old_count != self.vol.record_count() {
+            return Err(error::corrupt(format!(
+                "$MFT's data size ({} bytes) disagrees with the {} records its runs map",
+                nr.data_size,
+                self.vol.record_count()
+            )));
+        }
         let mut runs = nr.runs.clone();
         let mut allocated = nr.allocated_size;
         let new_size = target * rs;
@@ -710,9 +719,10 @@ impl<'a, 'd> Writer<'a, 'd> {
                     if !replace {
                         return Err(WriteError::Exists(shown));
                     }
-                    return Err(WriteError::Unsupported(format!(
-                        "{shown}: replacing an existing file's data (--replace)"
-                    )));
+                    let Kind::File { len } = op.kind else {
+                        unreachable!("matched a file")
+                    };
+                    self.replace_file(dir, &e, op, len, t, &shown)?;
                 }
                 (None, false, _) | (None, true, Kind::Dir) => {
                     dir = self.create(dir, &name, t, None)?;
@@ -772,7 +782,16 @@ impl<'a, 'd> Writer<'a, 'd> {
                     0,
                 )
             }
-            Some((op, len)) => self.file_data(op, len, body_inst, name)?,
+            Some((op, len)) => {
+                // Header, SI (0x60), FN, SD (up to 0x18 + 80), $DATA header, end.
+                let fixed = encode::first_attribute(self.rs)
+                    + 0x60
+                    + align8(0x18 + 0x42 + 2 * name.len())
+                    + 0x70
+                    + 0x18
+                    + 8;
+                self.file_data(op, len, body_inst, fixed)?
+            }
         };
         let attributes = if is_dir {
             ATTR_ARCHIVE | attr::FILE_ATTR_DIRECTORY
@@ -850,7 +869,7 @@ impl<'a, 'd> Writer<'a, 'd> {
         op: &Op,
         len: u64,
         inst: u16,
-        name: &[u16],
+        fixed: usize,
     ) -> WriteResult<(Vec<u8>, u64, u64)> {
         let src_err = |e: std::io::Error| WriteError::Source {
             path: op.src.clone(),
@@ -858,14 +877,6 @@ impl<'a, 'd> Writer<'a, 'd> {
             source: Some(e),
         };
         let mut f = std::fs::File::open(&op.src).map_err(src_err)?;
-        // Fixed part: header, SI (0x60), FN (0x18 + 0x42 + name), SD (up to 0x18 + 80 or
-        // the parent's), $DATA header (0x18), end: resident when it all fits.
-        let fixed = encode::first_attribute(self.rs)
-            + 0x60
-            + align8(0x18 + 0x42 + 2 * name.len())
-            + 0x70
-            + 0x18
-            + 8;
         if (len as usize).saturating_add(fixed) <= self.rs && len < 4096 {
             let mut v = Vec::with_capacity(len as usize);
             f.by_ref()
@@ -915,6 +926,96 @@ impl<'a, 'd> Writer<'a, 'd> {
             },
         );
         Ok((a, total, len))
+    }
+
+    /// Replaces the unnamed `$DATA` of the existing file `e` in directory `parent` with
+    /// `op`'s bytes: its clusters freed, the new data resident or in new clusters, its
+    /// `$FILE_NAME`s and the parent's index entries given the new sizes and times. Only
+    /// the plain case: one name, all attributes in the base record, `$DATA` neither
+    /// compressed, encrypted nor sparse.
+    fn replace_file(
+        &mut self,
+        parent: u64,
+        e: &IEntry,
+        op: &Op,
+        len: u64,
+        t: NtTime,
+        shown: &str,
+    ) -> WriteResult<()> {
+        let n = e.file & 0xFFFF_FFFF_FFFF;
+        let unsupported =
+            |why: &str| WriteError::Unsupported(format!("--replace of {shown}: {why}"));
+        let f = self.vol.file(n)?;
+        if f.is_directory() {
+            return Err(unsupported("it is a directory"));
+        }
+        if f.link_count != 1 || f.attributes.iter().any(|(r, _)| *r != n) {
+            return Err(unsupported("it has several names or several MFT records"));
+        }
+        let r = self.vol.record(n)?;
+        let attrs = r.attributes(self.vol.boot().total_clusters)?;
+        let data = find_attr(&attrs, kind::DATA, &[])
+            .ok_or_else(|| unsupported("it has no unnamed $DATA"))?;
+        if data.flags & (attr::FLAG_COMPRESSED | attr::FLAG_ENCRYPTED | attr::FLAG_SPARSE) != 0 {
+            return Err(unsupported("its data is compressed, encrypted or sparse"));
+        }
+        if attrs.iter().any(|a| a.type_code == kind::REPARSE_POINT) {
+            return Err(unsupported("it is a reparse point"));
+        }
+        if let Value::NonResident(nr) = &data.value {
+            for run in &nr.runs {
+                if let Some(l) = run.lcn {
+                    self.clusters.bits.clear_run(l, run.len);
+                }
+            }
+        }
+        let fixed = r.bytes_in_use as usize - data.length as usize + 0x18;
+        let (new_data, allocated, size) = self.file_data(op, len, data.instance, fixed)?;
+        self.info
+            .get_mut(&parent)
+            .expect("a loaded directory")
+            .stamp = self.info[&parent].stamp.max(t);
+        let patch_name = |v: &mut Vec<u8>| {
+            if v.len() >= 0x38 {
+                encode::put64(v, 0x10, t);
+                encode::put64(v, 0x18, t);
+                encode::put64(v, 0x28, allocated);
+                encode::put64(v, 0x30, size);
+            }
+        };
+        let mut keys = Vec::new();
+        let mut list = Vec::new();
+        for a in &attrs {
+            let raw = r.bytes[a.offset..a.offset + a.length as usize].to_vec();
+            list.push(match (a.type_code, &a.value) {
+                (kind::DATA, _) if a.name.is_empty() => new_data.clone(),
+                (kind::FILE_NAME, Value::Resident(v)) => {
+                    let mut v = v.clone();
+                    patch_name(&mut v);
+                    keys.push(v.clone());
+                    encode::resident(kind::FILE_NAME, &a.name, a.instance, true, &v)
+                }
+                (kind::STANDARD_INFORMATION, Value::Resident(v)) => {
+                    let mut v = v.clone();
+                    if v.len() >= 0x20 {
+                        encode::put64(&mut v, 0x08, t);
+                        encode::put64(&mut v, 0x10, t);
+                    }
+                    encode::resident(kind::STANDARD_INFORMATION, &a.name, a.instance, false, &v)
+                }
+                _ => raw,
+            });
+        }
+        let b = rebuild(&r, &list, r.next_instance, self.rs)
+            .ok_or_else(|| unsupported("its record is full"))?;
+        self.write_record(n, b)?;
+        let up = self.vol.upcase().clone();
+        let ix = self.dir(parent)?;
+        for k in keys {
+            let name = attr::FileName::parse(&k)?.name;
+            ix.set_key(&name, k, &up)?;
+        }
+        Ok(())
     }
 
     /// Writes every changed index, directory record, bitmap and mirror record.

@@ -402,7 +402,16 @@ impl DirIndex {
         let (leaf, i) = path.pop().expect("a path has a node");
         self.entries_mut(leaf).insert(i, e);
         let mut cur = leaf;
+        let mut steps = 0;
         while !self.fits(cur) {
+            steps += 1;
+            if steps > 2 * MAX_DEPTH + 2 {
+                return Err(WriteError::Unsupported(format!(
+                    "directory MFT record {}: the index cannot be rebalanced to fit (its record \
+                     has {} bytes of room)",
+                    self.dir, self.room
+                )));
+            }
             match cur {
                 None => {
                     let w = self.new_node(space)?;
@@ -445,6 +454,13 @@ impl DirIndex {
                     cur = parent;
                 }
             }
+        }
+        if let Some(v) = self.dirty.iter().find(|&&v| !self.fits(Some(v))) {
+            return Err(WriteError::Unsupported(format!(
+                "directory MFT record {}: index node at VCN {v} cannot be split to fit (its \
+                 entries are too large)",
+                self.dir
+            )));
         }
         if !self.fits(None) {
             return Err(WriteError::Unsupported(format!(
