@@ -31,7 +31,7 @@ fn cannot() -> Option<String> {
         "ntfscat",
         "ntfsfix",
         "sgdisk",
-        "mkfs.vfat",
+        "mkfs.fat",
         "qemu-img",
         "setpriv",
     ] {
@@ -105,7 +105,7 @@ fn disk(d: &Dir, win: &Path) -> PathBuf {
     d.sh(&format!(
         "truncate -s {DISK_MIB}M disk.raw && sgdisk -n1:{}M:+{}M -t1:ef00 -n2:{}M:+{}M -t2:0c01 \
          -n3:{}M:+{}M -t3:2700 -n4:{}M:+{}M -t4:0700 disk.raw >/dev/null \
-         && truncate -s {}M esp.img && mkfs.vfat -F 32 esp.img >/dev/null \
+         && truncate -s {}M esp.img && mkfs.fat -F 32 esp.img >/dev/null \
          && truncate -s {}M rec.img && mkntfs -F -Q -L Recovery rec.img >/dev/null 2>&1 \
          && dd if=esp.img of=disk.raw bs=1M seek={} conv=notrunc status=none \
          && dd if=rec.img of=disk.raw bs=1M seek={} conv=notrunc status=none \
@@ -314,4 +314,85 @@ fn as_nobody_and_refused_without_room() {
     assert!(err.contains("no room"), "{err}");
     assert!(!d.join("big.dd.gz").exists());
     assert!(crate::util::partials(d.path()).is_empty());
+}
+
+#[test]
+fn a_hibernated_windows_is_refused() {
+    if let Some(why) = cannot() {
+        say(&format!("skipped: {why}"));
+        return;
+    }
+    let d = Dir::new();
+    let win = windows_volume(&d, 4096, 0);
+    // Fast Startup's mark: hiberfil.sys holding a hibernation image ("hibr").
+    d.sh("printf hibr > h && truncate -s 64K h && ntfscp win.img h hiberfil.sys");
+    let qcow = disk(&d, &win);
+    sources(&d);
+    let o = d.ddgz(&[
+        "convert",
+        qcow.to_str().unwrap(),
+        "--add",
+        "curtin",
+        "-o",
+        "w.dd.gz",
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains("hibernation") && err.contains("nothing was written"),
+        "{err}"
+    );
+    assert!(!d.join("w.dd.gz").exists());
+}
+
+/// `examples/packer-windows/windows.pkr.hcl` validated by a real packer (stand-ins for the
+/// ISO and the answer files); the same template with a key the QEMU builder lacks fails,
+/// so the check is real. Skips, saying why, without packer or its QEMU builder.
+#[test]
+fn packer_validates_the_windows_template() {
+    let version = match Command::new("packer").arg("version").output() {
+        Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout).trim().to_string(),
+        _ => {
+            say("SKIPPED packer_validates_the_windows_template: no packer on PATH");
+            return;
+        }
+    };
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/packer-windows");
+    let d = Dir::new();
+    let template = std::fs::read_to_string(example.join("windows.pkr.hcl")).unwrap();
+    std::fs::create_dir(d.join("http")).unwrap();
+    for f in ["fake.iso", "http/Autounattend.xml", "http/logon.ps1"] {
+        std::fs::write(d.join(f), b"").unwrap();
+    }
+    let validate = |file: &str, body: &str| {
+        std::fs::write(d.join(file), body).unwrap();
+        let o = Command::new("packer")
+            .args(["validate", "-var", "iso_path=fake.iso", file])
+            .current_dir(d.path())
+            .env("CHECKPOINT_DISABLE", "1")
+            .output()
+            .unwrap();
+        (
+            o.status.success(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr)
+            ),
+        )
+    };
+    let (ok, t) = validate("windows.pkr.hcl", &template);
+    if !ok && t.to_lowercase().contains("unknown") && t.contains("qemu") {
+        say(&format!(
+            "SKIPPED packer_validates_the_windows_template: {version} has no QEMU builder: {t}"
+        ));
+        return;
+    }
+    assert!(ok, "{version}: {t}");
+    assert!(template.contains("convert output-windows_builder/packer-windows_builder"));
+    assert!(template.contains("--add curtin"));
+    let broken = template.replace("disk_size = var.disk_size", "disk_sizes = var.disk_size");
+    assert_ne!(broken, template);
+    let (ok, t) = validate("broken.pkr.hcl", &broken);
+    assert!(!ok && t.contains("disk_sizes"), "{t}");
 }

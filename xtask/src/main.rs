@@ -52,6 +52,7 @@ const TEST_TOOLS: &[(&str, &str)] = &[
     ("ntfsls", "ntfs-3g"),
     ("ntfscat", "ntfs-3g"),
     ("ntfsinfo", "ntfs-3g"),
+    ("ntfsfix", "ntfs-3g"),
     ("ntfs-3g", "ntfs-3g"),
     ("blkid", "util-linux"),
     ("strace", "strace"),
