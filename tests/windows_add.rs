@@ -25,14 +25,7 @@ fn have(tool: &str) -> bool {
 /// that makes `Windows/System32`), or `None`.
 fn cannot() -> Option<String> {
     for t in [
-        "mkntfs",
-        "ntfs-3g",
-        "ntfsls",
-        "ntfscat",
-        "ntfsfix",
-        "sgdisk",
-        "mkfs.fat",
-        "qemu-img",
+        "mkntfs", "ntfs-3g", "ntfsls", "ntfscat", "ntfsfix", "sgdisk", "mkfs.fat", "qemu-img",
         "setpriv",
     ] {
         if !have(t) {
@@ -62,8 +55,8 @@ fn content(seed: u64, len: usize) -> Vec<u8> {
 }
 
 /// The Windows partition image (cluster size `cluster`), populated through an ntfs-3g
-/// mount: `Windows/System32` and a few files; `fill` MiB of filler to leave little room.
-fn windows_volume(d: &Dir, cluster: u32, fill: u64) -> PathBuf {
+/// mount: `Windows/System32` and a few files.
+fn windows_volume(d: &Dir, cluster: u32) -> PathBuf {
     let img = d.join("win.img");
     d.sh(&format!(
         "truncate -s {}M win.img && mkntfs -F -Q -c {cluster} -L Windows win.img >/dev/null 2>&1 \
@@ -203,7 +196,7 @@ fn curtin_hooks_into_the_windows_partition() {
     }
     for cluster in [512u32, 4096, 65536] {
         let d = Dir::new();
-        let win = windows_volume(&d, cluster, 0);
+        let win = windows_volume(&d, cluster);
         let before = ntfsls(&win);
         let qcow = disk(&d, &win);
         sources(&d);
@@ -270,7 +263,7 @@ fn as_nobody_and_refused_without_room() {
         return;
     }
     let d = Dir::new();
-    let win = windows_volume(&d, 4096, 0);
+    let win = windows_volume(&d, 4096);
     let qcow = disk(&d, &win);
     sources(&d);
     d.sh("mkdir -m 777 out && chmod -R a+rX . && chmod 755 ..");
@@ -323,7 +316,7 @@ fn a_hibernated_windows_is_refused() {
         return;
     }
     let d = Dir::new();
-    let win = windows_volume(&d, 4096, 0);
+    let win = windows_volume(&d, 4096);
     // Fast Startup's mark: hiberfil.sys holding a hibernation image ("hibr").
     d.sh("printf hibr > h && truncate -s 64K h && ntfscp win.img h hiberfil.sys");
     let qcow = disk(&d, &win);

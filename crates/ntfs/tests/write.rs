@@ -524,3 +524,47 @@ fn replace_swaps_a_files_data_and_frees_its_clusters() {
     .unwrap();
     assert!(info.contains("Data Size:\t\t 10 (0xa)"), "{info}");
 }
+
+#[test]
+fn new_files_get_the_parents_security_id() {
+    if let Some(why) = missing(&["mkntfs"]).or_else(no_mount) {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let img = mkntfs(dir.path(), 4096, 32, "secure");
+    // ntfs-3g with `permissions` stores descriptors in $Secure and gives ids.
+    let m = dir.path().join("m");
+    std::fs::create_dir(&m).unwrap();
+    run(Command::new("ntfs-3g")
+        .args(["-o", "permissions"])
+        .arg(&img)
+        .arg(&m));
+    std::fs::create_dir(m.join("d")).unwrap();
+    run(Command::new("chmod").arg("750").arg(m.join("d")));
+    umount(&m);
+    let src = dir.path().join("src");
+    let (curtin, _) = sources(&src);
+    add(&img, &[spec(&curtin, "d/curtin")]).unwrap();
+    let vol = ddgz_ntfs::Volume::open(disk(&img), 0, 32 << 20).unwrap();
+    let sid = |p: &str| {
+        let f = vol.lookup(p).unwrap().unwrap();
+        let has_sd = f.attributes.iter().any(|(_, a)| a.type_code == 0x50);
+        (vol.stat(&f).unwrap().info.security_id, has_sd)
+    };
+    let (parent, _) = sid("d");
+    assert_ne!(parent, 0);
+    assert_eq!(sid("d/curtin"), (parent, false));
+    assert_eq!(sid("d/curtin/finalize.py"), (parent, false));
+    // ntfs-3g reads them with those permissions.
+    run(Command::new("ntfs-3g")
+        .args(["-o", "ro,permissions"])
+        .arg(&img)
+        .arg(&m));
+    let meta = std::fs::metadata(m.join("d/curtin/finalize.py"));
+    let mode = std::fs::metadata(m.join("d"))
+        .map(|x| std::os::unix::fs::PermissionsExt::mode(&x.permissions()));
+    umount(&m);
+    assert!(meta.is_ok());
+    assert_eq!(mode.unwrap() & 0o777, 0o750);
+}
