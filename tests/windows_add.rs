@@ -76,12 +76,6 @@ fn windows_volume(d: &Dir, cluster: u32) -> PathBuf {
         b"[DEFAULT]\r\n",
     )
     .unwrap();
-    if fill > 0 {
-        d.sh(&format!(
-            "head -c {}M /dev/urandom > m/filler.bin || true",
-            fill
-        ));
-    }
     d.sh("umount m");
     img
 }
