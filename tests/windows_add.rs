@@ -286,6 +286,22 @@ fn as_nobody_and_refused_without_room() {
         std::fs::read(d.join("curtin/finalize.py")).unwrap()
     );
 
+    // `1:SRC` names partition 1 (the ESP, FAT) even on a Windows image.
+    d.ddgz_ok(&[
+        "convert",
+        qcow.to_str().unwrap(),
+        "--add",
+        "1:unattend.xml:EFI/unattend.xml",
+        "-o",
+        "esp.dd.gz",
+    ]);
+    let esp = d.sh(&format!(
+        "zcat esp.dd.gz > esp.raw && mtype -i esp.raw@@{} ::EFI/unattend.xml | sha256sum && rm esp.raw",
+        PARTS[0].0 * MIB
+    ));
+    let want = d.sh("sha256sum < unattend.xml");
+    assert_eq!(esp, want);
+
     // A file larger than the free space: exit 3, the reason, no output.
     std::fs::write(d.join("big.bin"), content(3, 120 * MIB as usize)).unwrap();
     let o = d.ddgz(&[
