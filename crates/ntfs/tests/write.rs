@@ -568,3 +568,49 @@ fn new_files_get_the_parents_security_id() {
     assert!(meta.is_ok());
     assert_eq!(mode.unwrap() & 0o777, 0o750);
 }
+
+#[test]
+fn a_fragmented_bitmap_gives_a_file_in_pieces() {
+    if let Some(why) = missing(&["mkntfs", "ntfscat", "ntfsfix"]).or_else(no_mount) {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let img = mkntfs(dir.path(), 4096, 8, "frag");
+    // Fill the volume with 8 KiB files, then delete every other one: free space in
+    // two-cluster holes only.
+    let m = dir.path().join("m");
+    std::fs::create_dir(&m).unwrap();
+    run(Command::new("ntfs-3g").arg(&img).arg(&m));
+    let mut i = 0;
+    while std::fs::write(m.join(format!("f{i:04}")), content(i, 8192)).is_ok() {
+        i += 1;
+    }
+    for k in (0..i).step_by(2) {
+        std::fs::remove_file(m.join(format!("f{k:04}"))).unwrap();
+    }
+    umount(&m);
+    let big = dir.path().join("big.bin");
+    std::fs::write(&big, content(77, 300_000)).unwrap();
+    add(&img, &[spec(&big, "Windows/Panther/big.bin")]).unwrap();
+    assert_eq!(
+        ntfscat(&img, "Windows/Panther/big.bin", None),
+        content(77, 300_000)
+    );
+    let vol = ddgz_ntfs::Volume::open(disk(&img), 0, 8 << 20).unwrap();
+    let f = vol.lookup("Windows/Panther/big.bin").unwrap().unwrap();
+    let Some(ddgz_ntfs::Stream {
+        data: ddgz_ntfs::StreamData::NonResident { runs, .. },
+        ..
+    }) = vol.data(&f, "").unwrap()
+    else {
+        panic!("resident")
+    };
+    assert!(runs.len() > 10, "{} runs", runs.len());
+    for k in (1..i).step_by(2) {
+        if k % 25 == 1 {
+            assert_eq!(ntfscat(&img, &format!("f{k:04}"), None), content(k, 8192));
+        }
+    }
+    ntfsfix_clean(&img);
+}
