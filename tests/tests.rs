@@ -33,5 +33,6 @@ mod verify;
 mod vhd;
 mod vhdx;
 mod vmdk;
+mod windows_add;
 mod xz;
 mod zerofree;

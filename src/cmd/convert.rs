@@ -231,6 +231,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     opts.allow_outside_files = a.outside.allow_outside_files;
     opts.add = crate::cmd::fat::add_specs(&a.add)?;
     opts.replace = a.add.replace;
+    opts.add_to_windows = !names_partition_one(&a.add.add);
     opts.zero_free = a.zero_free;
     opts.validate = !a.no_validate;
     opts.allow = a.allow.codes.clone();
@@ -336,6 +337,16 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         )?;
     }
     Ok(())
+}
+
+/// Whether an `--add` names partition 1 explicitly (`1:SRC`): then partition 1 is meant,
+/// even on a Windows image whose unnamed `--add`s go to the Windows partition.
+pub fn names_partition_one(adds: &[String]) -> bool {
+    adds.iter().any(|s| {
+        s.split_once(':').is_some_and(|(p, _)| {
+            !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) && p.parse() == Ok(1u32)
+        })
+    })
 }
 
 /// The exit code of a library error: the request 2, the input 3, validation 1, the output

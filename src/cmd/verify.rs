@@ -111,11 +111,12 @@ fn open_added(path: &Path, a: &Args) -> anyhow::Result<Box<dyn Disk>> {
         return Ok(Box::new(image));
     }
     let specs = crate::cmd::fat::add_specs(add)?;
-    let patches = ddgz_fat::plan(&image, &specs, add.replace, |n| {
-        ddgz_layout::partition_range(&image, n)
-    })
-    .map_err(|e| with_code(Code::Usage, e))
-    .with_context(|| format!("--add on the source {}", path.display()))?;
+    // The same plan as convert's: FAT partitions, and NTFS (the Windows partition for an
+    // unnamed --add on a Windows image).
+    let to_windows = !crate::cmd::convert::names_partition_one(&add.add);
+    let patches = ddgz_convert::add_plan(&image, &specs, add.replace, to_windows)
+        .map_err(crate::cmd::convert::library_error)
+        .with_context(|| format!("--add on the source {}", path.display()))?;
     Ok(Box::new(ddgz_image::Overlay::new(image, patches).input()?))
 }
 

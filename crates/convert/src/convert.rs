@@ -33,6 +33,10 @@ pub struct Options {
     /// Write zeros for every block the disk's clean filesystems mark free
     /// ([`crate::zero_free`]), computed after `add`.
     pub zero_free: bool,
+    /// With `add`: on a Windows image (partition 1 not NTFS, one NTFS partition holding
+    /// `Windows/System32`), files for partition 1 go to the Windows partition instead —
+    /// what `--add curtin` means there. Off when partition 1 was named explicitly.
+    pub add_to_windows: bool,
     /// Validate the layout first, and refuse ([`ErrorKind::Invalid`]) on an error.
     pub validate: bool,
     /// Finding codes to accept (errors with these codes are downgraded).
@@ -64,6 +68,7 @@ impl Default for Options {
             add: Vec::new(),
             replace: false,
             zero_free: false,
+            add_to_windows: true,
             validate: true,
             allow: Vec::new(),
             codec: d.codec,
@@ -228,10 +233,8 @@ impl<'w> Converter<'w> {
         let patches = if opts.add.is_empty() {
             Vec::new()
         } else {
-            ddgz_fat::plan(&image, &opts.add, opts.replace, |n| {
-                ddgz_layout::partition_range(&image, n)
-            })
-            .map_err(|e| Error::from(e).context("--add"))?
+            crate::add::plan(&image, &opts.add, opts.replace, opts.add_to_windows)
+                .map_err(|e| e.context("--add"))?
         };
         // The work: data bytes, and what the added files write.
         let work = allocated + patches.iter().map(|p| p.data.len() as u64).sum::<u64>();

@@ -27,6 +27,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod add;
 mod convert;
 mod error;
 mod raw;
@@ -34,6 +35,7 @@ mod summary;
 mod zeroed;
 mod zerofree;
 
+pub use add::plan as add_plan;
 pub use convert::{convert, Converter, Options, Output};
 pub use ddgz_deflate::{Codec, Progress};
 /// Atomic output, re-exported from `ddgz-output` (its home) for this crate's callers.

@@ -53,6 +53,7 @@ pub mod record;
 pub mod runs;
 pub mod upcase;
 mod volume;
+pub mod write;
 
 use ddgz_disk::Disk;
 
