@@ -1,0 +1,168 @@
+//! The hive reader against hivex (Debian's libhivex-bin, LGPL, used as an oracle only):
+//! hivexget reads what the generator writes, and the reader reads the same values.
+
+use std::process::Command;
+
+use ddgz_windows::hive::{edition, Data, Hive};
+use ddgz_windows::synth::{self, Value};
+
+fn hivexget(file: &std::path::Path, key: &str, value: &str) -> Option<String> {
+    let out = Command::new("hivexget")
+        .arg(file)
+        .arg(key)
+        .arg(value)
+        .output()
+        .ok()?;
+    assert!(
+        out.status.success(),
+        "hivexget {key} {value}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(String::from_utf8_lossy(&out.stdout).trim_end().to_string())
+}
+
+#[test]
+fn generated_hive_reads_the_same_in_hivex_and_here() {
+    let bytes = synth::software_2022();
+    let e = edition(&bytes[..]).unwrap().unwrap();
+    assert_eq!(
+        e.product_name.as_deref(),
+        Some("Windows Server 2022 Datacenter")
+    );
+    assert_eq!(e.edition_id.as_deref(), Some("ServerDatacenter"));
+    assert_eq!(e.build.as_deref(), Some("20348"));
+    assert_eq!(e.display_version.as_deref(), Some("21H2"));
+    let h = Hive::open(&bytes[..]).unwrap();
+    let k = h
+        .key(r"MICROSOFT\windows nt\currentversion")
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        h.value(k, "currentmajorversionnumber").unwrap(),
+        Some(Data::Dword(10))
+    );
+    assert_eq!(h.value(k, "nope").unwrap(), None);
+    assert_eq!(h.key(r"Microsoft\Nope").unwrap(), None);
+
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("SOFTWARE");
+    std::fs::write(&f, &bytes).unwrap();
+    let key = r"\Microsoft\Windows NT\CurrentVersion";
+    let Some(p) = hivexget(&f, key, "ProductName") else {
+        eprintln!("skipped the hivex oracle: hivexget not installed (Debian: libhivex-bin)");
+        return;
+    };
+    assert_eq!(p, "Windows Server 2022 Datacenter");
+    assert_eq!(hivexget(&f, key, "EditionID").unwrap(), "ServerDatacenter");
+    assert_eq!(hivexget(&f, key, "CurrentBuildNumber").unwrap(), "20348");
+    assert_eq!(
+        hivexget(&f, key, "CurrentMajorVersionNumber").unwrap(),
+        "10"
+    );
+}
+
+#[test]
+fn a_hive_edited_by_hivex_reads_back() {
+    // hivexregedit merges a .reg file onto the generated hive: its own cells and lists.
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("SOFTWARE");
+    std::fs::write(
+        &f,
+        synth::hive(&[(
+            r"Microsoft\Windows NT\CurrentVersion",
+            vec![("ProductName", Value::Sz("old".into()))],
+        )]),
+    )
+    .unwrap();
+    let reg = dir.path().join("m.reg");
+    let mut text = String::from("Windows Registry Editor Version 5.00\n\n[\\Microsoft\\Windows NT\\CurrentVersion]\n\"ProductName\"=\"Windows Server 2019 Standard\"\n\"EditionID\"=\"ServerStandard\"\n\"CurrentBuildNumber\"=\"17763\"\n\"ReleaseId\"=\"1809\"\n");
+    for i in 0..300 {
+        text.push_str(&format!("\n[\\Microsoft\\Key{i:04}]\n\"V\"=\"{i}\"\n"));
+    }
+    std::fs::write(&reg, text).unwrap();
+    let out = match Command::new("hivexregedit")
+        .args(["--merge", "--prefix", "HKEY_LOCAL_MACHINE\\SOFTWARE"])
+        .arg(&f)
+        .arg(&reg)
+        .output()
+    {
+        Ok(o) => o,
+        Err(_) => {
+            eprintln!("skipped: hivexregedit not installed (Debian: libhivex-bin)");
+            return;
+        }
+    };
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bytes = std::fs::read(&f).unwrap();
+    let e = edition(&bytes[..]).unwrap().unwrap();
+    assert_eq!(
+        e.product_name.as_deref(),
+        Some("Windows Server 2019 Standard")
+    );
+    assert_eq!(e.edition_id.as_deref(), Some("ServerStandard"));
+    assert_eq!(e.build.as_deref(), Some("17763"));
+    assert_eq!(e.display_version.as_deref(), Some("1809"));
+    let h = Hive::open(&bytes[..]).unwrap();
+    let k = h.key(r"Microsoft\Key0299").unwrap().unwrap();
+    assert_eq!(h.value(k, "V").unwrap(), Some(Data::String("299".into())));
+}
+
+/// Offset of the root `nk` cell's field `at` in a generated hive (root at 0x20).
+fn root_field(at: usize) -> usize {
+    4096 + 0x20 + 4 + at
+}
+
+#[test]
+fn hostile_hives_are_errors_not_panics() {
+    let good = synth::software_2022();
+    let put = |b: &mut Vec<u8>, at: usize, v: u32| b[at..at + 4].copy_from_slice(&v.to_le_bytes());
+    // The root cell out of range.
+    let mut b = good.clone();
+    put(&mut b, 0x24, 0x7fff_fff8);
+    let e = Hive::open(&b[..]).err().unwrap();
+    assert!(e.to_string().contains("outside the hive bins"), "{e}");
+    // The subkey list of the root pointing past the bins.
+    let mut b = good.clone();
+    put(&mut b, root_field(0x1c), 0x0100_0000);
+    let e = edition(&b[..]).unwrap_err();
+    assert!(e.to_string().contains("outside the hive bins"), "{e}");
+    // A subkey list claiming 65535 entries in its small cell.
+    let mut b = good.clone();
+    let list = u32::from_le_bytes(b[root_field(0x1c)..][..4].try_into().unwrap()) as usize;
+    b[4096 + list + 4 + 2..][..2].copy_from_slice(&u16::MAX.to_le_bytes());
+    let e = edition(&b[..]).unwrap_err();
+    assert!(e.to_string().contains("65535 entries"), "{e}");
+    // The list made an `ri` pointing at itself: one level of ri only.
+    let mut b = good.clone();
+    b[4096 + list + 4..][..2].copy_from_slice(b"ri");
+    b[4096 + list + 4 + 2..][..2].copy_from_slice(&1u16.to_le_bytes());
+    put(&mut b, 4096 + list + 8, list as u32);
+    let e = edition(&b[..]).unwrap_err();
+    assert!(e.to_string().contains("ri list inside an ri list"), "{e}");
+    // The root's subkey list pointing at the root itself (a loop through keys): the path
+    // is walked once per component, so it ends; the key is simply not found.
+    let mut b = good.clone();
+    b[4096 + list + 4..][..2].copy_from_slice(b"li");
+    b[4096 + list + 4 + 2..][..2].copy_from_slice(&1u16.to_le_bytes());
+    put(&mut b, 4096 + list + 8, 0x20);
+    assert_eq!(edition(&b[..]).unwrap(), None);
+    // A cell size that lies (larger than the bins).
+    let mut b = good.clone();
+    b[4096 + 0x20..][..4].copy_from_slice(&(-0x7fff_0000i32).to_le_bytes());
+    assert!(Hive::open(&b[..]).is_err());
+    // Not a hive, and truncated ones: errors, never a panic.
+    assert!(Hive::open(&b"regf"[..]).is_err());
+    for n in (0..good.len()).step_by(97) {
+        ddgz_windows::hive::fuzz(&good[..n]);
+    }
+    // Every byte flipped in the first cells: no panic.
+    for i in 4096..good.len().min(4096 + 1024) {
+        let mut b = good.clone();
+        b[i] ^= 0xff;
+        ddgz_windows::hive::fuzz(&b);
+    }
+}
