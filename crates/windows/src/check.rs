@@ -77,7 +77,7 @@ pub struct Windows {
 }
 
 impl Windows {
-    /// "Windows Server 2022 Datacenter, build 20348" (what is known of it).
+    /// "Windows Server 2022 Datacenter, build 20348 (21H2)" (what is known of it).
     pub fn describe(&self) -> Option<String> {
         let e = self.edition.as_ref()?;
         let name = e
@@ -85,11 +85,14 @@ impl Windows {
             .clone()
             .or_else(|| e.edition_id.clone())
             .unwrap_or_else(|| "Windows".into());
-        Some(match (&e.build, &e.display_version) {
-            (Some(b), Some(v)) => format!("{name} {v}, build {b}"),
-            (Some(b), None) => format!("{name}, build {b}"),
-            _ => name,
-        })
+        let mut s = name;
+        if let Some(b) = &e.build {
+            s.push_str(&format!(", build {b}"));
+        }
+        if let Some(v) = &e.display_version {
+            s.push_str(&format!(" ({v})"));
+        }
+        Some(s)
     }
 }
 
