@@ -29,4 +29,5 @@ mod verify;
 mod vhd;
 mod vhdx;
 mod vmdk;
+mod windows;
 mod xz;
