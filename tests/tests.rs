@@ -12,6 +12,7 @@ mod fat;
 mod faults;
 mod inspect;
 mod library;
+mod linux_dd;
 mod oracle;
 mod output;
 mod outside;

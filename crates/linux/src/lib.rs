@@ -56,6 +56,12 @@ pub struct Root {
     pub label: String,
     /// `PRETTY_NAME` of `/etc/os-release`.
     pub os: Option<String>,
+    /// The GPT unique partition GUID of its partition (`PARTUUID=`).
+    #[serde(skip)]
+    pub partuuid: Option<String>,
+    /// `LVM-<VG uuid><LV uuid>` without dashes, as udev's `dm-uuid-` link names it.
+    #[serde(skip)]
+    pub dm_uuid: Option<String>,
 }
 
 impl Root {
@@ -146,6 +152,8 @@ fn examine<D: Disk + Clone>(
         uuid,
         label: String::from_utf8_lossy(label).into_owned(),
         os: None,
+        partuuid: None,
+        dm_uuid: None,
     };
     if let Ok(fs) = ddgz_ext4::Fs::open(disk.clone(), base, len) {
         // s_uuid, at byte 0x68 of the superblock (byte 1024).
@@ -200,16 +208,30 @@ fn roots(disk: &dyn Disk, parts: &[PartitionReport]) -> (Vec<Seen>, Vec<String>)
             range: r.clone(),
             lvm_type,
         });
-        if let Some(s) = examine(disk, r.start, r.end - r.start, Some(n), None) {
+        if let Some(mut s) = examine(disk, r.start, r.end - r.start, Some(n), None) {
+            s.root.partuuid = p.partition.guid.map(|g| g.to_string());
             seen.push(s);
         }
     }
     if let Ok(found) = ddgz_lvm::scan(disk, candidates) {
-        for name in found.names() {
-            let Ok(lv) = found.open(&name) else { continue };
-            let len = lv.size();
-            if let Some(s) = examine(&lv, 0, len, None, Some(name)) {
-                seen.push(s);
+        for vg in &found.groups {
+            let m = vg.metadata();
+            for l in m
+                .lvs
+                .iter()
+                .filter(|l| l.visible && l.snapshot_of.is_none())
+            {
+                let name = format!("{}/{}", m.name, l.name);
+                let Ok(lv) = found.open(&name) else { continue };
+                let len = lv.size();
+                if let Some(mut s) = examine(&lv, 0, len, None, Some(name)) {
+                    s.root.dm_uuid = Some(format!(
+                        "LVM-{}{}",
+                        m.id.replace('-', ""),
+                        l.id.replace('-', "")
+                    ));
+                    seen.push(s);
+                }
             }
         }
     }
@@ -239,32 +261,72 @@ fn mapper(lv: &str) -> Option<String> {
 
 /// How fstab's `spec` relates to `root`.
 enum Names {
+    /// It names the root.
     Root,
+    /// It names another filesystem (a UUID, label, GUID or LV that is not the root's).
     Other,
+    /// A kernel device name (`/dev/sda1`, `/dev/vda2`): it depends on the target machine.
     Device,
+    /// A form ddgz cannot check (`/dev/disk/by-path/…`, `PARTLABEL=`, …).
+    Unchecked,
 }
 
 fn names(spec: &str, r: &Root) -> Names {
-    let eq = |a: &str, b: &str| !b.is_empty() && a.eq_ignore_ascii_case(b);
-    let by = |prefix: &str| spec.strip_prefix(prefix);
-    let matches = by("UUID=").is_some_and(|u| eq(u.trim_matches('"'), &r.uuid))
-        || by("/dev/disk/by-uuid/").is_some_and(|u| eq(u, &r.uuid))
-        || by("LABEL=").is_some_and(|l| l.trim_matches('"') == r.label && !r.label.is_empty())
-        || by("/dev/disk/by-label/").is_some_and(|l| l == r.label && !r.label.is_empty())
-        || r.lv
-            .as_deref()
-            .is_some_and(|lv| spec == format!("/dev/{lv}") || Some(spec.to_string()) == mapper(lv));
-    if matches {
-        Names::Root
-    } else if spec.starts_with("/dev/")
-        && !spec.starts_with("/dev/disk/")
-        && !spec.starts_with("/dev/mapper/")
-        && r.lv.is_none()
-    {
-        Names::Device
-    } else {
-        Names::Other
+    let eq =
+        |a: &str, b: Option<&str>| b.is_some_and(|b| !b.is_empty() && a.eq_ignore_ascii_case(b));
+    let unquote = |v: &str| v.trim_matches('"').to_string();
+    let label = (!r.label.is_empty()).then_some(r.label.as_str());
+    let lv = r.lv.as_deref();
+    let mapper_name = lv.and_then(mapper);
+    let checks: [(&str, Option<&str>); 9] = [
+        ("UUID=", Some(r.uuid.as_str())),
+        ("/dev/disk/by-uuid/", Some(r.uuid.as_str())),
+        ("LABEL=", label),
+        ("/dev/disk/by-label/", label),
+        ("PARTUUID=", r.partuuid.as_deref()),
+        ("/dev/disk/by-partuuid/", r.partuuid.as_deref()),
+        ("/dev/disk/by-id/dm-uuid-", r.dm_uuid.as_deref()),
+        (
+            "/dev/disk/by-id/dm-name-",
+            mapper_name
+                .as_deref()
+                .and_then(|m| m.strip_prefix("/dev/mapper/")),
+        ),
+        (
+            "/dev/mapper/",
+            mapper_name
+                .as_deref()
+                .and_then(|m| m.strip_prefix("/dev/mapper/")),
+        ),
+    ];
+    for (prefix, want) in checks {
+        if let Some(v) = spec.strip_prefix(prefix) {
+            // Labels compare exactly; UUIDs and GUIDs in any case.
+            let same = if prefix.contains("label") || prefix == "LABEL=" {
+                want.is_some_and(|w| unquote(v) == w)
+            } else {
+                eq(&unquote(v), want)
+            };
+            return if same { Names::Root } else { Names::Other };
+        }
     }
+    if let Some(l) = lv {
+        if spec == format!("/dev/{l}") {
+            return Names::Root;
+        }
+    }
+    let dev = spec.strip_prefix("/dev/").unwrap_or("");
+    if ["sd", "vd", "hd", "xvd", "nvme", "mmcblk"]
+        .iter()
+        .any(|p| dev.starts_with(p))
+    {
+        return Names::Device;
+    }
+    if !dev.is_empty() && dev.matches('/').count() == 1 && !dev.starts_with("disk/") {
+        // /dev/VG/LV of another logical volume.
+        return Names::Other;
+    }
+    Names::Unchecked
 }
 
 /// The Linux dd profile's findings for `disk`.
@@ -383,6 +445,15 @@ pub fn check(disk: &dyn Disk, parts: &[PartitionReport]) -> Checked {
                             f[0]
                         ),
                     )),
+                    Names::Unchecked => c.readiness.push(Finding::info(
+                        "linux-fstab-root-unchecked",
+                        p,
+                        format!(
+                            "/etc/fstab mounts / from {}, a form ddgz does not check; the root \
+                             is {id}",
+                            f[0]
+                        ),
+                    )),
                     Names::Other => c.readiness.push(Finding::error(
                         "linux-fstab-root-mismatch",
                         p,
@@ -416,4 +487,56 @@ pub fn check(disk: &dyn Disk, parts: &[PartitionReport]) -> Checked {
     }
     c.root = Some(s.root);
     c
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lv_root() -> Root {
+        Root {
+            partition: None,
+            lv: Some("ubuntu-vg/ubuntu-lv".into()),
+            filesystem: "ext",
+            uuid: "0a1b2c3d-0000-4000-8000-000000000001".into(),
+            label: "root".into(),
+            os: None,
+            partuuid: None,
+            dm_uuid: Some("LVM-AAAABBBBccccDDDDeeee".into()),
+        }
+    }
+
+    #[test]
+    fn fstab_specs_are_matched_to_the_root() {
+        let r = lv_root();
+        for ok in [
+            "UUID=0A1B2C3D-0000-4000-8000-000000000001",
+            "UUID=\"0a1b2c3d-0000-4000-8000-000000000001\"",
+            "/dev/disk/by-uuid/0a1b2c3d-0000-4000-8000-000000000001",
+            "LABEL=root",
+            "/dev/mapper/ubuntu--vg-ubuntu--lv",
+            "/dev/ubuntu-vg/ubuntu-lv",
+            "/dev/disk/by-id/dm-name-ubuntu--vg-ubuntu--lv",
+            "/dev/disk/by-id/dm-uuid-LVM-AAAABBBBccccDDDDeeee",
+        ] {
+            assert!(matches!(names(ok, &r), Names::Root), "{ok}");
+        }
+        for other in [
+            "UUID=11111111-0000-4000-8000-000000000001",
+            "LABEL=ROOT",
+            "/dev/mapper/vg-root",
+            "/dev/rl/root",
+            "/dev/disk/by-id/dm-uuid-LVM-other",
+            "PARTUUID=1234",
+        ] {
+            assert!(matches!(names(other, &r), Names::Other), "{other}");
+        }
+        assert!(matches!(names("/dev/sda2", &r), Names::Device));
+        assert!(matches!(names("/dev/nvme0n1p2", &r), Names::Device));
+        assert!(matches!(
+            names("/dev/disk/by-path/pci-0", &r),
+            Names::Unchecked
+        ));
+        assert!(matches!(names("PARTLABEL=root", &r), Names::Unchecked));
+    }
 }
