@@ -54,6 +54,8 @@ const TEST_TOOLS: &[(&str, &str)] = &[
     ("ntfsinfo", "ntfs-3g"),
     ("ntfs-3g", "ntfs-3g"),
     ("blkid", "util-linux"),
+    ("hivexget", "libhivex-bin"),
+    ("hivexregedit", "libhivex-bin"),
     ("strace", "strace"),
     ("make", "make"),
     ("packer", "packer"),
