@@ -255,3 +255,59 @@ fn a_windows_disk_with_curtin_hooks_is_ready_and_a_hibernated_one_is_not() {
         "windows-no-cloudbase-init",
     ]);
 }
+
+/// An MBR (BIOS) disk: p1 Windows NTFS (no SOFTWARE hive, no bootmgr), p2 a Windows RE
+/// partition (type 0x27) after it.
+#[test]
+fn an_mbr_windows_disk_with_recovery_after_windows() {
+    let Some(d) = lab("an_mbr_windows_disk_with_recovery_after_windows") else {
+        return;
+    };
+    d.sh("truncate -s 96M disk.raw
+          printf 'label: dos\\nstart=2048, size=122880, type=7\\nstart=124928, type=27\\n' \
+            | sfdisk -q disk.raw
+          truncate -s 60M win.img && mkntfs -F -Q -L Windows win.img >/dev/null
+          truncate -s 16M rec.img && mkntfs -F -Q -L Recovery rec.img >/dev/null
+          mkdir -p m && ntfs-3g win.img m
+          r=0; mkdir -p m/Windows/System32 m/curtin || r=$?
+          printf '#!/bin/sh\\n' > m/curtin/curtin-hooks || r=$?
+          cp m/curtin/curtin-hooks m/curtin/finalize || r=$?
+          mkdir -p 'm/Program Files (x86)/Cloudbase Solutions/Cloudbase-Init' || r=$?
+          umount m; [ $r = 0 ]
+          dd if=win.img of=disk.raw bs=1M seek=1 conv=notrunc status=none
+          dd if=rec.img of=disk.raw bs=512 seek=124928 conv=notrunc status=none");
+    let o = d.ddgz(&["validate", "disk.raw", "--json"]);
+    assert_eq!(o.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["profile"], "windows");
+    assert_eq!(
+        codes(&v, "items"),
+        [
+            "error windows-no-bootmgr",
+            "info mbr-only",
+            "info windows-bios",
+            "info windows-recovery-after",
+            "info windows-edition-unknown"
+        ]
+    );
+    // Cloudbase-Init under Program Files (x86) counts.
+    assert_eq!(codes(&v, "maas"), ["info windows-ready"]);
+    let t = d.ddgz_ok(&["inspect", "disk.raw"]);
+    assert!(
+        t.contains(
+            "Windows:    partition 1, BIOS; edition unknown: no Windows/System32/config/SOFTWARE"
+        ),
+        "{t}"
+    );
+    // bootmgr in the root: the layout is fine; the unknown edition names the image as
+    // packer-maas does.
+    d.sh(
+        "mkdir -p m && ntfs-3g win.img m && r=0; printf x > m/bootmgr || r=$?; umount m; [ $r = 0 ]
+          dd if=win.img of=disk.raw bs=1M seek=1 conv=notrunc status=none",
+    );
+    let out = d.ddgz_ok(&["convert", "disk.raw", "-o", "w.dd.gz"]);
+    assert!(
+        out.contains("name=windows/windows-server title=Windows "),
+        "{out}"
+    );
+}
