@@ -156,6 +156,20 @@ fn linux_dd_readiness_on_an_ubuntu_lvm_image() {
         "{err}"
     );
     d.ddgz_ok(&["verify", "bare.dd.gz"]);
+    // From a pipe (read once): the readiness checks must find what they read in one pass.
+    let o = crate::util::ddgz()
+        .args(["verify", "/dev/stdin"])
+        .stdin(std::fs::File::open(d.join("bare.dd.gz")).unwrap())
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("profile linux"), "{out}");
     let o = d.ddgz(&["convert", "bare.qcow2", "-o", "up.dd.gz", "--upload"]);
     assert_eq!(o.status.code(), Some(1));
     let err = String::from_utf8_lossy(&o.stderr);

@@ -219,6 +219,19 @@ fn a_windows_disk_with_curtin_hooks_is_ready_and_a_hibernated_one_is_not() {
         "{out}"
     );
     d.ddgz_ok(&["verify", "ready.dd.gz"]);
+    // From a pipe (read once): the Windows checks find what they read in one pass.
+    let o = crate::util::ddgz()
+        .args(["verify", "/dev/stdin"])
+        .stdin(std::fs::File::open(d.join("ready.dd.gz")).unwrap())
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(String::from_utf8_lossy(&o.stdout).contains("profile windows"));
 
     windows_disk(
         &d,
