@@ -7,8 +7,8 @@
 //! The hive comes from the image, so it is hostile: it is never read whole (a real
 //! `SOFTWARE` hive is tens of MiB), every cell offset is checked against the hive bins'
 //! extent, every cell is capped at [`MAX_CELL`] bytes, and one look-up reads at most
-//! [`MAX_CELLS`] cells, so loops between lists and huge counts end with an error, not a
-//! hang. A hive whose two sequence numbers differ (a write Windows did not finish, its
+//! [`MAX_CELLS`] cells and [`MAX_BYTES`] bytes, so loops between lists and huge counts
+//! end with an error, not a hang. A hive whose two sequence numbers differ (a write Windows did not finish, its
 //! `.LOG` files not replayed) is read as it is.
 
 use std::fmt;
@@ -19,6 +19,8 @@ pub const BASE_BLOCK: u64 = 4096;
 pub const MAX_CELL: u32 = 1 << 20;
 /// Most cells one look-up reads.
 pub const MAX_CELLS: u32 = 100_000;
+/// Most bytes of cells one look-up reads (a list pointing many times at one large cell).
+pub const MAX_BYTES: u64 = 64 << 20;
 /// Longest string value returned, in bytes of UTF-16.
 pub const MAX_STRING: u32 = 64 << 10;
 
@@ -114,6 +116,8 @@ pub struct Hive<S: Source> {
     bins: u64,
     /// Cells left to read in the current look-up.
     budget: std::cell::Cell<u32>,
+    /// Bytes left to read in the current look-up.
+    bytes: std::cell::Cell<u64>,
 }
 
 fn u16_at(b: &[u8], at: usize) -> u16 {
@@ -149,9 +153,15 @@ impl<S: Source> Hive<S> {
             root,
             bins,
             budget: std::cell::Cell::new(MAX_CELLS),
+            bytes: std::cell::Cell::new(MAX_BYTES),
         };
         h.nk(root)?;
         Ok(h)
+    }
+
+    fn reset(&self) {
+        self.budget.set(MAX_CELLS);
+        self.bytes.set(MAX_BYTES);
     }
 
     /// The root key.
@@ -192,6 +202,14 @@ impl<S: Source> Hive<S> {
                 format!("cell {off:#x} of {size} bytes: too small, too large or past the bins"),
             );
         }
+        let left = self.bytes.get();
+        if u64::from(size) > left {
+            return err(
+                at,
+                format!("more than {MAX_BYTES} bytes of cells read for one look-up"),
+            );
+        }
+        self.bytes.set(left - u64::from(size));
         let mut data = vec![0u8; size as usize - 4];
         self.src
             .read_at(at + 4, &mut data)
@@ -236,8 +254,8 @@ impl<S: Source> Hive<S> {
         Self::name(&c, 0x4c, len, u16_at(&c, 2) & KEY_COMP_NAME != 0, off)
     }
 
-    /// The subkey named `name` (case-insensitive) of `key`.
-    pub fn subkey(&self, key: Key, name: &str) -> Result<Option<Key>, Error> {
+    /// The subkey named `name` (case-insensitive) of `key`, within the current budget.
+    fn subkey(&self, key: Key, name: &str) -> Result<Option<Key>, Error> {
         let c = self.nk(key.0)?;
         let count = u32_at(&c, 0x14);
         let list = u32_at(&c, 0x1c);
@@ -294,7 +312,7 @@ impl<S: Source> Hive<S> {
 
     /// The key at `path` (components separated by `\`), from the root.
     pub fn key(&self, path: &str) -> Result<Option<Key>, Error> {
-        self.budget.set(MAX_CELLS);
+        self.reset();
         let mut k = self.root();
         for part in path.split('\\').filter(|p| !p.is_empty()) {
             match self.subkey(k, part)? {
@@ -307,7 +325,7 @@ impl<S: Source> Hive<S> {
 
     /// Value `name` (case-insensitive) of `key`.
     pub fn value(&self, key: Key, name: &str) -> Result<Option<Data>, Error> {
-        self.budget.set(MAX_CELLS);
+        self.reset();
         let c = self.nk(key.0)?;
         let count = u32_at(&c, 0x24) as usize;
         let list = u32_at(&c, 0x28);

@@ -159,6 +159,46 @@ fn hostile_hives_are_errors_not_panics() {
     b[4096 + list + 4 + 2..][..2].copy_from_slice(&1u16.to_le_bytes());
     put(&mut b, 4096 + list + 8, 0x20);
     assert_eq!(edition(&b[..]).unwrap(), None);
+    // A value list pointing 60 000 times at one large value cell: the byte budget ends it.
+    let mut b = good.clone();
+    b.truncate(4096);
+    let mut bins = vec![0u8; 32];
+    bins[..4].copy_from_slice(b"hbin");
+    let cell = |bins: &mut Vec<u8>, data: &[u8]| -> u32 {
+        let off = bins.len() as u32;
+        let size = (4 + data.len()).div_ceil(8) * 8;
+        bins.extend_from_slice(&(-(size as i32)).to_le_bytes());
+        bins.extend_from_slice(data);
+        bins.resize(off as usize + size, 0);
+        off
+    };
+    let mut vk = vec![0u8; 20];
+    vk[..2].copy_from_slice(b"vk");
+    vk.resize(1 << 19, 0);
+    let vk_off = cell(&mut bins, &vk);
+    let list: Vec<u8> = std::iter::repeat_n(vk_off.to_le_bytes(), 60_000)
+        .flatten()
+        .collect();
+    let list_off = cell(&mut bins, &list);
+    let mut nk = vec![0u8; 0x4c];
+    nk[..2].copy_from_slice(b"nk");
+    nk[0x1c..0x20].copy_from_slice(&u32::MAX.to_le_bytes());
+    nk[0x24..0x28].copy_from_slice(&60_000u32.to_le_bytes());
+    nk[0x28..0x2c].copy_from_slice(&list_off.to_le_bytes());
+    let nk_off = cell(&mut bins, &nk);
+    let total = bins.len().div_ceil(4096) * 4096;
+    bins.resize(total, 0);
+    bins[8..12].copy_from_slice(&(total as u32).to_le_bytes());
+    put(&mut b, 0x24, nk_off);
+    put(&mut b, 0x28, total as u32);
+    b.extend_from_slice(&bins);
+    let h = Hive::open(&b[..]).unwrap();
+    let e = h.value(h.root(), "x").unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("bytes of cells read for one look-up"),
+        "{e}"
+    );
     // A cell size that lies (larger than the bins).
     let mut b = good.clone();
     b[4096 + 0x20..][..4].copy_from_slice(&(-0x7fff_0000i32).to_le_bytes());
