@@ -107,6 +107,7 @@ fn a_hive_edited_by_hivex_reads_back() {
         String::from_utf8_lossy(&out.stderr)
     );
     let bytes = std::fs::read(&f).unwrap();
+    seed("hivexregedit-merged", &bytes);
     let e = edition(&bytes[..]).unwrap().unwrap();
     assert_eq!(
         e.product_name.as_deref(),
