@@ -55,7 +55,7 @@ const TEST_TOOLS: &[(&str, &str)] = &[
     ("ntfs-3g", "ntfs-3g"),
     ("blkid", "util-linux"),
     ("hivexget", "libhivex-bin"),
-    ("hivexregedit", "libhivex-bin"),
+    ("hivexsh", "libhivex-bin"),
     ("strace", "strace"),
     ("make", "make"),
     ("packer", "packer"),

@@ -41,6 +41,10 @@ impl Node {
 struct W {
     /// The hive bins' bytes, from the first bin's header.
     b: Vec<u8>,
+    /// The one security cell every key shares (hivex copies a parent's when it adds a key).
+    sk: u32,
+    /// Keys written.
+    keys: u32,
 }
 
 impl W {
@@ -62,9 +66,11 @@ impl W {
         let flags: u16 = if root { 0x2c } else { 0x20 };
         nk[2..4].copy_from_slice(&flags.to_le_bytes());
         nk[0x10..0x14].copy_from_slice(&parent.to_le_bytes());
-        for at in [0x1c, 0x20, 0x28, 0x2c, 0x30] {
+        for at in [0x1c, 0x20, 0x28, 0x30] {
             nk[at..at + 4].copy_from_slice(&u32::MAX.to_le_bytes());
         }
+        nk[0x2c..0x30].copy_from_slice(&self.sk.to_le_bytes());
+        self.keys += 1;
         nk[0x48..0x4a].copy_from_slice(&(n.name.len() as u16).to_le_bytes());
         nk.extend_from_slice(n.name.as_bytes());
         let me = self.alloc(&nk);
@@ -132,10 +138,26 @@ pub fn hive(keys: &[(&str, Vec<(&str, Value)>)]) -> Vec<u8> {
         n.values
             .extend(values.iter().map(|(k, v)| (k.to_string(), v.clone())));
     }
-    let mut w = W { b: vec![0u8; 32] };
+    let mut w = W {
+        b: vec![0u8; 32],
+        sk: 0,
+        keys: 0,
+    };
     w.b[..4].copy_from_slice(b"hbin");
-    // The root first, so that it sits at offset 0x20 as in hives Windows writes.
+    // The security cell: a list of one (flink and blink to itself), a minimal self-relative
+    // descriptor (revision 1, SE_SELF_RELATIVE | SE_DACL_PRESENT, no owner, group or ACLs).
+    let mut sk = vec![0u8; 20];
+    sk[..2].copy_from_slice(b"sk");
+    sk[16..20].copy_from_slice(&20u32.to_le_bytes());
+    sk.extend_from_slice(&[1, 0, 0x04, 0x80]);
+    sk.extend_from_slice(&[0; 16]);
+    w.sk = w.alloc(&sk);
+    let sk_at = w.sk;
+    w.patch(sk_at, 4, sk_at);
+    w.patch(sk_at, 8, sk_at);
     let root_off = w.key(&root, 0, true);
+    let keys = w.keys;
+    w.patch(sk_at, 12, keys);
     let total = w.b.len().div_ceil(4096) * 4096;
     let free = total - w.b.len();
     if free > 0 {

@@ -1,5 +1,6 @@
 //! The hive reader against hivex (Debian's libhivex-bin, LGPL, used as an oracle only):
-//! hivexget reads what the generator writes, and the reader reads the same values.
+//! hivexget reads what the generator writes, the reader reads the same values, and it
+//! reads what `hivexsh -w` writes.
 
 use std::process::Command;
 
@@ -72,7 +73,7 @@ fn generated_hive_reads_the_same_in_hivex_and_here() {
 
 #[test]
 fn a_hive_edited_by_hivex_reads_back() {
-    // hivexregedit merges a .reg file onto the generated hive: its own cells and lists.
+    // hivexsh -w edits the generated hive: its own cells, values and subkey lists.
     let dir = tempfile::tempdir().unwrap();
     let f = dir.path().join("SOFTWARE");
     std::fs::write(
@@ -83,23 +84,28 @@ fn a_hive_edited_by_hivex_reads_back() {
         )]),
     )
     .unwrap();
-    let reg = dir.path().join("m.reg");
-    let mut text = String::from("Windows Registry Editor Version 5.00\n\n[\\Microsoft\\Windows NT\\CurrentVersion]\n\"ProductName\"=\"Windows Server 2019 Standard\"\n\"EditionID\"=\"ServerStandard\"\n\"CurrentBuildNumber\"=\"17763\"\n\"ReleaseId\"=\"1809\"\n");
+    let mut script = String::from(
+        "cd \\Microsoft\\Windows NT\\CurrentVersion\nsetval 4\nProductName\n\
+         string:Windows Server 2019 Standard\nEditionID\nstring:ServerStandard\n\
+         CurrentBuildNumber\nstring:17763\nReleaseId\nstring:1809\ncd \\Microsoft\n",
+    );
     for i in 0..300 {
-        text.push_str(&format!("\n[\\Microsoft\\Key{i:04}]\n\"V\"=\"{i}\"\n"));
+        script.push_str(&format!(
+            "add Key{i:04}\ncd Key{i:04}\nsetval 1\nV\nstring:{i}\ncd ..\n"
+        ));
     }
-    std::fs::write(&reg, text).unwrap();
-    let out = match Command::new("hivexregedit")
-        .args(["--merge", "--prefix", "HKEY_LOCAL_MACHINE\\SOFTWARE"])
+    script.push_str("commit\n");
+    let cmds = dir.path().join("edit.hivexsh");
+    std::fs::write(&cmds, script).unwrap();
+    let Ok(out) = Command::new("hivexsh")
+        .arg("-w")
+        .arg("-f")
+        .arg(&cmds)
         .arg(&f)
-        .arg(&reg)
         .output()
-    {
-        Ok(o) => o,
-        Err(_) => {
-            eprintln!("skipped: hivexregedit not installed (Debian: libhivex-bin)");
-            return;
-        }
+    else {
+        eprintln!("skipped: hivexsh not installed (Debian: libhivex-bin)");
+        return;
     };
     assert!(
         out.status.success(),
@@ -107,7 +113,7 @@ fn a_hive_edited_by_hivex_reads_back() {
         String::from_utf8_lossy(&out.stderr)
     );
     let bytes = std::fs::read(&f).unwrap();
-    seed("hivexregedit-merged", &bytes);
+    seed("hivexsh-edited", &bytes);
     let e = edition(&bytes[..]).unwrap().unwrap();
     assert_eq!(
         e.product_name.as_deref(),
@@ -121,9 +127,9 @@ fn a_hive_edited_by_hivex_reads_back() {
     assert_eq!(h.value(k, "V").unwrap(), Some(Data::String("299".into())));
 }
 
-/// Offset of the root `nk` cell's field `at` in a generated hive (root at 0x20).
-fn root_field(at: usize) -> usize {
-    4096 + 0x20 + 4 + at
+/// Offset of the root `nk` cell's field `at` in hive `b`.
+fn root_field(b: &[u8], at: usize) -> usize {
+    4096 + u32::from_le_bytes(b[0x24..0x28].try_into().unwrap()) as usize + 4 + at
 }
 
 #[test]
@@ -137,12 +143,13 @@ fn hostile_hives_are_errors_not_panics() {
     assert!(e.to_string().contains("outside the hive bins"), "{e}");
     // The subkey list of the root pointing past the bins.
     let mut b = good.clone();
-    put(&mut b, root_field(0x1c), 0x0100_0000);
+    let at = root_field(&b, 0x1c);
+    put(&mut b, at, 0x0100_0000);
     let e = edition(&b[..]).unwrap_err();
     assert!(e.to_string().contains("outside the hive bins"), "{e}");
     // A subkey list claiming 65535 entries in its small cell.
     let mut b = good.clone();
-    let list = u32::from_le_bytes(b[root_field(0x1c)..][..4].try_into().unwrap()) as usize;
+    let list = u32::from_le_bytes(b[root_field(&b, 0x1c)..][..4].try_into().unwrap()) as usize;
     b[4096 + list + 4 + 2..][..2].copy_from_slice(&u16::MAX.to_le_bytes());
     let e = edition(&b[..]).unwrap_err();
     assert!(e.to_string().contains("65535 entries"), "{e}");
@@ -158,7 +165,8 @@ fn hostile_hives_are_errors_not_panics() {
     let mut b = good.clone();
     b[4096 + list + 4..][..2].copy_from_slice(b"li");
     b[4096 + list + 4 + 2..][..2].copy_from_slice(&1u16.to_le_bytes());
-    put(&mut b, 4096 + list + 8, 0x20);
+    let root = u32::from_le_bytes(b[0x24..0x28].try_into().unwrap());
+    put(&mut b, 4096 + list + 8, root);
     assert_eq!(edition(&b[..]).unwrap(), None);
     // A value list pointing 60 000 times at one large value cell: the byte budget ends it.
     let mut b = good.clone();
@@ -202,7 +210,8 @@ fn hostile_hives_are_errors_not_panics() {
     );
     // A cell size that lies (larger than the bins).
     let mut b = good.clone();
-    b[4096 + 0x20..][..4].copy_from_slice(&(-0x7fff_0000i32).to_le_bytes());
+    let root = u32::from_le_bytes(b[0x24..0x28].try_into().unwrap()) as usize;
+    b[4096 + root..][..4].copy_from_slice(&(-0x7fff_0000i32).to_le_bytes());
     assert!(Hive::open(&b[..]).is_err());
     // Not a hive, and truncated ones: errors, never a panic.
     assert!(Hive::open(&b"regf"[..]).is_err());
