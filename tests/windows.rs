@@ -34,6 +34,8 @@ struct Tree {
     curtin: bool,
     cloudbase: bool,
     hibernated: bool,
+    /// The recovery partition holds `Windows/System32` too.
+    twice: bool,
 }
 
 /// Builds `name.qcow2`.
@@ -70,10 +72,14 @@ fn windows_disk(d: &Dir, name: &str, t: Tree) {
          truncate -s 58M win.img && mkntfs -F -Q -L Windows win.img >/dev/null
          mkdir -p m && ntfs-3g win.img m
          r=0; sh -e fill.sh || r=$?; umount m; [ $r = 0 ]
+         if [ {twice} = true ]; then
+           ntfs-3g rec.img m; r=0; mkdir -p m/Windows/System32 || r=$?; umount m; [ $r = 0 ]
+         fi
          dd if=esp.img of=disk.raw bs=1M seek=1 conv=notrunc status=none
          dd if=rec.img of=disk.raw bs=1M seek=53 conv=notrunc status=none
          dd if=win.img of=disk.raw bs=1M seek=69 conv=notrunc status=none
-         qemu-img convert -O qcow2 disk.raw {name}.qcow2"
+         qemu-img convert -O qcow2 disk.raw {name}.qcow2",
+        twice = t.twice
     ));
 }
 
@@ -108,6 +114,7 @@ fn a_windows_disk_without_curtin_hooks_is_not_ready() {
             curtin: false,
             cloudbase: true,
             hibernated: false,
+            twice: false,
         },
     );
     let t = d.ddgz_ok(&["inspect", "win.qcow2"]);
@@ -205,6 +212,7 @@ fn a_windows_disk_with_curtin_hooks_is_ready_and_a_hibernated_one_is_not() {
         curtin: true,
         cloudbase: true,
         hibernated: false,
+        twice: false,
     };
     windows_disk(&d, "ready", ready);
     let t = d.ddgz_ok(&["validate", "ready.qcow2", "--strict"]);
@@ -257,6 +265,24 @@ fn a_windows_disk_with_curtin_hooks_is_ready_and_a_hibernated_one_is_not() {
         t.contains("error [windows-hibernated]: partition 4: hiberfil.sys"),
         "{t}"
     );
+    // Two partitions holding Windows/System32: said, nothing more checked.
+    windows_disk(
+        &d,
+        "two",
+        Tree {
+            twice: true,
+            ..ready
+        },
+    );
+    let o = d.ddgz(&["validate", "two.qcow2", "--json"]);
+    assert_eq!(o.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["profile"], "windows");
+    assert_eq!(codes(&v, "items"), ["error windows-several"]);
+    assert!(v["items"][0]["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("partitions [3, 4] all hold Windows/System32"));
     // Both acknowledged: exit 0, --strict too.
     d.ddgz_ok(&[
         "validate",
