@@ -624,7 +624,7 @@ fn inspect_json_shape_is_pinned() {
     let k = |v: &Value| keys(v).join(",");
     assert_eq!(
         k(&j),
-        "disk_size,esxi,filesystem,findings,image,lvm,partitions,schema_version,table"
+        "disk_size,esxi,filesystem,findings,image,linux,lvm,partitions,schema_version,table,windows"
     );
     assert_eq!(j["schema_version"], 2);
     assert_eq!(
@@ -679,7 +679,10 @@ fn inspect_json_shape_is_pinned() {
         "generation,reference_lbas,variant,version,version_missing"
     );
     assert_eq!(k(&j["findings"]), "items,maas_readiness,profile");
-    assert_eq!(k(&j["findings"]["maas_readiness"]), "checked,items");
+    assert_eq!(
+        k(&j["findings"]["maas_readiness"]),
+        "advisory,checked,items"
+    );
     let readiness = j["findings"]["maas_readiness"]["items"].as_array().unwrap();
     for i in j["findings"]["items"]
         .as_array()

@@ -36,12 +36,18 @@ Examples:
   ddgz convert disk.qcow2 --json > report.json
   ddgz convert packer-esxi --add curtin --add scripts.tar.xz:curtin/scripts.tar.xz
   ddgz convert disk.qcow2 --add curtin --add scripts.tar.xz:curtin/ --upload   # as esxi/8.0
-  ddgz convert win.qcow2 --upload --name windows/2022 --title 'Windows Server 2022'
+  ddgz convert win.qcow2 --upload     # as windows/windows-server-2022-datacenter
   ddgz convert custom.qcow2 --upload --base-image ubuntu/jammy                   # custom/custom
 
 The printed maas line and --upload name an ESXi image esxi/<major>.<minor>, 'VMware ESXi
-<major>.<minor>' (from boot.cfg's build= line) unless --name/--title say otherwise; any
-other image custom/<input name>, which MAAS requires a --base-image for.")]
+<major>.<minor>' (from boot.cfg's build= line), a Windows image windows/<product name as a
+slug> titled with the product name (from its SOFTWARE registry hive; windows/windows-server
+when unknown) unless --name/--title say otherwise; any other image custom/<input name>,
+which MAAS requires a --base-image for.
+
+Validation errors stop the conversion (--allow CODE acknowledges one, --no-validate skips
+the checks), except the MAAS dd readiness of a Linux image (no curtin/, an fstab naming
+another root), which is printed and converted anyway; --upload stops on those too.")]
 pub struct Args {
     /// The image (qcow2, raw, VMDK, VHD, VHDX, VDI), detected by content.
     pub input: PathBuf,
@@ -268,17 +274,10 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             print_findings(&r.findings, &a.input);
         }
     }
-    let esxi = conv
-        .layout()
-        .and_then(|r| r.esxi.as_ref())
-        .and_then(|l| l.version.as_ref())
-        .map(|v| (v.major, v.minor));
-    let naming = ddgz_maas::naming::resolve(
-        a.resource.name.as_deref(),
-        a.resource.title.as_deref(),
-        esxi,
-        &stem(&a.input),
-    );
+    if a.upload {
+        report::refuse_advisory(conv.layout().map(|r| &r.findings), &a.input)?;
+    }
+    let naming = report::naming(conv.layout(), &a.resource, &stem(&a.input));
     if !a.quiet {
         for w in &naming.warnings {
             eprintln!("{}: warning: {w}", a.input.display());

@@ -50,9 +50,19 @@
 //!                                        "build": "24022510", "build_line": string,
 //!                                        "partition": 5|6 },
 //!                    "version_missing": null | string (why: "no boot.cfg found: …") },
-//!   "findings": { "profile": "esxi"|"generic",
+//!   "windows": null | { "partition": u32, "boot": "uefi"|"bios", "esp": u32|null,
+//!                       "msr": u32|null, "recovery": [u32],
+//!                       "edition": null | { "product_name", "edition_id", "build",
+//!                                           "display_version", "installation_type"
+//!                                           (each string|null) },
+//!                       "edition_missing": null | string (why) },
+//!   "linux": null | { "partition": u32|null, "lv": "VG/LV"|null, "filesystem": "ext"|"xfs",
+//!                     "uuid": string, "label": string, "os": string|null (PRETTY_NAME) },
+//!   "findings": { "profile": "esxi"|"windows"|"linux"|"generic",
 //!                 "items": [ FINDING ],
-//!                 "maas_readiness": { "checked": bool, "items": [ FINDING ] } }
+//!                 "maas_readiness": { "checked": bool, "advisory": bool (its errors do
+//!                                     not stop convert/verify: the linux profile),
+//!                                     "items": [ FINDING ] } }
 //! }
 //! FINDING = { "severity": "error"|"warning"|"info"|"note", "code": string (stable, see
 //!             the README), "allowed": null | "error"|"warning" (what a note was before
@@ -140,8 +150,10 @@ Examples:
   ddgz validate disk.qcow2 --profile esxi --strict
   ddgz validate esxi.qcow2 --strict --allow vmfs-clone-uuid   # acknowledge a known warning
 
-Each finding has a stable code in brackets; MAAS readiness (curtin hooks, the maas/
-scripts tarball, room in partition 6) is a section of its own for ESXi images.")]
+Each finding has a stable code in brackets; MAAS readiness is a section of its own: for
+ESXi images curtin hooks, the maas/ scripts tarball, room in partition 6; for Windows curtin
+hooks on the Windows partition, a clean volume, Cloudbase-Init; for Linux dd images curtin/,
+/etc/fstab naming the root, cloud-init.")]
 pub struct ValidateArgs {
     /// The image (any format ddgz reads, detected by content), or a finished .dd.gz / .dd.xz
     /// (decoded whole however far it expands, with a progress bar on a terminal; memory stays
@@ -152,8 +164,10 @@ pub struct ValidateArgs {
     #[arg(long, value_enum)]
     pub format: Option<FormatArg>,
 
-    /// Which checks: `esxi` (layouts of ESXi 6.x / 7.0 / 8.0), `generic` (partition table
-    /// and filesystems only), `auto` (esxi when the partition types say ESXi).
+    /// Which checks: `esxi` (layouts of ESXi 6.x / 7.0 / 8.0), `windows` (an NTFS
+    /// partition holding Windows/System32), `linux` (a Linux root on a partition or an LV,
+    /// checked as a dd image), `generic` (partition table and filesystems only), `auto`
+    /// (esxi when the partition types say ESXi, else windows, else linux, else generic).
     #[arg(long, value_enum, default_value_t = ProfileArg::Auto)]
     pub profile: ProfileArg,
 
@@ -205,6 +219,8 @@ pub enum ProfileArg {
     Auto,
     Esxi,
     Generic,
+    Windows,
+    Linux,
 }
 
 impl From<ProfileArg> for Profile {
@@ -213,6 +229,8 @@ impl From<ProfileArg> for Profile {
             ProfileArg::Auto => Profile::Auto,
             ProfileArg::Esxi => Profile::Esxi,
             ProfileArg::Generic => Profile::Generic,
+            ProfileArg::Windows => Profile::Windows,
+            ProfileArg::Linux => Profile::Linux,
         }
     }
 }
@@ -270,11 +288,7 @@ pub fn run_inspect(a: InspectArgs) -> anyhow::Result<()> {
 
 /// The findings as text: the layout's, then the MAAS readiness section.
 pub fn print_findings(out: &mut dyn std::io::Write, f: &Findings) -> std::io::Result<()> {
-    let profile = match f.profile {
-        Profile::Esxi => "esxi",
-        Profile::Generic => "generic",
-        Profile::Auto => "auto",
-    };
+    let profile = f.profile.name();
     if f.items.is_empty() {
         writeln!(out, "findings (profile {profile}): none")?;
     } else {
@@ -287,14 +301,24 @@ pub fn print_findings(out: &mut dyn std::io::Write, f: &Findings) -> std::io::Re
     if !r.checked {
         writeln!(
             out,
-            "MAAS readiness: not checked (profile {profile}; the checks are for ESXi images)"
+            "MAAS readiness: not checked (profile {profile}; the checks are for ESXi, Windows \
+             and Linux dd images)"
         )
     } else if r.items.is_empty() {
         writeln!(out, "MAAS readiness: none")
     } else {
         writeln!(
             out,
-            "MAAS readiness (curtin hooks, maas/ scripts, partition 6):"
+            "MAAS readiness ({}):",
+            match f.profile {
+                Profile::Windows =>
+                    "curtin hooks on the Windows partition, a clean volume, \
+                                     Cloudbase-Init",
+                Profile::Linux =>
+                    "curtin/, /etc/fstab, cloud-init; advisory: convert and \
+                                   verify go on",
+                _ => "curtin hooks, maas/ scripts, partition 6",
+            }
         )?;
         for i in &r.items {
             writeln!(out, "  {i}")?;

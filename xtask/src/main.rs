@@ -62,6 +62,8 @@ const TEST_TOOLS: &[(&str, &str)] = &[
     ("ntfs-3g", "ntfs-3g"),
     ("blkid", "util-linux"),
     ("mkswap", "util-linux"),
+    ("hivexget", "libhivex-bin"),
+    ("hivexsh", "libhivex-bin"),
     ("strace", "strace"),
     ("script", "bsdutils"),
     ("make", "make"),

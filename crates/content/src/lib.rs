@@ -155,7 +155,17 @@ pub fn probe_content(disk: &dyn Disk, p: &Partition) -> Result<Content, Error> {
     if ddgz_disk::first_data(disk, range.start, len)?.is_none() {
         return Ok(Content::Blank);
     }
-    match ddgz_fat::probe(disk, range.clone())? {
+    // NTFS and exFAT boot sectors carry a BPB with zeros where FAT needs values: named by
+    // their OEM id, not reported as damaged FAT.
+    let mut oem = [0u8; 11];
+    let other_fs = len >= 11
+        && disk.read_at(range.start, &mut oem).is_ok()
+        && matches!(&oem[3..11], b"NTFS    " | b"EXFAT   ");
+    match if other_fs {
+        ddgz_fat::Probe::NotFat
+    } else {
+        ddgz_fat::probe(disk, range.clone())?
+    } {
         ddgz_fat::Probe::Fat(f) => return Ok(Content::Fat(f)),
         ddgz_fat::Probe::Invalid(reason) => {
             return Ok(Content::Invalid {

@@ -258,7 +258,8 @@ impl<'w> Converter<'w> {
         let layout = if opts.validate {
             let mut r = layout?;
             r.findings.allow(&opts.allow);
-            let errors = r.findings.count(ddgz_layout::Severity::Error);
+            // Errors of an advisory readiness (a Linux dd image's) are printed, not a stop.
+            let errors = r.findings.blocking_errors();
             if errors > 0 {
                 return Err(Error::new(
                     ErrorKind::Invalid,

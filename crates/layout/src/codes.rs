@@ -92,10 +92,14 @@ pub const TABLE: &[Code] = &[
     ),
 ];
 
-/// Every code, grouped: partition table, filesystems, then each profile's (ESXi layout,
-/// MAAS readiness).
+/// Every code, grouped: partition table, filesystems, then each profile's (ESXi layout and
+/// MAAS readiness, Windows's, Linux dd readiness).
 pub fn all() -> impl Iterator<Item = &'static Code> {
-    TABLE.iter().chain(ddgz_esxi::CODES)
+    TABLE
+        .iter()
+        .chain(ddgz_esxi::CODES)
+        .chain(ddgz_windows::CODES)
+        .chain(ddgz_linux::CODES)
 }
 
 /// The code named `code`, if there is one.

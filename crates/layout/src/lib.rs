@@ -1,7 +1,15 @@
 //! Identify and validate what is on a disk: the partition table ([`ddgz_partitions`]), what
 //! each partition holds ([`ddgz_content`]), and the checks of a profile — those every disk
-//! gets (table, filesystems) and, for ESXi, [`ddgz_esxi`]'s layout and MAAS readiness — as
+//! gets (table, filesystems) and, for ESXi, [`ddgz_esxi`]'s layout and MAAS readiness, for
+//! Windows [`ddgz_windows`]'s, for a Linux dd image [`ddgz_linux`]'s readiness — as
 //! [`Findings`] with stable codes ([`codes`]).
+//!
+//! Which profile's errors stop `convert` (and fail `verify`): the layout's always, and MAAS
+//! readiness's when the profile is one whose images exist only for MAAS (ESXi, Windows:
+//! packer-maas builds them to be deployed). A Linux disk is converted for many purposes,
+//! so the Linux dd readiness is *advisory* ([`Readiness::advisory`]): `validate` fails on
+//! its errors (the image is not fit for a MAAS dd deployment), `convert` and `verify`
+//! print them and go on, unless `convert --upload` sends the image to MAAS now.
 //!
 //! Everything here reads a [`Disk`] through `read_at` and `extents` and reads only
 //! headers, FAT metadata and extent maps — never whole partitions — so [`validate`] is cheap
@@ -37,6 +45,25 @@ pub enum Profile {
     Esxi,
     /// Partition table (GPT or MBR) and whatever filesystems are recognised.
     Generic,
+    /// A Windows disk (an NTFS partition holding `Windows/System32`): its layout, edition
+    /// and MAAS readiness ([`ddgz_windows`]).
+    Windows,
+    /// A Linux dd image (a root on a partition or a logical volume): MAAS readiness
+    /// ([`ddgz_linux`]).
+    Linux,
+}
+
+impl Profile {
+    /// Its name, as `--profile` and the JSON say it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Profile::Auto => "auto",
+            Profile::Esxi => "esxi",
+            Profile::Generic => "generic",
+            Profile::Windows => "windows",
+            Profile::Linux => "linux",
+        }
+    }
 }
 
 /// The findings of [`validate`]: the layout's, and MAAS readiness in a section of its own.
@@ -56,8 +83,11 @@ pub struct Findings {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
 #[non_exhaustive]
 pub struct Readiness {
-    /// Whether the checks ran (they do for the `esxi` profile).
+    /// Whether the checks ran (they do for the `esxi`, `windows` and `linux` profiles).
     pub checked: bool,
+    /// Whether its errors only fail `validate`, not `convert` or `verify` (the `linux`
+    /// profile: see the crate's documentation).
+    pub advisory: bool,
     /// Findings, errors first.
     pub items: Vec<Finding>,
 }
@@ -74,6 +104,24 @@ impl Findings {
     /// Whether any finding is an error.
     pub fn has_errors(&self) -> bool {
         self.count(Severity::Error) > 0
+    }
+    /// How many errors stop `convert` and fail `verify`: every error, but those of an
+    /// [`Readiness::advisory`] readiness section.
+    pub fn blocking_errors(&self) -> usize {
+        let readiness = if self.maas_readiness.advisory {
+            0
+        } else {
+            self.maas_readiness
+                .items
+                .iter()
+                .filter(|f| f.severity == Severity::Error)
+                .count()
+        };
+        self.items
+            .iter()
+            .filter(|f| f.severity == Severity::Error)
+            .count()
+            + readiness
     }
     /// Whether any finding is a warning.
     pub fn has_warnings(&self) -> bool {
@@ -149,20 +197,57 @@ fn analyze(disk: &dyn Disk, profile: Profile) -> Result<Report, Error> {
             ),
         ));
     }
-    let resolved = match (profile, &checked.table) {
+    let mut resolved = match (profile, &checked.table) {
         (Profile::Auto, Some(t)) if ddgz_esxi::looks_esxi(t) => Profile::Esxi,
-        (Profile::Auto, _) => Profile::Generic,
+        (Profile::Auto, Some(_))
+            if !matches!(
+                ddgz_windows::locate(disk, &parts),
+                ddgz_windows::Located::None(_)
+            ) =>
+        {
+            Profile::Windows
+        }
+        (Profile::Auto, _) => Profile::Linux, // Generic below when no root is found
         (p, _) => p,
     };
     let mut maas_readiness = Readiness::default();
-    if let (Profile::Esxi, Some(t)) = (resolved, &checked.table) {
-        ddgz_esxi::check(t, &parts, &mut items);
-        maas_readiness = Readiness {
-            checked: true,
-            items: ddgz_esxi::readiness::check(disk, &parts),
-        };
-        maas_readiness.items.sort_by_key(|f| f.severity);
+    let mut windows = None;
+    let mut linux = None;
+    match (resolved, &checked.table) {
+        (Profile::Esxi, Some(t)) => {
+            ddgz_esxi::check(t, &parts, &mut items);
+            maas_readiness = Readiness {
+                checked: true,
+                advisory: false,
+                items: ddgz_esxi::readiness::check(disk, &parts),
+            };
+        }
+        (Profile::Windows, Some(t)) => {
+            let c = ddgz_windows::check(disk, t, &parts);
+            items.extend(c.layout);
+            windows = c.windows;
+            maas_readiness = Readiness {
+                checked: true,
+                advisory: false,
+                items: c.readiness,
+            };
+        }
+        (Profile::Linux, _) => {
+            let c = ddgz_linux::check(disk, &parts);
+            if profile == Profile::Auto && c.roots == 0 {
+                resolved = Profile::Generic;
+            } else {
+                linux = c.root;
+                maas_readiness = Readiness {
+                    checked: true,
+                    advisory: true,
+                    items: c.readiness,
+                };
+            }
+        }
+        _ => {}
     }
+    maas_readiness.items.sort_by_key(|f| f.severity);
     items.sort_by_key(|f| f.severity); // stable: keeps the order of discovery within a severity
     let mut layout = checked
         .table
@@ -191,6 +276,8 @@ fn analyze(disk: &dyn Disk, profile: Profile) -> Result<Report, Error> {
         }),
         partitions: parts,
         esxi: layout,
+        windows,
+        linux,
         findings: Findings {
             profile: resolved,
             items,

@@ -31,6 +31,10 @@ pub struct Report {
     pub partitions: Vec<PartitionReport>,
     /// The ESXi layout the table matches, if it looks like ESXi.
     pub esxi: Option<ddgz_esxi::Layout>,
+    /// The Windows found (its partition, boot, edition), for the `windows` profile.
+    pub windows: Option<ddgz_windows::Windows>,
+    /// The Linux root found, for the `linux` profile.
+    pub linux: Option<ddgz_linux::Root>,
     /// What `validate --profile auto` finds.
     pub findings: Findings,
 }

@@ -31,6 +31,77 @@ pub fn esxi_default(major: u32, minor: u32) -> (String, String) {
     )
 }
 
+/// What the image told about the Windows it holds (from its `SOFTWARE` registry hive).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WindowsEdition<'a> {
+    /// `ProductName`, e.g. "Windows Server 2022 Datacenter".
+    pub product_name: Option<&'a str>,
+    /// `EditionID`, e.g. "ServerDatacenter".
+    pub edition_id: Option<&'a str>,
+}
+
+/// packer-maas's name for its Windows images, used when the edition is unknown.
+pub const WINDOWS_DEFAULT: &str = "windows/windows-server";
+
+/// Name and title of a Windows image. The rule: `windows/` then the `ProductName` made a
+/// slug (lower case, each run of other characters than letters and digits one `-`):
+/// "Windows Server 2022 Datacenter" → `windows/windows-server-2022-datacenter`, titled
+/// with the product name; without a product name, `windows/windows-` and the slug of the
+/// `EditionID` (`windows/windows-serverdatacenter`); with neither, packer-maas's
+/// `windows/windows-server`, titled "Windows". MAAS deploys any `windows/` name as Windows
+/// (dd file types only), so the slug only has to be stable and readable.
+pub fn windows_default(e: &WindowsEdition<'_>) -> (String, String) {
+    let slug = |s: &str| {
+        let mut out = String::new();
+        for c in s.chars() {
+            if c.is_ascii_alphanumeric() {
+                out.push(c.to_ascii_lowercase());
+            } else if !out.is_empty() && !out.ends_with('-') {
+                out.push('-');
+            }
+        }
+        out.trim_end_matches('-').to_string()
+    };
+    let product = e
+        .product_name
+        .map(clean_text)
+        .filter(|p| !slug(p).is_empty());
+    let edition = e.edition_id.map(clean_text).filter(|p| !slug(p).is_empty());
+    match (product, edition) {
+        (Some(p), _) => (format!("windows/{}", slug(&p)), p),
+        (None, Some(id)) => (
+            format!("windows/windows-{}", slug(&id)),
+            format!("Windows {id}"),
+        ),
+        (None, None) => (WINDOWS_DEFAULT.to_string(), "Windows".to_string()),
+    }
+}
+
+/// [`resolve`] for a Windows image: `name`/`title` as given, else [`windows_default`];
+/// warns when a given name is not `windows/…` (MAAS would deploy it as another OS).
+pub fn resolve_windows(
+    name: Option<&str>,
+    title: Option<&str>,
+    edition: &WindowsEdition<'_>,
+) -> Naming {
+    let name = name.map(str::trim).filter(|n| !n.is_empty());
+    let title = title.map(str::trim).filter(|t| !t.is_empty());
+    let (default_name, default_title) = windows_default(edition);
+    let mut warnings = Vec::new();
+    if let Some(n) = name {
+        if !n.starts_with("windows/") {
+            warnings.push(format!(
+                "--name {n}: the image holds Windows, and MAAS deploys Windows only from a name                  windows/<release> (e.g. {default_name}); {n} is deployed as another OS"
+            ));
+        }
+    }
+    Naming {
+        name: name.map_or(default_name, str::to_string),
+        title: title.map_or(default_title, str::to_string),
+        warnings,
+    }
+}
+
 /// Whether MAAS treats `name` as a custom image: `custom/…` or no OS part at all.
 pub fn is_custom(name: &str) -> bool {
     match name.split_once('/') {
@@ -173,6 +244,49 @@ mod tests {
                 .is_empty());
         }
         assert_eq!(resolve(Some("esxi/8.0"), None, None, "x").warnings.len(), 1);
+    }
+
+    #[test]
+    fn windows_images_are_named_from_their_edition() {
+        let e = WindowsEdition {
+            product_name: Some("Windows Server 2022 Datacenter"),
+            edition_id: Some("ServerDatacenter"),
+        };
+        let n = resolve_windows(None, None, &e);
+        assert_eq!(
+            (n.name.as_str(), n.title.as_str()),
+            (
+                "windows/windows-server-2022-datacenter",
+                "Windows Server 2022 Datacenter"
+            )
+        );
+        let e = WindowsEdition {
+            product_name: Some("\x1b[2J"),
+            edition_id: Some("ServerStandard"),
+        };
+        assert_eq!(windows_default(&e).0, "windows/2j");
+        let e = WindowsEdition {
+            product_name: None,
+            edition_id: Some("ServerStandard"),
+        };
+        assert_eq!(windows_default(&e).0, "windows/windows-serverstandard");
+        let n = resolve_windows(None, None, &WindowsEdition::default());
+        assert_eq!(
+            (n.name.as_str(), n.title.as_str()),
+            (WINDOWS_DEFAULT, "Windows")
+        );
+        let n = resolve_windows(
+            Some("windows/mine"),
+            Some("Mine"),
+            &WindowsEdition::default(),
+        );
+        assert_eq!(
+            (n.name.as_str(), n.title.as_str()),
+            ("windows/mine", "Mine")
+        );
+        assert!(n.warnings.is_empty());
+        let n = resolve_windows(Some("custom/win"), None, &WindowsEdition::default());
+        assert_eq!(n.warnings.len(), 1);
     }
 
     #[test]

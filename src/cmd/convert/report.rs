@@ -14,7 +14,8 @@ pub struct Report {
     #[serde(flatten)]
     pub summary: ddgz_convert::Summary,
     pub maas_command: Option<String>,
-    /// The boot resource's name in MAAS (`esxi/8.0`, `custom/<stem>`, or `--name`).
+    /// The boot resource's name in MAAS (`esxi/8.0`, `windows/<product>`, `custom/<stem>`,
+    /// or `--name`).
     pub maas_name: String,
     /// Its title.
     pub maas_title: String,
@@ -32,9 +33,61 @@ pub(super) fn print_findings(findings: &ddgz_layout::Findings, input: &Path) {
     for f in findings.items.iter().filter(shown) {
         let _ = writeln!(err, "{}: {f}", input.display());
     }
+    let section = if findings.maas_readiness.advisory {
+        "MAAS dd readiness (advisory: converted anyway)"
+    } else {
+        "MAAS readiness"
+    };
     for f in findings.maas_readiness.items.iter().filter(shown) {
-        let _ = writeln!(err, "{}: MAAS readiness: {f}", input.display());
+        let _ = writeln!(err, "{}: {section}: {f}", input.display());
     }
+}
+
+/// `--upload` sends the image to MAAS now: the errors of an advisory readiness (a Linux dd
+/// image's: no curtin/, an fstab naming another root) stop it as ESXi's and Windows's do.
+pub(super) fn refuse_advisory(
+    findings: Option<&ddgz_layout::Findings>,
+    input: &Path,
+) -> anyhow::Result<()> {
+    let Some(f) = findings.filter(|f| f.maas_readiness.advisory) else {
+        return Ok(());
+    };
+    let errors = f.count(ddgz_layout::Severity::Error) - f.blocking_errors();
+    if errors == 0 {
+        return Ok(());
+    }
+    Err(crate::exit::with_code(
+        crate::exit::Code::Failed,
+        anyhow::anyhow!(
+            "{}: not uploaded: MAAS dd readiness found {errors} error(s) (listed above); \
+             --allow CODE acknowledges one, --no-validate skips the checks",
+            input.display()
+        ),
+    ))
+}
+
+/// Name and title for MAAS: `--name`/`--title`, else `esxi/<release>` from an ESXi image's
+/// boot.cfg, `windows/<product>` from a Windows image's registry
+/// ([`ddgz_maas::naming::windows_default`]), else `custom/<stem>`.
+pub(super) fn naming(
+    layout: Option<&ddgz_layout::Report>,
+    r: &crate::cmd::upload::ResourceArgs,
+    stem: &str,
+) -> ddgz_maas::naming::Naming {
+    let (name, title) = (r.name.as_deref(), r.title.as_deref());
+    if let Some(w) = layout.and_then(|l| l.windows.as_ref()) {
+        let e = w.edition.as_ref();
+        let edition = ddgz_maas::naming::WindowsEdition {
+            product_name: e.and_then(|e| e.product_name.as_deref()),
+            edition_id: e.and_then(|e| e.edition_id.as_deref()),
+        };
+        return ddgz_maas::naming::resolve_windows(name, title, &edition);
+    }
+    let esxi = layout
+        .and_then(|r| r.esxi.as_ref())
+        .and_then(|l| l.version.as_ref())
+        .map(|v| (v.major, v.minor));
+    ddgz_maas::naming::resolve(name, title, esxi, stem)
 }
 
 /// The input's name without a disk-image extension: `custom/<stem>` for non-ESXi images.

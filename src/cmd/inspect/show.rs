@@ -176,6 +176,36 @@ pub(super) fn print_inspect(
             )?,
         }
     }
+    if let Some(w) = &r.windows {
+        let boot = match w.boot {
+            ddgz_windows::Boot::Uefi => "UEFI",
+            ddgz_windows::Boot::Bios => "BIOS",
+        };
+        match w.describe() {
+            Some(d) => writeln!(out, "Windows:    {d}, partition {}, {boot}", w.partition)?,
+            None => writeln!(
+                out,
+                "Windows:    partition {}, {boot}; edition unknown: {}",
+                w.partition,
+                w.edition_missing.as_deref().unwrap_or("no SOFTWARE hive")
+            )?,
+        }
+    }
+    if let Some(l) = &r.linux {
+        writeln!(
+            out,
+            "Linux root: {} on {} ({}, UUID {}{})",
+            l.os.as_deref().unwrap_or("Linux"),
+            l.place(),
+            l.filesystem,
+            l.uuid,
+            if l.label.is_empty() {
+                String::new()
+            } else {
+                format!(", label {}", l.label)
+            }
+        )?;
+    }
     if !r.partitions.is_empty() {
         writeln!(out)?;
         writeln!(

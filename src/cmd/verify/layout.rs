@@ -29,12 +29,16 @@ pub(super) fn check_layout(
             .chain(maas.map(|f| format!("MAAS readiness: {f}")))
             .collect::<Vec<_>>()
     };
-    let (errors, warnings) = (of(Severity::Error), of(Severity::Warning));
-    let profile = match findings.profile {
-        ddgz_layout::Profile::Esxi => "esxi",
-        ddgz_layout::Profile::Generic => "generic",
-        ddgz_layout::Profile::Auto => "auto",
-    };
+    let (mut errors, mut warnings) = (of(Severity::Error), of(Severity::Warning));
+    if findings.maas_readiness.advisory {
+        // A Linux dd image's readiness errors are said, not a failure (as in convert).
+        let (advisory, blocking): (Vec<String>, Vec<String>) = errors
+            .into_iter()
+            .partition(|e| e.starts_with("MAAS readiness: "));
+        errors = blocking;
+        warnings.extend(advisory);
+    }
+    let profile = findings.profile.name();
     if !errors.is_empty() {
         return Err(LayoutError::Findings { profile, errors });
     }
