@@ -238,3 +238,45 @@ fn zero_free_reads_xfs_free_space_trees() {
 fn is_root(d: &Dir) -> bool {
     d.sh("id -u").trim() == "0"
 }
+
+/// ESXi's VMFS and VMFS-L partitions are never zeroed: ddgz does not read their allocation,
+/// so they are copied as they are, each with a note, byte for byte.
+#[test]
+fn vmfs_partitions_are_copied_as_they_are() {
+    let d = Dir::new();
+    // ESXi 6.7 on 8 GiB: the VMFS5 datastore (partition 3) after the scratch partition.
+    let (version, build) = (crate::esxi::RELEASES[0].0, crate::esxi::RELEASES[0].1);
+    let o = ddgz_synth::esxi::Options {
+        disk_size: 8 << 30,
+        datastore_volume: ddgz_synth::esxi::Volume::Vmfs5,
+        ..crate::esxi::opts(version, build)
+    };
+    let img = crate::esxi::build(&d, "esxi.raw", &o);
+    let out = d.ddgz_ok(&[
+        "convert",
+        img.to_str().unwrap(),
+        "--zero-free",
+        "--json",
+        "-o",
+        "z.dd.gz",
+        "-q",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let vmfs: Vec<_> = v["zero_free"]["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|v| v["filesystem"].as_str().unwrap().starts_with("VMFS"))
+        .collect();
+    assert!(!vmfs.is_empty(), "no VMFS volume listed: {v}");
+    for p in vmfs {
+        assert_eq!(p["zeroed_bytes"], 0, "{p}");
+        assert!(p["note"].as_str().is_some_and(|n| !n.is_empty()), "{p}");
+        let (off, len) = (p["offset"].as_u64().unwrap(), p["size"].as_u64().unwrap());
+        // One pass over the decompressed stream per volume, compared with the input.
+        let same = d.sh(&format!(
+            "zcat z.dd.gz | cmp -n {len} -i {off}:{off} - esxi.raw && echo same"
+        ));
+        assert_eq!(same.trim(), "same", "{p}");
+    }
+}
