@@ -89,3 +89,49 @@ fn library_tar_example_matches_the_cli() {
     assert_eq!(e.kind(), ddgz_tarball::ErrorKind::Usage, "{e}");
     assert!(!d.join("x.tar.gz").exists() && partials(d.path()).is_empty());
 }
+
+#[allow(dead_code)]
+#[path = "../examples/verify.rs"]
+mod verify_example;
+
+/// The verify example prints what `ddgz verify` prints (alone and against the source);
+/// on a layout with errors the library's error holds the lines the CLI prints before it
+/// fails, and the same errors.
+#[test]
+fn library_verify_matches_the_cli() {
+    let d = Dir::new();
+    d.sh(
+        "truncate -s 64M disk.img; sgdisk -o -n 1:2048:+40M -t 1:ef00 disk.img >/dev/null
+         mkfs.fat -F 32 --offset 2048 disk.img 40960 >/dev/null 2>&1
+         mkdir -p curtin; echo '#!/bin/sh' > curtin/curtin-hooks; truncate -s 8M z.raw",
+    );
+    d.ddgz_ok(&[
+        "convert", "disk.img", "-o", "ok.dd.gz", "-q", "--add", "curtin",
+    ]);
+    d.ddgz_ok(&["convert", "disk.img", "-o", "plain.dd.gz", "-q"]);
+    d.ddgz_ok(&["convert", "z.raw", "-o", "bad.dd.gz", "-q", "--no-validate"]);
+    let here = format!("{}/", d.path().display());
+    let strip = |lines: Vec<String>| lines.join("\n").replace(&here, "") + "\n";
+    let lib = verify_example::verify(&d.join("ok.dd.gz"), None).unwrap();
+    let cli = d.ddgz_ok(&["verify", "ok.dd.gz", "-q"]);
+    assert!(cli.contains("layout OK"), "{cli}");
+    assert_eq!(strip(lib), cli);
+    let lib = verify_example::verify(&d.join("plain.dd.gz"), Some(&d.join("disk.img")));
+    let cli = d.ddgz_ok(&["verify", "plain.dd.gz", "--against", "disk.img", "-q"]);
+    assert!(cli.contains("byte for byte"), "{cli}");
+    assert_eq!(strip(lib.unwrap()), cli);
+    let lib = verify_example::verify(&d.join("bad.dd.gz"), Some(&d.join("z.raw")));
+    let e = lib.unwrap_err();
+    assert_eq!(e.kind(), ddgz_verify::ErrorKind::Invalid, "{e}");
+    let passed = e.passed().unwrap();
+    let mut lines = passed.lines();
+    lines.extend(
+        e.layout_errors()
+            .iter()
+            .map(|f| format!("{}: {f}", passed.name)),
+    );
+    let o = d.ddgz(&["verify", "bad.dd.gz", "--against", "z.raw", "-q"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(!e.layout_errors().is_empty());
+    assert_eq!(strip(lines), String::from_utf8_lossy(&o.stdout));
+}

@@ -1,21 +1,20 @@
-//! The first pass's look-ahead (see the parent module's doc).
+//! The first pass's look-ahead (see the crate's doc).
 
 use std::ops::Range;
 
 use ddgz_deflate::verify::{self, Capture};
 use ddgz_image::Disk;
 
-use super::layout::check_layout;
-use super::MAX_LOOKAHEAD_RUNS;
+use crate::MAX_LOOKAHEAD_RUNS;
 
-/// The first pass's capture, looking ahead (see the module's doc): the validator runs on
+/// The first pass's capture, looking ahead (see the crate's doc): the validator runs on
 /// what was decoded so far, and the ranges it read further on are kept as they go by.
-pub(super) struct Lookahead<'a> {
-    pub(super) capture: &'a mut Capture,
-    pub(super) allow: &'a [String],
+pub(crate) struct Lookahead<'a> {
+    pub(crate) capture: &'a mut Capture,
+    pub(crate) allow: &'a [String],
     /// Run the validator once the stream has reached this offset.
-    pub(super) next: u64,
-    pub(super) runs: u32,
+    pub(crate) next: u64,
+    pub(crate) runs: u32,
 }
 
 impl verify::Sink for Lookahead<'_> {
@@ -41,7 +40,7 @@ impl Lookahead<'_> {
         self.runs += 1;
         let view = self.capture.view_so_far(size.max(seen));
         // Its findings do not count (it read zeros where it read ahead): its reads do.
-        let _ = check_layout(&view, self.allow);
+        let _ = crate::layout::check(&view, self.allow);
         let ahead: Vec<Range<u64>> = view.misses().into_iter().filter(|m| m.end > seen).collect();
         drop(view);
         if !ahead.is_empty() && self.capture.want_ahead(&ahead) {
@@ -54,7 +53,7 @@ impl Lookahead<'_> {
 /// The disk size the partition table of the head implies, before the stream's end says:
 /// the GPT header's backup LBA, else the end of the furthest MBR partition (the layout
 /// crate's parsers, on what was kept so far).
-pub(super) fn guessed_size(capture: &Capture) -> Option<u64> {
+pub(crate) fn guessed_size(capture: &Capture) -> Option<u64> {
     const SECTOR: u64 = 512;
     let view = capture.view_so_far(u64::MAX);
     let mut head = [0u8; 2 * SECTOR as usize];
