@@ -1,8 +1,9 @@
 //! `ddgz convert --add` on a Windows disk laid out as packer-maas's (1 ESP FAT32, 2 MSR,
 //! 3 recovery NTFS, 4 Windows NTFS), as qcow2: the curtin hooks and `unattend.xml` land on
 //! the Windows partition, read back by ntfs-3g's tools after curtin's `zcat | dd`, the
-//! volume stays consistent through an ntfs-3g read-write mount, ddgz runs as `nobody`, and a
-//! volume without room is refused with exit 3 and no output.
+//! volume stays consistent through an ntfs-3g read-write mount, ddgz runs as `nobody`, a
+//! volume without room is refused with exit 3 and no output, and packer-maas's VHDX
+//! pre-build step (`unattend.xml` into a raw disk) is one command.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -330,6 +331,81 @@ fn as_nobody_and_refused_without_room() {
     assert!(err.contains("no room"), "{err}");
     assert!(!d.join("big.dd.gz").exists());
     assert!(crate::util::partials(d.path()).is_empty());
+}
+
+/// packer-maas's VHDX pre-build step (`qemu-img convert`, nbd, mount, copy `unattend.xml`)
+/// as one command: `convert windows.vhdx --add unattend.xml:Windows/Panther/ -o disk.raw`.
+/// The hooks come later (the final convert), so the step says `--allow
+/// windows-hooks-missing`; without it the readiness refuses and nothing is written. The raw
+/// disk has holes, the answer file is on the Windows partition, every file that was there
+/// is unchanged, and every byte outside the Windows partition is `qemu-img`'s.
+#[test]
+fn vhdx_prebuild_unattend_into_a_raw_disk() {
+    if let Some(why) = cannot() {
+        say(&format!("skipped: {why}"));
+        return;
+    }
+    let d = Dir::new();
+    let win = windows_volume(&d, 4096);
+    let qcow = disk(&d, &win);
+    sources(&d);
+    d.sh(&format!(
+        "qemu-img convert -O vhdx {} windows.vhdx && qemu-img convert -O raw windows.vhdx want.raw",
+        qcow.display()
+    ));
+    let step = [
+        "convert",
+        "windows.vhdx",
+        "--add",
+        "unattend.xml:Windows/Panther/",
+        "-o",
+        "disk.raw",
+    ];
+    let o = d.ddgz(&step);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("windows-hooks-missing") && err.contains("--allow"),
+        "{err}"
+    );
+    assert!(!d.join("disk.raw").exists());
+    let mut allowed = step.to_vec();
+    allowed.extend(["--allow", "windows-hooks-missing"]);
+    let report = d.ddgz_ok(&allowed);
+    assert!(report.contains("raw disk with holes"), "{report}");
+
+    let out = d.sh("stat -c '%b %B %s' disk.raw");
+    let v: Vec<u64> = out.split_whitespace().map(|x| x.parse().unwrap()).collect();
+    let (alloc, size) = (v[0] * v[1], v[2]);
+    assert_eq!(size, DISK_MIB * MIB);
+    // The data (two NTFS volumes' metadata, 300 KB of files, the FAT) is a few MiB of 210.
+    assert!(alloc < 16 * MIB, "{alloc} bytes allocated");
+
+    d.sh(&format!(
+        "dd if=disk.raw of=after.img bs=1M skip={} count={} status=none",
+        PARTS[3].0, PARTS[3].1
+    ));
+    let after = d.join("after.img");
+    assert_eq!(
+        ntfscat(&after, "/Windows/Panther/unattend.xml"),
+        std::fs::read(d.join("unattend.xml")).unwrap()
+    );
+    let listed = ntfsls(&after);
+    for p in ntfsls(&win) {
+        assert!(listed.contains(&p), "{p} lost");
+    }
+    for p in FILES {
+        let p = format!("/{p}");
+        assert_eq!(ntfscat(&win, &p), ntfscat(&after, &p), "{p} changed");
+    }
+    fix_n(&after);
+    // Before the Windows partition (protective MBR, primary GPT, partitions 1-3) and after
+    // it (the backup GPT): qemu-img's bytes.
+    let end = PARTS[3].0 + PARTS[3].1;
+    d.sh(&format!(
+        "cmp -n {}M disk.raw want.raw && cmp -i {end}M:{end}M disk.raw want.raw",
+        PARTS[3].0
+    ));
 }
 
 #[test]

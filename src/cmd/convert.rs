@@ -264,7 +264,9 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             }
             return Err(with_code(
                 Code::Failed,
-                anyhow::anyhow!("{e} (--no-validate converts anyway)"),
+                anyhow::anyhow!(
+                    "{e} (`--allow CODE` acknowledges one; --no-validate converts anyway)"
+                ),
             ));
         }
         Err(e) => return Err(library_error(e)),

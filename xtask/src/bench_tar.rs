@@ -1,9 +1,10 @@
-//! `cargo xtask bench-tar [--runs N] [--mib N]`: `ddgz tar` against what packer-maas does
+//! `cargo xtask bench-tar [--runs N] [--mib N] [--only ext4|xfs-lvm]`: `ddgz tar` against what packer-maas does
 //! without FUSE, `debugfs -R 'rdump / DIR'` + GNU tar + `pigz -9`, on a root filesystem of
 //! OS-like files (ddgz-synth content: text, binaries, already-compressed modules) made
 //! with `mkfs.ext4 -d` and put into a qcow2 as GPT partition 2. The peer reads the raw
 //! filesystem image directly (no qcow2, no nbd): a floor for the FUSE pipeline it stands
-//! in for. Median of the runs; wall and CPU seconds, peak RSS, output size.
+//! in for. Then the same tree as XFS in an LVM logical volume (bench_tar_lvm.rs). Median
+//! of the runs; wall and CPU seconds, peak RSS, output size.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -28,7 +29,7 @@ pub(crate) fn sh(dir: &Path, script: &str) -> Result<()> {
 
 /// Writes the tree: about `mib` MiB in files of 1 KiB to 4 MiB, in a few hundred
 /// directories, seeded (the same tree on every machine).
-fn tree(root: &Path, mib: u64) -> Result<u64> {
+pub(crate) fn tree(root: &Path, mib: u64) -> Result<u64> {
     let content = Content::new(0x7a72);
     let mut rng = Rng::new(15);
     let budget = mib << 20;
@@ -119,23 +120,52 @@ pub(crate) fn time(
 pub fn main(args: &[String]) -> Result<()> {
     let mut runs = 3;
     let mut mib = 300;
+    let (mut ext4, mut lvm) = (true, true);
     let mut it = args.iter();
     while let Some(a) = it.next() {
         let mut val = || it.next().context("a value is missing");
         match a.as_str() {
             "--runs" => runs = val()?.parse().context("--runs")?,
             "--mib" => mib = val()?.parse().context("--mib")?,
-            _ => bail!("usage: cargo xtask bench-tar [--runs N] [--mib N]"),
+            "--only" => match val()?.as_str() {
+                "ext4" => lvm = false,
+                "xfs-lvm" => ext4 = false,
+                o => bail!("--only {o}: ext4 or xfs-lvm"),
+            },
+            _ => bail!("usage: cargo xtask bench-tar [--runs N] [--mib N] [--only ext4|xfs-lvm]"),
         }
     }
     let ddgz = crate::build_ddgz(None)?;
     let dir = crate::workspace_root().join("target/fixtures");
-    let (qcow2, img) = fixture(&dir, mib)?;
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if ext4 {
+        let rows = ext4_rows(&ddgz, &dir, mib, runs, threads)?;
+        print_rows(&format!("rootfs-{mib}m"), threads, runs, &rows);
+    }
+    if lvm {
+        if let Some(rows) = crate::bench_tar_lvm::rows(&ddgz, &dir, mib, runs, threads)? {
+            print_rows(&format!("xfs-lvm-{mib}m"), threads, runs, &rows);
+        }
+    }
+    Ok(())
+}
+
+/// One timed command: wall s, CPU s, peak RSS KiB, output bytes.
+pub(crate) type Timing = (f64, f64, u64, u64);
+
+/// The ext4 rows: ddgz against debugfs rdump + GNU tar + pigz.
+fn ext4_rows(
+    ddgz: &Path,
+    dir: &Path,
+    mib: u64,
+    runs: usize,
+    threads: usize,
+) -> Result<Vec<(String, Timing)>> {
+    let (qcow2, img) = fixture(dir, mib)?;
     let out = dir.join("bench-tar.out");
     let tmp = dir.join("bench-tar.rdump");
     let ours = time(runs, &out, || {
-        let mut c = Command::new(&ddgz);
+        let mut c = Command::new(ddgz);
         c.arg("tar").arg(&qcow2).arg("-o").arg(&out).args([
             "--force",
             "--quiet",
@@ -157,14 +187,19 @@ pub fn main(args: &[String]) -> Result<()> {
         c
     })?;
     let _ = std::fs::remove_file(&out);
+    Ok(vec![
+        ("ddgz tar qcow2 (level 9)".into(), ours),
+        ("debugfs rdump + GNU tar + pigz -9 (raw fs)".into(), peer),
+    ])
+}
+
+/// A table of `rows` (ddgz first, the peer second) and the speed-up.
+fn print_rows(name: &str, threads: usize, runs: usize, rows: &[(String, Timing)]) {
     println!(
-        "| rootfs-{mib}m ({threads} threads, median of {runs}) | time s | CPU s | output MiB | RSS MiB |"
+        "| {name} ({threads} threads, median of {runs}) | time s | CPU s | output MiB | RSS MiB |"
     );
     println!("|---|---|---|---|---|");
-    for (label, r) in [
-        ("ddgz tar qcow2 (level 9)", ours),
-        ("debugfs rdump + GNU tar + pigz -9 (raw fs)", peer),
-    ] {
+    for (label, r) in rows {
         println!(
             "| {label} | {:.2} | {:.1} | {:.1} | {} |",
             r.0,
@@ -173,6 +208,7 @@ pub fn main(args: &[String]) -> Result<()> {
             r.2 / 1024
         );
     }
-    println!("ddgz faster: {:.2}×", peer.0 / ours.0);
-    Ok(())
+    if let [(_, ours), (_, peer)] = rows {
+        println!("ddgz faster: {:.2}×", peer.0 / ours.0);
+    }
 }

@@ -14,6 +14,7 @@ use anyhow::{bail, Context, Result};
 mod bench;
 mod bench_free;
 mod bench_tar;
+mod bench_tar_lvm;
 mod check_bytes;
 mod demo;
 mod fat;
@@ -97,8 +98,8 @@ fn main() -> Result<()> {
                  build the benchmark disks (generic-2g, esxi67-10g, esxi8-min-32g, esxi8-min-1t)\n  \
                  bench [--quick] [--runs N] [--big-peer-runs N] [--gzip-max-gib N] [--json FILE] [--svg FILE] [FIXTURE...]\n                        \
                  ddgz against pigz, gzip and qemu-img + pigz on the fixtures (ends with bench-tar)\n  \
-                 bench-tar [--mib N] [--runs N]\n                        \
-                 ddgz tar against qemu-nbd + fuse2fs + GNU tar + gzip on an OS-like root\n  \
+                 bench-tar [--mib N] [--runs N] [--only ext4|xfs-lvm]\n                        \
+                 ddgz tar against debugfs rdump (ext4) / a loop mount (XFS on LVM, root) + GNU tar + pigz\n  \
                  bench-free [--mib N] [--runs N] [--no-xz]\n                        \
                  convert plain / --zero-free, .dd.gz / .dd.xz, against qemu-img + xz, on a disk with deleted data\n  \
                  check-bytes [BASELINE_BIN]\n                        \
