@@ -13,7 +13,7 @@ use std::process::Command;
 use anyhow::{bail, Context, Result};
 use ddgz_synth::content::{Content, Kind, Rng};
 
-use crate::bench_tar::{sh, time};
+use crate::tar_tree::{sh, time};
 
 /// Writes about `mib` MiB of OS-like files under `root`, seeded by `seed`.
 fn files(root: &Path, mib: u64, seed: u64) -> Result<()> {

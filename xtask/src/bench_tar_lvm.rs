@@ -12,7 +12,7 @@ use std::process::Command;
 
 use anyhow::{Context, Result};
 
-use crate::bench_tar::{sh, time, tree, Timing};
+use crate::tar_tree::{sh, time, tree, Timing};
 
 /// The LV's extent size, MiB.
 const EXTENT_MIB: u64 = 4;

@@ -19,6 +19,7 @@ mod check_bytes;
 mod demo;
 mod fat;
 mod fixtures;
+mod tar_tree;
 
 /// Tools the test suite runs as oracles, and the Debian package that ships each.
 const TEST_TOOLS: &[(&str, &str)] = &[
