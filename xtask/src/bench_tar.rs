@@ -11,7 +11,7 @@ use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 
-use crate::tar_tree::{sh, time, tree, Timing};
+use crate::tar_tree::{sh, time, time_ddgz_tar, tree, Timing};
 
 /// Builds (once) `dir/rootfs.qcow2` and `dir/rootfs.img`.
 fn fixture(dir: &Path, mib: u64) -> Result<(PathBuf, PathBuf)> {
@@ -88,16 +88,7 @@ fn ext4_rows(
     let (qcow2, img) = fixture(dir, mib)?;
     let out = dir.join("bench-tar.out");
     let tmp = dir.join("bench-tar.rdump");
-    let ours = time(runs, &out, || {
-        let mut c = Command::new(ddgz);
-        c.arg("tar").arg(&qcow2).arg("-o").arg(&out).args([
-            "--force",
-            "--quiet",
-            "-j",
-            &threads.to_string(),
-        ]);
-        c
-    })?;
+    let ours = time_ddgz_tar(ddgz, &qcow2, &out, runs, threads)?;
     let peer = time(runs, &out, || {
         let mut c = Command::new("sh");
         c.arg("-c").arg(format!(

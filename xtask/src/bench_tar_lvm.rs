@@ -12,7 +12,7 @@ use std::process::Command;
 
 use anyhow::{Context, Result};
 
-use crate::tar_tree::{sh, time, tree, Timing};
+use crate::tar_tree::{sh, time, time_ddgz_tar, tree, Timing};
 
 /// The LV's extent size, MiB.
 const EXTENT_MIB: u64 = 4;
@@ -107,16 +107,7 @@ pub(crate) fn rows(
     let (qcow2, raw, off, len) = fixture(dir, mib)?;
     let out = dir.join("bench-tar-lvm.out");
     let mnt = dir.join("bench-tar-lvm.mnt");
-    let ours = time(runs, &out, || {
-        let mut c = Command::new(ddgz);
-        c.arg("tar").arg(&qcow2).arg("-o").arg(&out).args([
-            "--force",
-            "--quiet",
-            "-j",
-            &threads.to_string(),
-        ]);
-        c
-    })?;
+    let ours = time_ddgz_tar(ddgz, &qcow2, &out, runs, threads)?;
     let peer = time(runs, &out, || {
         let mut c = Command::new("sh");
         c.arg("-c").arg(format!(

@@ -84,3 +84,23 @@ pub(crate) fn time(
 
 /// One timed command: wall s, CPU s, peak RSS KiB, output bytes.
 pub(crate) type Timing = (f64, f64, u64, u64);
+
+/// `ddgz tar IMAGE -o OUT -j THREADS`, timed as [`time`] does: the row both benches share.
+pub(crate) fn time_ddgz_tar(
+    ddgz: &Path,
+    image: &Path,
+    out: &Path,
+    runs: usize,
+    threads: usize,
+) -> Result<Timing> {
+    time(runs, out, || {
+        let mut c = Command::new(ddgz);
+        c.arg("tar").arg(image).arg("-o").arg(out).args([
+            "--force",
+            "--quiet",
+            "-j",
+            &threads.to_string(),
+        ]);
+        c
+    })
+}
