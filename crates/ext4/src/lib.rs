@@ -57,7 +57,7 @@ pub mod inode_flags {
     };
 }
 
-use error::corrupt;
+use error::{corrupt, read_err};
 use superblock::{incompat, SUPERBLOCK_LEN, SUPERBLOCK_OFFSET};
 
 /// The root directory's inode number.
@@ -96,11 +96,7 @@ impl<D: Disk> Fs<D> {
     /// not yet written home (`needs_recovery`), replays it in memory. The disk is never
     /// written.
     pub fn open(disk: D, base: u64, len: u64) -> Result<Self> {
-        ddgz_disk::check_range(disk.size(), base, len).map_err(|source| Error::Read {
-            offset: 0,
-            len,
-            source,
-        })?;
+        ddgz_disk::check_range(disk.size(), base, len).map_err(read_err(0, len))?;
         let mut fs = Self {
             disk,
             base,
@@ -229,13 +225,8 @@ impl<D: Disk> Fs<D> {
     /// Reads `buf.len()` bytes at byte `offset` of the filesystem, bypassing the journal.
     fn read_raw(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
         let len = buf.len() as u64;
-        let err = |source| Error::Read {
-            offset,
-            len,
-            source,
-        };
-        ddgz_disk::check_range(self.len, offset, len).map_err(err)?;
-        self.disk.read_at(self.base + offset, buf).map_err(err)
+        ddgz_disk::read_within(&self.disk, self.base, self.len, offset, buf)
+            .map_err(read_err(offset, len))
     }
 
     /// Reads block `block` (as the filesystem sees it after the journal replay).

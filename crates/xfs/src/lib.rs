@@ -57,7 +57,7 @@ pub use free::FreeSpace;
 pub use inode::{FileType, Format, Inode, Time};
 pub use superblock::Superblock;
 
-use error::corrupt;
+use error::{corrupt, read_err};
 
 /// An XFS filesystem at `[base, base + len)` of a disk, opened read-only.
 #[derive(Debug)]
@@ -72,11 +72,7 @@ impl<D: Disk> Fs<D> {
     /// Opens the filesystem at `[base, base + len)` of `disk`: reads and checks the
     /// superblock and that the log is clean. The disk is never written.
     pub fn open(disk: D, base: u64, len: u64) -> Result<Self> {
-        ddgz_disk::check_range(disk.size(), base, len).map_err(|source| Error::Read {
-            offset: 0,
-            len,
-            source,
-        })?;
+        ddgz_disk::check_range(disk.size(), base, len).map_err(read_err(0, len))?;
         if len < 512 {
             return Err(Error::NotXfs(format!(
                 "the partition has {len} bytes, too small for a superblock"
@@ -132,13 +128,8 @@ impl<D: Disk> Fs<D> {
     /// Reads `buf.len()` bytes at byte `offset` of the filesystem.
     fn read_raw(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
         let len = buf.len() as u64;
-        let err = |source| Error::Read {
-            offset,
-            len,
-            source,
-        };
-        ddgz_disk::check_range(self.len, offset, len).map_err(err)?;
-        self.disk.read_at(self.base + offset, buf).map_err(err)
+        ddgz_disk::read_within(&self.disk, self.base, self.len, offset, buf)
+            .map_err(read_err(offset, len))
     }
 
     /// Reads `buf.len() / block_size` blocks from linear block `block` (see [`Run`]).
