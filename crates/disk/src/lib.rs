@@ -134,6 +134,24 @@ pub fn check_range(size: u64, offset: u64, len: u64) -> Result<()> {
     }
 }
 
+/// Reads `buf.len()` bytes at byte `offset` of the window of `size` bytes that starts at
+/// byte `base` of `disk` (a filesystem inside a partition), refusing a range past the
+/// window: the one bounds-checked read of the filesystem readers.
+pub fn read_within<D: Disk + ?Sized>(
+    disk: &D,
+    base: u64,
+    size: u64,
+    offset: u64,
+    buf: &mut [u8],
+) -> Result<()> {
+    let len = buf.len() as u64;
+    check_range(size, offset, len)?;
+    let at = base
+        .checked_add(offset)
+        .ok_or(Error::OutOfRange { offset, len, size })?;
+    disk.read_at(at, buf)
+}
+
 /// Bytes of `disk` that are not known to be zero: [`Disk::allocated_bytes`].
 pub fn allocated_bytes(disk: &dyn Disk) -> Result<u64> {
     disk.allocated_bytes()

@@ -143,7 +143,7 @@ pub fn read_dir<D: Disk>(fs: &Fs<D>, dir: &Inode) -> Result<Vec<DirEntry>> {
     let bs = u64::from(fs.sb.block_size);
     let mut buf = vec![0u8; bs as usize];
     let mut next = 0u64;
-    fs.for_each_run(dir, |r: Run| {
+    crate::map::for_each_run(fs, dir, |r: Run| {
         if r.logical != next || r.unwritten {
             return Err(corrupt(format!(
                 "directory inode {} has a hole or an unwritten extent at block {next}",

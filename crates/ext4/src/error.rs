@@ -36,6 +36,15 @@ pub enum Error {
     Limit(String),
 }
 
+/// What a failed read of `len` bytes at byte `offset` becomes: [`Error::Read`].
+pub(crate) fn read_err(offset: u64, len: u64) -> impl FnOnce(ddgz_disk::Error) -> Error {
+    move |source| Error::Read {
+        offset,
+        len,
+        source,
+    }
+}
+
 /// Shorthand for [`Error::Corrupt`].
 pub(crate) fn corrupt(msg: impl Into<String>) -> Error {
     Error::Corrupt(msg.into())

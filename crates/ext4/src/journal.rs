@@ -109,7 +109,7 @@ pub fn replay<D: Disk>(fs: &Fs<D>) -> Result<(BTreeMap<u64, Copy>, u64)> {
     debug_assert!(sb.has_incompat(incompat::RECOVER));
     let jinode = fs.inode(sb.journal_inum)?;
     let mut runs = Vec::new();
-    fs.for_each_run(&jinode, |r: Run| {
+    crate::map::for_each_run(fs, &jinode, |r: Run| {
         if runs.len() >= MAX_JOURNAL_RUNS {
             return Err(Error::Limit(format!(
                 "the journal inode maps to more than {MAX_JOURNAL_RUNS} runs"

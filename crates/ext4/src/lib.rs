@@ -57,7 +57,7 @@ pub mod inode_flags {
     };
 }
 
-use error::corrupt;
+use error::{corrupt, read_err};
 use superblock::{incompat, SUPERBLOCK_LEN, SUPERBLOCK_OFFSET};
 
 /// The root directory's inode number.
@@ -96,11 +96,7 @@ impl<D: Disk> Fs<D> {
     /// not yet written home (`needs_recovery`), replays it in memory. The disk is never
     /// written.
     pub fn open(disk: D, base: u64, len: u64) -> Result<Self> {
-        ddgz_disk::check_range(disk.size(), base, len).map_err(|source| Error::Read {
-            offset: 0,
-            len,
-            source,
-        })?;
+        ddgz_disk::check_range(disk.size(), base, len).map_err(read_err(0, len))?;
         let mut fs = Self {
             disk,
             base,
@@ -229,13 +225,8 @@ impl<D: Disk> Fs<D> {
     /// Reads `buf.len()` bytes at byte `offset` of the filesystem, bypassing the journal.
     fn read_raw(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
         let len = buf.len() as u64;
-        let err = |source| Error::Read {
-            offset,
-            len,
-            source,
-        };
-        ddgz_disk::check_range(self.len, offset, len).map_err(err)?;
-        self.disk.read_at(self.base + offset, buf).map_err(err)
+        ddgz_disk::read_within(&self.disk, self.base, self.len, offset, buf)
+            .map_err(read_err(offset, len))
     }
 
     /// Reads block `block` (as the filesystem sees it after the journal replay).
@@ -312,66 +303,10 @@ impl<D: Disk> Fs<D> {
         Ok(Inode::parse(ino, b[off..off + isz as usize].to_vec()))
     }
 
-    /// Runs of `inode`'s data blocks in logical order, clipped to its size: see [`Run`].
-    pub fn for_each_run<E: From<Error>>(
-        &self,
-        inode: &Inode,
-        f: impl FnMut(Run) -> Result<(), E>,
-    ) -> Result<(), E> {
-        map::for_each_run(self, inode, f)
-    }
-
-    /// The content of a regular file, symlink or ea_inode as `(offset, bytes)` pieces of
-    /// at most `piece` bytes, in order; holes and unwritten extents are skipped (they
-    /// read as zeros). Inline data comes as one piece.
-    pub fn for_each_data<E: From<Error>>(
-        &self,
-        inode: &Inode,
-        piece: usize,
-        mut f: impl FnMut(u64, &[u8]) -> Result<(), E>,
-    ) -> Result<(), E> {
-        if inode.has_flag(inode::FLAG_ENCRYPT) {
-            return Err(Error::Unsupported(format!(
-                "inode {} is encrypted (encrypt feature)",
-                inode.ino
-            ))
-            .into());
-        }
-        if inode.has_flag(inode::FLAG_INLINE_DATA) {
-            let data = self.inline_data(inode)?;
-            return if data.is_empty() { Ok(()) } else { f(0, &data) };
-        }
-        if inode.is_fast_symlink() {
-            let n = inode.size as usize;
-            return f(0, &inode.block[..n]);
-        }
-        let bs = u64::from(self.sb.block_size);
-        let piece_blocks = (piece as u64 / bs).max(1);
-        let mut buf = Vec::new();
-        map::for_each_run(self, inode, |r: Run| {
-            if r.unwritten {
-                return Ok(());
-            }
-            let read = |p, b: &mut [u8]| self.read_blocks(p, b).map_err(E::from);
-            ddgz_fs::read_run(r, bs, piece_blocks, inode.size, &mut buf, read, &mut f)
-        })
-    }
-
     /// The whole content of a small file (symlink target, `/etc/passwd`, an xattr value
-    /// in an ea_inode), refusing more than `max` bytes.
+    /// in an ea_inode), refusing more than `max` bytes: [`ddgz_fs::read_small`].
     pub fn read_small(&self, inode: &Inode, max: u64) -> Result<Vec<u8>> {
-        if inode.size > max {
-            return Err(Error::Limit(format!(
-                "inode {} has {} bytes; at most {max} are read here",
-                inode.ino, inode.size
-            )));
-        }
-        let mut out = vec![0u8; inode.size as usize];
-        self.for_each_data(inode, 1 << 20, |off, data: &[u8]| {
-            out[off as usize..off as usize + data.len()].copy_from_slice(data);
-            Ok::<(), Error>(())
-        })?;
-        Ok(out)
+        ddgz_fs::read_small(self, inode, max)
     }
 
     /// Inline data: the first 60 bytes in `i_block`, the rest in the `system.data` xattr.

@@ -1,9 +1,9 @@
 //! This reader as a [`ddgz_fs::Tree`], the interface the tar writer walks.
 
 use ddgz_disk::Disk;
-use ddgz_fs::{Stat, Tree};
+use ddgz_fs::{Run, Stat, Tree};
 
-use crate::{inode, Error, Fs, Inode, Result};
+use crate::{inode, map, Error, Fs, Inode, Result};
 
 impl<D: Disk> Tree for Fs<D> {
     type Inode = Inode;
@@ -84,22 +84,44 @@ impl<D: Disk> Tree for Fs<D> {
     fn for_each_run<E: From<Error>>(
         &self,
         i: &Inode,
-        f: impl FnMut(ddgz_fs::Run) -> Result<(), E>,
+        f: impl FnMut(Run) -> Result<(), E>,
     ) -> Result<(), E> {
-        Fs::for_each_run(self, i, f)
+        map::for_each_run(self, i, f)
     }
 
+    /// Also an ea_inode's content. Inline data comes as one piece; a fast symlink's
+    /// target too.
     fn for_each_data<E: From<Error>>(
         &self,
-        i: &Inode,
+        inode: &Inode,
         piece: usize,
-        f: impl FnMut(u64, &[u8]) -> Result<(), E>,
+        mut f: impl FnMut(u64, &[u8]) -> Result<(), E>,
     ) -> Result<(), E> {
-        Fs::for_each_data(self, i, piece, f)
-    }
-
-    fn read_small(&self, i: &Inode, max: u64) -> Result<Vec<u8>> {
-        Fs::read_small(self, i, max)
+        if inode.has_flag(inode::FLAG_ENCRYPT) {
+            return Err(Error::Unsupported(format!(
+                "inode {} is encrypted (encrypt feature)",
+                inode.ino
+            ))
+            .into());
+        }
+        if inode.has_flag(inode::FLAG_INLINE_DATA) {
+            let data = self.inline_data(inode)?;
+            return if data.is_empty() { Ok(()) } else { f(0, &data) };
+        }
+        if inode.is_fast_symlink() {
+            let n = inode.size as usize;
+            return f(0, &inode.block[..n]);
+        }
+        let bs = u64::from(self.sb.block_size);
+        let piece_blocks = (piece as u64 / bs).max(1);
+        let mut buf = Vec::new();
+        map::for_each_run(self, inode, |r: Run| {
+            if r.unwritten {
+                return Ok(());
+            }
+            let read = |p, b: &mut [u8]| self.read_blocks(p, b).map_err(E::from);
+            ddgz_fs::read_run(r, bs, piece_blocks, inode.size, &mut buf, read, &mut f)
+        })
     }
 
     fn limit(&self, msg: String) -> Error {

@@ -168,8 +168,11 @@ pub trait Tree {
         piece: usize,
         f: impl FnMut(u64, &[u8]) -> Result<(), E>,
     ) -> Result<(), E>;
-    /// The whole content of a small file, refusing more than `max` bytes.
-    fn read_small(&self, inode: &Self::Inode, max: u64) -> Result<Vec<u8>, Self::Error>;
+    /// The whole content of a small file, refusing more than `max` bytes; by default
+    /// [`read_small`] over [`for_each_data`](Self::for_each_data).
+    fn read_small(&self, inode: &Self::Inode, max: u64) -> Result<Vec<u8>, Self::Error> {
+        read_small(self, inode, max)
+    }
     /// An error of this reader saying a limit was reached (`msg` says which); by default
     /// [`corrupt`](Self::corrupt).
     fn limit(&self, msg: String) -> Self::Error {
@@ -206,6 +209,31 @@ pub fn read_run<E>(
         done += n;
     }
     Ok(())
+}
+
+/// The whole content of `inode` read through [`Tree::for_each_data`], refusing a file of
+/// more than `max` bytes with [`Tree::limit`] before allocating: one implementation for
+/// every reader.
+pub fn read_small<T: Tree + ?Sized>(
+    tree: &T,
+    inode: &T::Inode,
+    max: u64,
+) -> Result<Vec<u8>, T::Error> {
+    let st = tree.stat(inode);
+    if st.size > max {
+        return Err(tree.limit(format!(
+            "inode {} has {} bytes; at most {max} are read here",
+            st.ino, st.size
+        )));
+    }
+    // `size <= max`, a bound the caller chose; the pieces lie inside `size`
+    // (`for_each_data` clips runs to it).
+    let mut out = vec![0u8; st.size as usize];
+    tree.for_each_data(inode, 1 << 20, |off, data: &[u8]| {
+        out[off as usize..off as usize + data.len()].copy_from_slice(data);
+        Ok::<(), T::Error>(())
+    })?;
+    Ok(out)
 }
 
 /// Resolves `path` (absolute or relative to the root) inside `tree` as a chroot would,

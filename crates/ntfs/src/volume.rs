@@ -7,7 +7,7 @@ use ddgz_disk::Disk;
 
 use crate::attr::{self, kind, Value};
 use crate::boot::{BootSector, BOOT_LEN};
-use crate::error::{corrupt, within, Error, Result};
+use crate::error::{corrupt, read_err, within, Error, Result};
 use crate::file::{File, Stream, StreamData};
 use crate::record::{FileRef, Record};
 use crate::upcase::UpCase;
@@ -38,11 +38,7 @@ impl<D: Disk> Volume<D> {
     /// Opens the volume: the boot sector, `$MFT` (its extents through its attribute list
     /// included) and `$UpCase`. Nothing is written.
     pub fn open(disk: D, base: u64, len: u64) -> Result<Self> {
-        ddgz_disk::check_range(disk.size(), base, len).map_err(|source| Error::Read {
-            offset: 0,
-            len,
-            source,
-        })?;
+        ddgz_disk::check_range(disk.size(), base, len).map_err(read_err(0, len))?;
         if len < BOOT_LEN as u64 {
             return Err(Error::NotNtfs(format!("the partition has {len} bytes")));
         }
@@ -140,13 +136,8 @@ impl<D: Disk> Volume<D> {
     /// Reads `buf.len()` bytes at byte `offset` of the volume.
     pub fn read_raw(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
         let len = buf.len() as u64;
-        let err = |source| Error::Read {
-            offset,
-            len,
-            source,
-        };
-        ddgz_disk::check_range(self.len, offset, len).map_err(err)?;
-        self.disk.read_at(self.base + offset, buf).map_err(err)
+        ddgz_disk::read_within(&self.disk, self.base, self.len, offset, buf)
+            .map_err(read_err(offset, len))
     }
 
     /// MFT record `n`, fixups applied, as stored (in use or not).

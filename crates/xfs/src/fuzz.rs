@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use crate::{FileType, Fs};
 use ddgz_disk::{check_range, Disk, Extent, ExtentKind};
+use ddgz_fs::Tree;
 
 /// Sector size of the records.
 pub const SECTOR: usize = 512;

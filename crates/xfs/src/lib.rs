@@ -57,7 +57,7 @@ pub use free::FreeSpace;
 pub use inode::{FileType, Format, Inode, Time};
 pub use superblock::Superblock;
 
-use error::corrupt;
+use error::{corrupt, read_err};
 
 /// An XFS filesystem at `[base, base + len)` of a disk, opened read-only.
 #[derive(Debug)]
@@ -72,11 +72,7 @@ impl<D: Disk> Fs<D> {
     /// Opens the filesystem at `[base, base + len)` of `disk`: reads and checks the
     /// superblock and that the log is clean. The disk is never written.
     pub fn open(disk: D, base: u64, len: u64) -> Result<Self> {
-        ddgz_disk::check_range(disk.size(), base, len).map_err(|source| Error::Read {
-            offset: 0,
-            len,
-            source,
-        })?;
+        ddgz_disk::check_range(disk.size(), base, len).map_err(read_err(0, len))?;
         if len < 512 {
             return Err(Error::NotXfs(format!(
                 "the partition has {len} bytes, too small for a superblock"
@@ -132,13 +128,8 @@ impl<D: Disk> Fs<D> {
     /// Reads `buf.len()` bytes at byte `offset` of the filesystem.
     fn read_raw(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
         let len = buf.len() as u64;
-        let err = |source| Error::Read {
-            offset,
-            len,
-            source,
-        };
-        ddgz_disk::check_range(self.len, offset, len).map_err(err)?;
-        self.disk.read_at(self.base + offset, buf).map_err(err)
+        ddgz_disk::read_within(&self.disk, self.base, self.len, offset, buf)
+            .map_err(read_err(offset, len))
     }
 
     /// Reads `buf.len() / block_size` blocks from linear block `block` (see [`Run`]).
@@ -165,27 +156,6 @@ impl<D: Disk> Fs<D> {
         Inode::parse(&self.sb, ino, raw)
     }
 
-    /// Runs of `inode`'s data blocks in logical order, clipped to its size: see [`Run`].
-    /// Holes are the gaps between runs.
-    pub fn for_each_run<E: From<Error>>(
-        &self,
-        inode: &Inode,
-        mut f: impl FnMut(Run) -> Result<(), E>,
-    ) -> Result<(), E> {
-        self.check_data(inode)?;
-        let blocks = inode.size.div_ceil(u64::from(self.sb.block_size));
-        for r in bmap::runs(self, inode, Fork::Data)? {
-            if r.logical >= blocks {
-                break;
-            }
-            f(Run {
-                len: r.len.min(blocks - r.logical),
-                ..r
-            })?;
-        }
-        Ok(())
-    }
-
     /// Every run of `fork` of `inode` in logical order, unclipped (an attribute fork has
     /// no size; a directory's index blocks lie past its size).
     pub fn fork_runs(&self, inode: &Inode, fork: Fork) -> Result<Vec<Run>> {
@@ -203,65 +173,14 @@ impl<D: Disk> Fs<D> {
         Ok(())
     }
 
-    /// The content of a regular file or symlink as `(offset, bytes)` pieces of at most
-    /// `piece` bytes, in order; holes and unwritten extents are skipped (they read as
-    /// zeros). Local content (a short symlink) comes as one piece.
-    pub fn for_each_data<E: From<Error>>(
-        &self,
-        inode: &Inode,
-        piece: usize,
-        mut f: impl FnMut(u64, &[u8]) -> Result<(), E>,
-    ) -> Result<(), E> {
-        if inode.format == Format::Local {
-            let d = inode.data_fork();
-            let n = usize::try_from(inode.size).unwrap_or(usize::MAX);
-            if n > d.len() {
-                return Err(corrupt(format!(
-                    "inode {}: {n} bytes of local content in a {}-byte fork",
-                    inode.ino,
-                    d.len()
-                ))
-                .into());
-            }
-            return if n == 0 { Ok(()) } else { f(0, &d[..n]) };
-        }
-        let bs = u64::from(self.sb.block_size);
-        let piece_blocks = (piece as u64 / bs).max(1);
-        let mut buf = Vec::new();
-        let remote_symlink = self.sb.has_crc() && inode.file_type() == Some(FileType::Symlink);
-        self.for_each_run(inode, |r: Run| {
-            if r.unwritten {
-                return Ok(());
-            }
-            if remote_symlink {
-                return Err(corrupt(format!(
-                    "inode {}: a v5 remote symlink is read with read_link",
-                    inode.ino
-                ))
-                .into());
-            }
-            let read = |p, b: &mut [u8]| self.read_blocks(p, b).map_err(E::from);
-            ddgz_fs::read_run(r, bs, piece_blocks, inode.size, &mut buf, read, &mut f)
-        })
-    }
-
-    /// The whole content of a small file (`/etc/passwd`), refusing more than `max` bytes.
+    /// The whole content of a small file (`/etc/passwd`), refusing more than `max` bytes:
+    /// [`ddgz_fs::read_small`], a symlink through [`read_link`](Self::read_link) (a v5
+    /// remote target carries a header per block).
     pub fn read_small(&self, inode: &Inode, max: u64) -> Result<Vec<u8>> {
-        if inode.size > max {
-            return Err(Error::Limit(format!(
-                "inode {} has {} bytes; at most {max} are read here",
-                inode.ino, inode.size
-            )));
-        }
-        if inode.file_type() == Some(FileType::Symlink) {
+        if inode.size <= max && inode.file_type() == Some(FileType::Symlink) {
             return self.read_link(inode);
         }
-        let mut out = vec![0u8; inode.size as usize];
-        self.for_each_data(inode, 1 << 20, |off, data: &[u8]| {
-            out[off as usize..off as usize + data.len()].copy_from_slice(data);
-            Ok::<(), Error>(())
-        })?;
-        Ok(out)
+        ddgz_fs::read_small(self, inode, max)
     }
 
     /// Entries of directory `dir`, without `.` and `..`, in on-disk order.

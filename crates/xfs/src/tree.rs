@@ -1,9 +1,11 @@
 //! This reader as a [`ddgz_fs::Tree`], the interface the tar writer walks.
 
 use ddgz_disk::Disk;
-use ddgz_fs::{Stat, Tree};
+use ddgz_fs::{Run, Stat, Tree};
 
-use crate::{Error, Format, Fs, Inode, Result};
+use crate::bmap::{self, Fork};
+use crate::error::corrupt;
+use crate::{Error, FileType, Format, Fs, Inode, Result};
 
 impl<D: Disk> Tree for Fs<D> {
     type Inode = Inode;
@@ -69,21 +71,65 @@ impl<D: Disk> Tree for Fs<D> {
         Error::Corrupt(msg)
     }
 
+    /// Holes are the gaps between runs.
     fn for_each_run<E: From<Error>>(
         &self,
-        i: &Inode,
-        f: impl FnMut(ddgz_fs::Run) -> Result<(), E>,
+        inode: &Inode,
+        mut f: impl FnMut(Run) -> Result<(), E>,
     ) -> Result<(), E> {
-        Fs::for_each_run(self, i, f)
+        self.check_data(inode)?;
+        let blocks = inode.size.div_ceil(u64::from(self.sb.block_size));
+        for r in bmap::runs(self, inode, Fork::Data)? {
+            if r.logical >= blocks {
+                break;
+            }
+            f(Run {
+                len: r.len.min(blocks - r.logical),
+                ..r
+            })?;
+        }
+        Ok(())
     }
 
+    /// Local content (a short symlink) comes as one piece; a v5 remote symlink is read
+    /// with [`Fs::read_link`].
     fn for_each_data<E: From<Error>>(
         &self,
-        i: &Inode,
+        inode: &Inode,
         piece: usize,
-        f: impl FnMut(u64, &[u8]) -> Result<(), E>,
+        mut f: impl FnMut(u64, &[u8]) -> Result<(), E>,
     ) -> Result<(), E> {
-        Fs::for_each_data(self, i, piece, f)
+        if inode.format == Format::Local {
+            let d = inode.data_fork();
+            let n = usize::try_from(inode.size).unwrap_or(usize::MAX);
+            if n > d.len() {
+                return Err(corrupt(format!(
+                    "inode {}: {n} bytes of local content in a {}-byte fork",
+                    inode.ino,
+                    d.len()
+                ))
+                .into());
+            }
+            return if n == 0 { Ok(()) } else { f(0, &d[..n]) };
+        }
+        let bs = u64::from(self.sb.block_size);
+        let piece_blocks = (piece as u64 / bs).max(1);
+        let mut buf = Vec::new();
+        let remote_symlink = self.sb.has_crc() && inode.file_type() == Some(FileType::Symlink);
+        self.for_each_run(inode, |r: Run| {
+            if r.unwritten {
+                return Ok(());
+            }
+            if remote_symlink {
+                return Err(corrupt(format!(
+                    "inode {}: a v5 remote symlink is read with read_link",
+                    inode.ino
+                ))
+                .into());
+            }
+            let read = |p, b: &mut [u8]| self.read_blocks(p, b).map_err(E::from);
+            ddgz_fs::read_run(r, bs, piece_blocks, inode.size, &mut buf, read, &mut f)
+        })
     }
 
     fn read_small(&self, i: &Inode, max: u64) -> Result<Vec<u8>> {

@@ -7,6 +7,7 @@ use std::process::Command;
 
 use common::*;
 use ddgz_disk::Disk;
+use ddgz_fs::Tree;
 use ddgz_xfs::fuzz::{SectorDisk, SECTOR, SIZE};
 use ddgz_xfs::{crc32c, Fs, Inode};
 
