@@ -182,12 +182,22 @@ pub(super) fn print_inspect(
             ddgz_windows::Boot::Bios => "BIOS",
         };
         match w.describe() {
-            Some(d) => writeln!(out, "Windows:    {d}, partition {}, {boot}", w.partition)?,
+            Some(d) => writeln!(
+                out,
+                "Windows:    {}, partition {}, {boot}",
+                ddgz_image::escape(d.as_bytes()),
+                w.partition
+            )?,
             None => writeln!(
                 out,
                 "Windows:    partition {}, {boot}; edition unknown: {}",
                 w.partition,
-                w.edition_missing.as_deref().unwrap_or("no SOFTWARE hive")
+                ddgz_image::escape(
+                    w.edition_missing
+                        .as_deref()
+                        .unwrap_or("no SOFTWARE hive")
+                        .as_bytes()
+                )
             )?,
         }
     }
@@ -195,14 +205,14 @@ pub(super) fn print_inspect(
         writeln!(
             out,
             "Linux root: {} on {} ({}, UUID {}{})",
-            l.os.as_deref().unwrap_or("Linux"),
+            ddgz_image::escape(l.os.as_deref().unwrap_or("Linux").as_bytes()),
             l.place(),
             l.filesystem,
             l.uuid,
             if l.label.is_empty() {
                 String::new()
             } else {
-                format!(", label {}", l.label)
+                format!(", label {}", ddgz_image::escape(l.label.as_bytes()))
             }
         )?;
     }
